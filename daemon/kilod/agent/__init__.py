@@ -1,0 +1,1 @@
+"""The built-in agent: a model called through litellm, tools run inside the sandbox."""

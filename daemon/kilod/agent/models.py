@@ -1,0 +1,122 @@
+"""Model calls through litellm, which is imported once, in a thread, at daemon start.
+
+litellm takes seconds to import; the daemon answers requests meanwhile and only a
+model call or a model-name check waits for it. Prices come from litellm's bundled
+map (LITELLM_LOCAL_MODEL_COST_MAP): offline and reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from kilod.agent import scripts
+from kilod.errors import Invalid, Unavailable
+
+log = logging.getLogger(__name__)
+SCRIPTED = "scripted"
+
+
+@dataclass(frozen=True)
+class Completion:
+    message: dict[str, Any]
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None   # None when the model has no known price
+
+
+class ModelError(Exception):
+    """The model call failed; the attempt fails with this message."""
+
+
+class Models:
+    def __init__(self, scripts_dir: Path | None, timeout: float) -> None:
+        self._scripts_dir = scripts_dir
+        self._timeout = timeout
+        self._loading: asyncio.Task[ModuleType] | None = None
+
+    def start_loading(self) -> None:
+        if self._loading is None:
+            self._loading = asyncio.create_task(asyncio.to_thread(self._import))
+
+    @property
+    def ready(self) -> bool:
+        return self._loading is not None and self._loading.done() and self._loading.exception() is None
+
+    def _import(self) -> ModuleType:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        litellm = importlib.import_module("litellm")
+        litellm.suppress_debug_info = True
+        logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+        from kilod.agent.scripted import make_provider
+
+        litellm.custom_provider_map = [
+            {"provider": SCRIPTED, "custom_handler": make_provider(self._scripts_dir)}
+        ]
+        log.info("litellm %s ready", getattr(litellm, "__version__", "?"))
+        return litellm
+
+    async def litellm(self) -> ModuleType:
+        self.start_loading()
+        assert self._loading is not None
+        try:
+            return await asyncio.shield(self._loading)
+        except Exception as exc:
+            raise Unavailable(f"litellm could not be loaded: {exc}") from exc
+
+    async def validate(self, model: str) -> None:
+        """Invalid unless `model` names a provider litellm knows (or an existing script)."""
+        if not model or model != model.strip() or len(model) > 200:
+            raise Invalid(f"bad model name '{model}'", field="models")
+        provider, _, name = model.partition("/")
+        if provider == SCRIPTED:
+            scripts.load(name, self._scripts_dir)  # raises Invalid naming the known scripts
+            return
+        litellm = await self.litellm()
+        try:
+            litellm.get_llm_provider(model)
+        except Exception:
+            raise Invalid(
+                f"unknown model provider in '{model}': use litellm's provider/model form, "
+                "e.g. anthropic/claude-sonnet-4-5, openai/gpt-4o, ollama/llama3",
+                field="models",
+            ) from None
+
+    async def complete(self, model: str, messages: list[dict[str, Any]],
+                       tools: list[dict[str, Any]]) -> Completion:
+        litellm = await self.litellm()
+        try:
+            response = await litellm.acompletion(
+                model=model, messages=messages, tools=tools, timeout=self._timeout, num_retries=2
+            )
+        except Exception as exc:
+            raise ModelError(f"model call to {model} failed: {type(exc).__name__}: {exc}") from exc
+        choice = response.choices[0].message
+        message: dict[str, Any] = {"role": "assistant", "content": choice.content}
+        if choice.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.function.name, "arguments": call.function.arguments or "{}"},
+                }
+                for call in choice.tool_calls
+            ]
+        usage = getattr(response, "usage", None)
+        tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
+        tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        return Completion(message, tokens_in, tokens_out, self._cost(litellm, response))
+
+    @staticmethod
+    def _cost(litellm: ModuleType, response: Any) -> float | None:
+        try:
+            cost = litellm.completion_cost(completion_response=response)
+        except Exception:
+            return None
+        return float(cost) if cost is not None else None

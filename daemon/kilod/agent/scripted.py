@@ -1,0 +1,74 @@
+"""The `scripted/…` litellm provider: plays a script through litellm's custom-provider hook.
+
+The step to play is the number of assistant turns already in the conversation, so
+a conversation restored after a crash continues exactly where it stopped. Imported
+only in the daemon's litellm-loading thread (it subclasses litellm's CustomLLM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import litellm
+from litellm import CustomLLM
+
+from kilod.agent import scripts
+
+
+def _estimate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class ScriptedLLM(CustomLLM):  # type: ignore[misc]
+    def __init__(self, scripts_dir: Path | None) -> None:
+        super().__init__()
+        self.scripts_dir = scripts_dir
+
+    def reply(self, model: str, messages: list[dict[str, Any]]) -> litellm.ModelResponse:
+        name = model.split("/", 1)[-1]
+        script = scripts.load(name, self.scripts_dir)
+        turn = sum(1 for m in messages if m.get("role") == "assistant")
+        steps = script["steps"]
+        step: dict[str, Any] = steps[turn] if turn < len(steps) else {"say": "The script has no more steps."}
+        tool_calls = [
+            {
+                "id": f"call_{turn}_{i}",
+                "type": "function",
+                "function": {"name": call["name"], "arguments": json.dumps(call.get("arguments", {}))},
+            }
+            for i, call in enumerate(step.get("tools", []))
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": step.get("say")}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        usage = step.get("usage") or {
+            "prompt_tokens": _estimate_tokens(json.dumps(messages)),
+            "completion_tokens": _estimate_tokens(json.dumps(message)),
+        }
+        usage = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
+        return litellm.ModelResponse(
+            model=model,
+            choices=[{"index": 0, "finish_reason": "tool_calls" if tool_calls else "stop", "message": message}],
+            usage=usage,
+        )
+
+    async def acompletion(self, model: str, messages: list[dict[str, Any]], *args: Any,
+                          **kwargs: Any) -> litellm.ModelResponse:
+        name = model.split("/", 1)[-1]
+        turn = sum(1 for m in messages if m.get("role") == "assistant")
+        steps = scripts.load(name, self.scripts_dir)["steps"]
+        delay = float(steps[turn].get("delay", 0)) if turn < len(steps) else 0.0
+        if delay:
+            await asyncio.sleep(delay)
+        return self.reply(model, messages)
+
+    def completion(self, model: str, messages: list[dict[str, Any]], *args: Any,
+                   **kwargs: Any) -> litellm.ModelResponse:
+        return self.reply(model, messages)
+
+
+def make_provider(scripts_dir: Path | None) -> ScriptedLLM:
+    return ScriptedLLM(scripts_dir)

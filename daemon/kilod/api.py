@@ -1,0 +1,185 @@
+"""HTTP API under /v1: JSON in and out, SSE for live events.
+
+This is the one place the error tree becomes HTTP status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from kilod import __version__
+from kilod.board import Board, NewCard
+from kilod.errors import Conflict, Invalid, KilodError, NotFound, Unavailable
+from kilod.events import EventLog
+from kilod.openapi import OPENAPI
+from kilod.store import Store
+
+log = logging.getLogger(__name__)
+STATUS = {NotFound: 404, Conflict: 409, Invalid: 400, Unavailable: 503}
+SSE_HEARTBEAT_SECONDS = 15.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, message: str, **details: Any) -> web.Response:
+    return web.json_response({"error": {"status": status, "message": message, **details}}, status=status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except KilodError as exc:
+        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
+        return error_response(status, exc.message, **exc.details)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal error; see the daemon's log")
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    if not request.can_read_body:
+        raise Invalid("request body is empty; send a JSON object")
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Invalid(f"malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise Invalid("request body must be a JSON object")
+    return body
+
+
+def validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+class Api:
+    def __init__(self, board: Board, store: Store, events: EventLog,
+                 on_change: Callable[[], None], on_shutdown: Callable[[], None],
+                 status: Callable[[], dict[str, Any]]) -> None:
+        self.board = board
+        self.store = store
+        self.events = events
+        self.on_change = on_change
+        self.on_shutdown = on_shutdown
+        self.status = status
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/healthz", self.healthz),
+            web.get("/v1/openapi.json", self.openapi),
+            web.get("/v1/status", self.get_status),
+            web.post("/v1/cards", self.create_card),
+            web.get("/v1/cards", self.list_cards),
+            web.get("/v1/cards/{card_id}", self.get_card),
+            web.get("/v1/board", self.get_board),
+            web.get("/v1/attempts/{attempt_id}", self.get_attempt),
+            web.get("/v1/attempts/{attempt_id}/events", self.attempt_events),
+            web.get("/v1/attempts/{attempt_id}/diffstat", self.attempt_diffstat),
+            web.get("/v1/events", self.all_events),
+            web.post("/v1/shutdown", self.shutdown),
+        ]
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "version": __version__})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(OPENAPI)
+
+    async def get_status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status())
+
+    async def create_card(self, request: web.Request) -> web.Response:
+        body = await read_json(request)
+        try:
+            new = NewCard.model_validate(body)
+        except ValidationError as exc:
+            raise Invalid(validation_message(exc)) from None
+        card = await self.board.create_card(new)
+        self.on_change()
+        return web.json_response(card, status=201)
+
+    async def list_cards(self, request: web.Request) -> web.Response:
+        return web.json_response({"cards": self.board.cards()})
+
+    async def get_card(self, request: web.Request) -> web.Response:
+        return web.json_response(self.board.card(request.match_info["card_id"]))
+
+    async def get_board(self, request: web.Request) -> web.Response:
+        return web.json_response(self.board.board())
+
+    async def get_attempt(self, request: web.Request) -> web.Response:
+        return web.json_response(self.store.get_attempt(request.match_info["attempt_id"]).to_json())
+
+    async def attempt_diffstat(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.board.diffstat(request.match_info["attempt_id"]))
+
+    async def attempt_events(self, request: web.Request) -> web.StreamResponse:
+        attempt_id = request.match_info["attempt_id"]
+        self.store.get_attempt(attempt_id)  # 404 before a stream starts
+        return await self._events(request, attempt_id)
+
+    async def all_events(self, request: web.Request) -> web.StreamResponse:
+        return await self._events(request, None)
+
+    async def _events(self, request: web.Request, attempt_id: str | None) -> web.StreamResponse:
+        after_text = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
+        try:
+            after = int(after_text)
+        except ValueError:
+            raise Invalid(f"Last-Event-ID / after must be an integer, got '{after_text}'") from None
+        if "text/event-stream" not in request.headers.get("Accept", ""):
+            events = [e.to_json() async for e in self.events.follow(attempt_id, after, live=False)]
+            return web.json_response({"events": events})
+        response = web.StreamResponse(headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        })
+        await response.prepare(request)
+
+        async def heartbeat() -> None:
+            while True:
+                await asyncio.sleep(SSE_HEARTBEAT_SECONDS)
+                await response.write(b": keep-alive\n\n")
+
+        beating = asyncio.create_task(heartbeat())
+        try:
+            async for event in self.events.follow(attempt_id, after):
+                position = event.seq if attempt_id is not None else event.id
+                frame = f"id: {position}\nevent: {event.kind}\ndata: {json.dumps(event.to_json())}\n\n"
+                await response.write(frame.encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+                await beating
+        return response
+
+    async def shutdown(self, request: web.Request) -> web.Response:
+        asyncio.get_running_loop().call_later(0.1, self.on_shutdown)
+        return web.json_response({"ok": True, "message": "daemon is stopping"}, status=202)
+
+
+def make_app(api: Api) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+    app.add_routes(api.routes())
+    return app

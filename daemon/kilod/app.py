@@ -1,0 +1,125 @@
+"""The daemon: wires store, event log, sandbox, models, pipeline, scheduler and API together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from kilod import __version__
+from kilod.agent.models import Models
+from kilod.api import Api, make_app
+from kilod.board import Board
+from kilod.config import Settings
+from kilod.domain import State
+from kilod.errors import Conflict, Invalid
+from kilod.events import EventLog
+from kilod.lifecycle import Lifecycle
+from kilod.pipeline import Pipeline
+from kilod.sandbox import Sandbox
+from kilod.scheduler import Scheduler
+from kilod.store import Store
+
+log = logging.getLogger("kilod")
+
+# Docker and git calls run in threads; a shell tool can hold one for minutes.
+THREADS = 64
+UNIX_PATH_MAX = 107
+
+
+def socket_in_use(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+class Daemon:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = asyncio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        settings = self.settings
+        path = settings.socket_path
+        if len(str(path)) > UNIX_PATH_MAX:
+            raise Invalid(f"socket path is too long for a unix socket ({len(str(path))} > {UNIX_PATH_MAX}): {path}")
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        settings.worktrees_dir.mkdir(parents=True, exist_ok=True)
+        if path.exists() or path.is_symlink():
+            if socket_in_use(path):
+                raise Conflict(f"a daemon is already listening on {path}")
+            path.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="kilod-io"))
+        store = Store(settings.db_path)
+        events = EventLog(store)
+        lifecycle = Lifecycle(store, events)
+        sandbox = Sandbox()
+        models = Models(settings.scripts_dir, settings.model_timeout)
+        models.start_loading()
+        pipeline = Pipeline(settings, lifecycle, sandbox, models)
+        scheduler = Scheduler(settings, store, pipeline, sandbox)
+        board = Board(settings, store, events, models)
+
+        def status() -> dict[str, Any]:
+            return {
+                "version": __version__,
+                "pid": os.getpid(),
+                "instance": settings.instance,
+                "data_dir": str(settings.data_dir),
+                "socket": str(path),
+                "sandbox_image": settings.sandbox_image,
+                "max_parallel": settings.max_parallel,
+                "running": len(scheduler.active),
+                "peak_running": scheduler.peak_active,
+                "queued": len(store.attempts_in(State.QUEUED)),
+                "litellm_ready": models.ready,
+            }
+
+        api = Api(board, store, events, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
+        runner = web.AppRunner(make_app(api), access_log=None, handler_cancellation=True)
+        await runner.setup()
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        try:
+            site = web.UnixSite(runner, str(path))
+            await site.start()
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.request_stop)
+        log.info("kilod %s listening on %s (data dir %s, instance %s)", __version__, path,
+                 settings.data_dir, settings.instance)
+        scheduler.start()
+        try:
+            await self._stop.wait()
+        finally:
+            log.info("stopping; running attempts resume at the next start")
+            await scheduler.stop()
+            events.close()
+            await runner.cleanup()
+            store.close()
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def serve(settings: Settings) -> None:
+    asyncio.run(Daemon(settings).run())

@@ -1,0 +1,128 @@
+"""Cards: validate a request, create the card and its attempts, and read the board back.
+
+Validation happens before anything is written: a bad request creates no card,
+worktree or container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from kilod.agent.models import Models
+from kilod.config import Settings
+from kilod.domain import (
+    COLUMN_TITLES,
+    Attempt,
+    Card,
+    Column,
+    State,
+    Step,
+    attempt_id,
+    branch_name,
+    card_json,
+    column_of,
+    new_card_id,
+    now,
+)
+from kilod.errors import Conflict
+from kilod.events import EventLog
+from kilod.store import Store
+from kilod.worktrees import branch_exists, diffstat, inspect_repo, resolve_base
+
+MAX_ATTEMPTS_PER_CARD = 16
+
+
+class NewCard(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    prompt: str = Field(min_length=1, max_length=200_000)
+    repo: str = Field(min_length=1)
+    title: str | None = Field(None, max_length=200)
+    base: str = Field("HEAD", min_length=1, max_length=255)
+    models: list[str] | None = Field(None, min_length=1, max_length=MAX_ATTEMPTS_PER_CARD)
+    network: bool | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return value or None
+
+
+def default_title(prompt: str) -> str:
+    first = prompt.strip().splitlines()[0]
+    return first if len(first) <= 72 else first[:71] + "…"
+
+
+class Board:
+    def __init__(self, settings: Settings, store: Store, events: EventLog, models: Models) -> None:
+        self.settings = settings
+        self.store = store
+        self.events = events
+        self.models = models
+
+    async def create_card(self, request: NewCard) -> dict[str, Any]:
+        repo = await asyncio.to_thread(inspect_repo, request.repo)
+        base_commit = await asyncio.to_thread(resolve_base, repo, request.base)
+        models = request.models or [self.settings.default_model]
+        for model in dict.fromkeys(models):
+            await self.models.validate(model)
+        card = Card(
+            id=new_card_id(),
+            title=request.title or default_title(request.prompt),
+            prompt=request.prompt,
+            repo=str(repo.path),
+            base_ref=request.base,
+            base_commit=base_commit,
+            network=self.settings.network if request.network is None else request.network,
+            created_at=now(),
+        )
+        attempts = []
+        for n, model in enumerate(models, start=1):
+            aid = attempt_id(card.id, n)
+            if await asyncio.to_thread(branch_exists, repo, branch_name(aid)):
+                raise Conflict(f"branch {branch_name(aid)} already exists in {repo.path}")
+            attempts.append(Attempt(
+                id=aid, card_id=card.id, n=n, model=model, runtime="docker", branch=branch_name(aid),
+                worktree=str(self.settings.worktrees_dir / aid), state=State.QUEUED, step=Step.WORKTREE,
+                created_at=card.created_at,
+            ))
+        self.events.publish(*self.store.insert_card(card, attempts))
+        return card_json(card, attempts)
+
+    async def diffstat(self, attempt_id: str) -> dict[str, Any]:
+        """Files the attempt changed against its base, untracked ones included."""
+        attempt = self.store.get_attempt(attempt_id)
+        card = self.store.get_card(attempt.card_id)
+        worktree = Path(attempt.worktree)
+        if not worktree.is_dir():
+            raise Conflict(f"attempt {attempt_id} has no worktree (state: {attempt.state})")
+        repo = await asyncio.to_thread(inspect_repo, card.repo)
+        stats = await asyncio.to_thread(diffstat, repo, worktree, card.base_commit)
+        files = [{"path": s.path, "added": s.added, "deleted": s.deleted, "binary": s.added is None}
+                 for s in stats]
+        return {
+            "attempt_id": attempt_id,
+            "base_commit": card.base_commit,
+            "files": files,
+            "added": sum(s.added or 0 for s in stats),
+            "deleted": sum(s.deleted or 0 for s in stats),
+        }
+
+    def card(self, card_id: str) -> dict[str, Any]:
+        return card_json(self.store.get_card(card_id), self.store.attempts_of(card_id))
+
+    def cards(self) -> list[dict[str, Any]]:
+        return [card_json(c, self.store.attempts_of(c.id)) for c in self.store.list_cards()]
+
+    def board(self) -> dict[str, Any]:
+        columns: dict[str, list[dict[str, Any]]] = {str(c): [] for c in Column}
+        for card in self.store.list_cards():
+            attempts = self.store.attempts_of(card.id)
+            columns[str(column_of([a.state for a in attempts]))].append(card_json(card, attempts))
+        return {
+            "columns": [{"id": str(c), "title": COLUMN_TITLES[c], "cards": columns[str(c)]} for c in Column]
+        }

@@ -1,0 +1,89 @@
+"""Settings: `KILOD_*` environment variables, an optional TOML file, then defaults.
+
+Defaults work with nothing set: the store, worktrees and the socket live under the
+user's data dir. The TOML file is `$KILOD_CONFIG` or `<config dir>/kilod/config.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from kilod.paths import config_file, default_data_dir
+
+# A root daemon must not hand root to its sandboxes: they run as this id instead.
+UNPRIVILEGED_SANDBOX_UID = 1000
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KILOD_", extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="store, worktrees, logs")
+    socket: Path | None = Field(None, description="unix socket of the API (default <data_dir>/kilod.sock)")
+    instance: str = Field("default", description="label value that marks this daemon's containers")
+    max_parallel: int = Field(4, ge=1, le=256, description="attempts running at once; the rest queue")
+    default_model: str = Field("anthropic/claude-sonnet-4-5", description="litellm model name")
+    sandbox_image: str = Field("kilod/sandbox", description="image for attempt containers")
+    sandbox_uid: int | None = Field(
+        None, description="user id in sandboxes (default: the daemon's own, or 1000 when it is root)"
+    )
+    memory_limit: str = Field("2g", description="per-container memory limit (docker syntax)")
+    cpu_limit: float = Field(1.0, gt=0, description="per-container CPUs")
+    pids_limit: int = Field(512, ge=16, description="per-container process limit")
+    network: bool = Field(False, description="give sandboxes network access unless a card says otherwise")
+    step_limit: int = Field(50, ge=1, description="model calls per attempt before it is stopped")
+    tool_timeout: float = Field(300.0, gt=0, description="seconds one shell tool call may run")
+    tool_output_limit: int = Field(16_000, ge=1_000, description="characters of tool output the model sees")
+    model_timeout: float = Field(600.0, gt=0, description="seconds one model call may take")
+    reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
+    scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
+
+    @field_validator("instance")
+    @classmethod
+    def _label_safe(cls, value: str) -> str:
+        if not value or not all(c.isalnum() or c in "-_." for c in value):
+            raise ValueError("instance must be letters, digits, '-', '_' or '.'")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def socket_path(self) -> Path:
+        return self.socket or self.data_dir / "kilod.sock"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "kilod.db"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.data_dir / "worktrees"
+
+    @property
+    def effective_sandbox_uid(self) -> int:
+        if self.sandbox_uid is not None:
+            return self.sandbox_uid
+        uid = os.getuid()
+        return UNPRIVILEGED_SANDBOX_UID if uid == 0 else uid
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,211 @@
+"""Cards, attempts, events and the rules that move an attempt from state to state.
+
+Pure data and rules: nothing here knows about HTTP, Docker, git or SQLite.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from kilod.errors import Conflict
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    REVIEW = "review"
+    APPROVED = "approved"
+    DISCARDED = "discarded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+LIVE_STATES = frozenset({State.QUEUED, State.STARTING, State.RUNNING})
+FINAL_STATES = frozenset({State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED})
+
+_ALLOWED: dict[State, frozenset[State]] = {
+    State.QUEUED: frozenset({State.STARTING, State.FAILED, State.CANCELLED}),
+    State.STARTING: frozenset({State.RUNNING, State.FAILED, State.CANCELLED}),
+    State.RUNNING: frozenset({State.REVIEW, State.FAILED, State.CANCELLED}),
+    State.REVIEW: frozenset({State.RUNNING, State.APPROVED, State.DISCARDED}),
+    State.APPROVED: frozenset(),
+    State.DISCARDED: frozenset(),
+    State.FAILED: frozenset({State.DISCARDED}),
+    State.CANCELLED: frozenset({State.DISCARDED}),
+}
+
+
+def check_transition(current: State, target: State) -> None:
+    """Raise Conflict unless `current → target` is an allowed move."""
+    if target not in _ALLOWED[current]:
+        raise Conflict(f"an attempt in state '{current}' cannot move to '{target}'")
+
+
+class Step(StrEnum):
+    """Where an attempt's pipeline stands; stored so a restart continues there."""
+
+    WORKTREE = "worktree"
+    CONTAINER = "container"
+    AGENT = "agent"
+    REVIEW = "review"
+
+
+PIPELINE: tuple[Step, ...] = (Step.WORKTREE, Step.CONTAINER, Step.AGENT, Step.REVIEW)
+
+
+class Column(StrEnum):
+    TODO = "todo"
+    DOING = "doing"
+    REVIEW = "review"
+    DONE = "done"
+
+
+COLUMN_TITLES = {Column.TODO: "To Do", Column.DOING: "Doing", Column.REVIEW: "Review", Column.DONE: "Done"}
+
+
+def column_of(states: list[State]) -> Column:
+    """A card's column, derived from its attempts' states (DESIGN.md, Domain)."""
+    if any(s in (State.STARTING, State.RUNNING) for s in states):
+        return Column.DOING
+    if any(s == State.APPROVED for s in states):
+        return Column.DONE
+    if any(s in (State.REVIEW, State.FAILED) for s in states):
+        return Column.REVIEW
+    if states and all(s in (State.DISCARDED, State.CANCELLED) for s in states):
+        return Column.DONE
+    # all queued, or queued beside finished ones: nothing is being worked on yet
+    return Column.TODO
+
+
+class EventKind(StrEnum):
+    STATE = "state"
+    MESSAGE = "message"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    LOG = "log"
+    CHECK = "check"
+
+
+def new_card_id() -> str:
+    return secrets.token_hex(4)
+
+
+def attempt_id(card_id: str, n: int) -> str:
+    return f"{card_id}-{n}"
+
+
+def branch_name(attempt: str) -> str:
+    return f"kilod/{attempt}"
+
+
+def container_name(attempt: str) -> str:
+    return f"kilod-{attempt}"
+
+
+def now() -> float:
+    return time.time()
+
+
+@dataclass
+class Card:
+    id: str
+    title: str
+    prompt: str
+    repo: str
+    base_ref: str
+    base_commit: str
+    network: bool
+    created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "prompt": self.prompt,
+            "repo": self.repo,
+            "base_ref": self.base_ref,
+            "base_commit": self.base_commit,
+            "network": self.network,
+            "created_at": self.created_at,
+        }
+
+
+@dataclass
+class Attempt:
+    id: str
+    card_id: str
+    n: int
+    model: str
+    runtime: str
+    branch: str
+    worktree: str
+    state: State
+    step: Step
+    created_at: float
+    container_id: str | None = None
+    error: str | None = None
+    summary: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    steps: int = 0
+    tool_calls: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "card_id": self.card_id,
+            "n": self.n,
+            "model": self.model,
+            "runtime": self.runtime,
+            "branch": self.branch,
+            "worktree": self.worktree,
+            "container": container_name(self.id),
+            "container_id": self.container_id,
+            "state": str(self.state),
+            "step": str(self.step),
+            "error": self.error,
+            "summary": self.summary,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost_usd": self.cost_usd,
+            "steps": self.steps,
+            "tool_calls": self.tool_calls,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+
+@dataclass
+class Event:
+    id: int
+    attempt_id: str
+    seq: int
+    time: float
+    kind: EventKind
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "attempt_id": self.attempt_id,
+            "seq": self.seq,
+            "time": self.time,
+            "kind": str(self.kind),
+            "payload": self.payload,
+        }
+
+
+def card_json(card: Card, attempts: list[Attempt]) -> dict[str, Any]:
+    out = card.to_json()
+    out["column"] = str(column_of([a.state for a in attempts]))
+    out["attempts"] = [a.to_json() for a in attempts]
+    return out

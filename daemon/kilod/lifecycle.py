@@ -1,0 +1,35 @@
+"""The one place an attempt's state changes: check, write, then publish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kilod.domain import Attempt, EventKind, State, check_transition, now
+from kilod.events import EventLog
+from kilod.store import Store
+
+
+class Lifecycle:
+    def __init__(self, store: Store, events: EventLog) -> None:
+        self.store = store
+        self.events = events
+
+    def transition(self, attempt_id: str, target: State, **fields: Any) -> Attempt:
+        """Move an attempt to `target` if allowed; the store is committed before anyone hears of it."""
+        attempt = self.store.get_attempt(attempt_id)
+        check_transition(attempt.state, target)
+        if target == State.STARTING and attempt.started_at is None:
+            fields.setdefault("started_at", now())
+        if target in (State.REVIEW, State.FAILED, State.CANCELLED, State.APPROVED, State.DISCARDED):
+            fields.setdefault("finished_at", now())
+        payload: dict[str, Any] = {"from": str(attempt.state), "to": str(target), "card_id": attempt.card_id}
+        if fields.get("error"):
+            payload["error"] = fields["error"]
+        event = self.store.update_attempt(attempt_id, (EventKind.STATE, payload), state=target, **fields)
+        assert event is not None
+        self.events.publish(event)
+        return self.store.get_attempt(attempt_id)
+
+    def record(self, attempt_id: str, kind: EventKind, payload: dict[str, Any]) -> None:
+        """Append a non-state event (message, tool call, log) and publish it."""
+        self.events.publish(self.store.append_event(attempt_id, kind, payload))

@@ -1,0 +1,128 @@
+"""One attempt's pipeline: worktree → container → agent → review.
+
+The current step is stored, so a restarted daemon continues at the right one;
+every step is idempotent (an existing worktree or container is adopted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from kilod.agent.loop import AgentRun
+from kilod.agent.models import ModelError, Models
+from kilod.agent.tools import ToolRunner
+from kilod.config import Settings
+from kilod.domain import Attempt, Card, EventKind, State, Step, container_name
+from kilod.errors import KilodError
+from kilod.lifecycle import Lifecycle
+from kilod.sandbox import ContainerSpec, Sandbox
+from kilod.worktrees import RepoInfo, add_worktree, inspect_repo, worktree_git_dir
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, sandbox: Sandbox, models: Models) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.store = lifecycle.store
+        self.sandbox = sandbox
+        self.models = models
+
+    @property
+    def owner(self) -> tuple[int, int]:
+        uid = self.settings.effective_sandbox_uid
+        return uid, (os.getgid() if uid == os.getuid() else uid)
+
+    async def run(self, attempt_id: str) -> None:
+        try:
+            await self._run(attempt_id)
+        except asyncio.CancelledError:
+            raise  # daemon stopping: the stored step is where the next start picks up
+        except (KilodError, ModelError) as exc:
+            self._fail(attempt_id, str(exc))
+        except Exception as exc:  # a bug must fail the attempt, not kill the scheduler
+            log.exception("attempt %s crashed", attempt_id)
+            self._fail(attempt_id, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _fail(self, attempt_id: str, message: str) -> None:
+        attempt = self.store.get_attempt(attempt_id)
+        if attempt.state in (State.QUEUED, State.STARTING, State.RUNNING):
+            self.lifecycle.transition(attempt_id, State.FAILED, error=message)
+
+    def _advance(self, attempt: Attempt, step: Step, message: str, **fields: object) -> Attempt:
+        event = self.store.update_attempt(attempt.id, (EventKind.LOG, {"message": message, "step": str(step)}),
+                                          step=step, **fields)
+        if event is not None:
+            self.lifecycle.events.publish(event)
+        return self.store.get_attempt(attempt.id)
+
+    async def _run(self, attempt_id: str) -> None:
+        attempt = self.store.get_attempt(attempt_id)
+        card = self.store.get_card(attempt.card_id)
+        if attempt.state == State.QUEUED:
+            attempt = self.lifecycle.transition(attempt.id, State.STARTING, step=Step.WORKTREE)
+        repo = await asyncio.to_thread(inspect_repo, card.repo)
+        worktree = Path(attempt.worktree)
+
+        if attempt.step == Step.WORKTREE:
+            await asyncio.to_thread(add_worktree, repo, worktree, attempt.branch, card.base_commit, self._chown())
+            attempt = self._advance(attempt, Step.CONTAINER, f"worktree ready at {worktree} on {attempt.branch}")
+
+        if attempt.step == Step.CONTAINER:
+            container_id = await self._ensure_container(attempt, card, repo)
+            attempt = self.lifecycle.transition(attempt.id, State.RUNNING, step=Step.AGENT,
+                                                container_id=container_id)
+
+        if attempt.step == Step.AGENT:
+            # after a restart the container may have stopped or gone: adopt, start or recreate it
+            container_id = await self._ensure_container(attempt, card, repo)
+            if attempt.state == State.STARTING:
+                attempt = self.lifecycle.transition(attempt.id, State.RUNNING, container_id=container_id)
+            elif container_id != attempt.container_id:
+                attempt = self._advance(attempt, Step.AGENT, "sandbox container recreated",
+                                        container_id=container_id)
+            uid, gid = self.owner
+            tools = ToolRunner(self.sandbox, container_id, uid, gid, self.settings.tool_timeout,
+                               self.settings.tool_output_limit)
+            agent = AgentRun(attempt.id, attempt.model, card.prompt, self.lifecycle, self.models, tools,
+                             self.settings.step_limit)
+            result = await agent.run()
+            if result.stopped_early:
+                self.lifecycle.record(attempt.id, EventKind.LOG, {"message": f"stopped: {result.stopped_early}"})
+            summary = result.summary or (f"stopped: {result.stopped_early}" if result.stopped_early else "")
+            self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, summary=summary)
+
+    def _chown(self) -> tuple[int, int] | None:
+        """Files in a worktree must belong to the sandbox user; only a root daemon has to say so."""
+        uid, gid = self.owner
+        return (uid, gid) if os.getuid() == 0 and uid != 0 else None
+
+    async def _ensure_container(self, attempt: Attempt, card: Card, repo: RepoInfo) -> str:
+        uid, gid = self.owner
+        worktree = Path(attempt.worktree)
+        spec = ContainerSpec(
+            name=container_name(attempt.id),
+            image=self.settings.sandbox_image,
+            attempt_id=attempt.id,
+            card_id=card.id,
+            instance=self.settings.instance,
+            uid=uid,
+            gid=gid,
+            worktree=str(worktree),
+            git_pointer=str(worktree / ".git"),
+            repo_git_dir=str(repo.common_dir),
+            network=card.network,
+            memory_limit=self.settings.memory_limit,
+            cpu_limit=self.settings.cpu_limit,
+            pids_limit=self.settings.pids_limit,
+        )
+        # the pointer file must say what git wrote, whatever the worktree holds now
+        expected = f"gitdir: {worktree_git_dir(repo, worktree)}\n"
+        pointer = worktree / ".git"
+        if pointer.is_symlink() or not pointer.is_file() or pointer.read_text() != expected:
+            raise KilodError(f"the worktree's .git pointer at {pointer} was changed; refusing to mount it")
+        return await asyncio.to_thread(self.sandbox.ensure, spec)

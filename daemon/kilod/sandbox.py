@@ -1,0 +1,281 @@
+"""Docker sandboxes: one labelled, hardened container per attempt.
+
+Blocking (docker-py): every method is called from a thread. Deterministic names
+(`kilod-<attempt>`) make "already exists" mean "adopt it", and labels are how a
+restarted daemon finds its containers again; nothing unlabelled is ever removed.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+from docker.types import Mount
+from docker.utils import decode_json_header
+
+from kilod.errors import Conflict, Invalid, NotFound, Unavailable
+
+LABEL_ATTEMPT = "kilod.attempt"
+LABEL_CARD = "kilod.card"
+LABEL_INSTANCE = "kilod.instance"
+WORKSPACE = "/workspace"
+
+# PID 1 of every sandbox: sleeps until stopped, needs nothing but sh.
+IDLE_COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
+
+# git inside the sandbox: the repository belongs to someone else and is read-only.
+SANDBOX_ENV = {
+    "HOME": "/tmp",
+    "GIT_OPTIONAL_LOCKS": "0",
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "safe.directory",
+    "GIT_CONFIG_VALUE_0": "*",
+    "TERM": "dumb",
+}
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    attempt_id: str
+    card_id: str
+    instance: str
+    uid: int
+    gid: int
+    worktree: str
+    git_pointer: str
+    repo_git_dir: str
+    network: bool
+    memory_limit: str
+    cpu_limit: float
+    pids_limit: int
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+    def labels(self) -> dict[str, str]:
+        return {
+            LABEL_ATTEMPT: self.attempt_id,
+            LABEL_CARD: self.card_id,
+            LABEL_INSTANCE: self.instance,
+            **self.extra_labels,
+        }
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxInfo:
+    id: str
+    name: str
+    attempt_id: str
+    status: str
+
+
+class Sandbox:
+    def __init__(self) -> None:
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        if self._client is None:
+            try:
+                self._client = docker.from_env(timeout=120)
+                self._client.ping()
+            except docker.errors.DockerException as exc:
+                self._client = None
+                raise Unavailable(f"cannot reach the Docker engine: {exc}") from exc
+        return self._client
+
+    def image_present(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def ensure(self, spec: ContainerSpec) -> str:
+        """Create and start the container, or adopt and start the one already there."""
+        container = self._by_name(spec.name)
+        if container is None:
+            container = self._create(spec)
+        labels = container.labels or {}
+        if labels.get(LABEL_ATTEMPT) != spec.attempt_id or labels.get(LABEL_INSTANCE) != spec.instance:
+            raise Conflict(f"a container named {spec.name} exists but is not this attempt's; remove it by hand")
+        if container.status != "running":
+            container.start()
+        return str(container.id)
+
+    def _create(self, spec: ContainerSpec) -> Container:
+        if not self.image_present(spec.image):
+            raise Unavailable(
+                f"sandbox image '{spec.image}' is not present; build it with `kilod images build`"
+            )
+        mounts = [
+            Mount(WORKSPACE, spec.worktree, type="bind", read_only=False),
+            Mount(f"{WORKSPACE}/.git", spec.git_pointer, type="bind", read_only=True),
+            Mount(spec.repo_git_dir, spec.repo_git_dir, type="bind", read_only=True),
+        ]
+        try:
+            return self.client.containers.create(
+                spec.image,
+                command=IDLE_COMMAND,
+                name=spec.name,
+                hostname=spec.attempt_id[:63],
+                labels=spec.labels(),
+                user=f"{spec.uid}:{spec.gid}",
+                working_dir=WORKSPACE,
+                environment=SANDBOX_ENV,
+                mounts=mounts,
+                network_mode="bridge" if spec.network else "none",
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                init=True,
+                privileged=False,
+                mem_limit=spec.memory_limit,
+                nano_cpus=int(spec.cpu_limit * 1e9),
+                pids_limit=spec.pids_limit,
+            )
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:  # created meanwhile: adopt it
+                existing = self._by_name(spec.name)
+                if existing is not None:
+                    return existing
+            raise Unavailable(f"cannot create container {spec.name}: {exc.explanation or exc}") from exc
+
+    def _by_name(self, name: str) -> Container | None:
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+
+    def remove(self, name: str) -> bool:
+        """Remove a container this daemon labelled; False if it was already gone."""
+        container = self._by_name(name)
+        if container is None:
+            return False
+        if LABEL_ATTEMPT not in (container.labels or {}):
+            raise Conflict(f"refusing to remove {name}: it carries no kilod label")
+        container.remove(force=True)
+        return True
+
+    def list_labelled(self, instance: str) -> list[SandboxInfo]:
+        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"})
+        return [
+            SandboxInfo(id=str(c.id), name=str(c.name), attempt_id=(c.labels or {}).get(LABEL_ATTEMPT, ""),
+                        status=str(c.status))
+            for c in containers
+        ]
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        container = self._by_name(name)
+        if container is None:
+            raise NotFound(f"no container {name}")
+        return dict(container.attrs)
+
+    # -- running things inside ------------------------------------------------
+
+    def exec(self, container_id: str, command: str, timeout: float, user: str | None = None) -> ExecResult:
+        """Run `command` with sh in /workspace; output is stdout and stderr interleaved."""
+        seconds = max(1, int(timeout))
+        # `timeout` when the image has it (coreutils, busybox); plain sh otherwise
+        wrapper = (
+            f'if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {seconds} sh -c "$0"; fi; '
+            'exec sh -c "$0"'
+        )
+        container = self._get(container_id)
+        try:
+            result = container.exec_run(["sh", "-c", wrapper, command], workdir=WORKSPACE, user=user or "",
+                                        environment=SANDBOX_ENV, demux=False)
+        except docker.errors.APIError as exc:
+            raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
+        output = (result.output or b"").decode("utf-8", errors="replace")
+        code = int(result.exit_code if result.exit_code is not None else -1)
+        return ExecResult(exit_code=code, output=output, timed_out=code in (124, 137))
+
+    def exec_argv(self, container_id: str, argv: list[str]) -> ExecResult:
+        return self.exec(container_id, " ".join(shlex.quote(a) for a in argv), timeout=60)
+
+    def read_file(self, container_id: str, path: str, limit: int) -> tuple[bytes, bool]:
+        """Up to `limit` bytes of a regular file inside the container, and whether it was cut."""
+        container = self._get(container_id)
+        try:
+            stream, stat = container.get_archive(_absolute(path))
+        except docker.errors.NotFound:
+            raise NotFound(f"no such file: {path}") from None
+        except docker.errors.APIError as exc:
+            raise Invalid(f"cannot read {path}: {exc.explanation or exc}") from exc
+        mode = int(stat.get("mode", 0))
+        if mode & (1 << 31):
+            raise Invalid(f"{path} is a directory; use list_files")
+        buffer = io.BytesIO()
+        for chunk in stream:
+            buffer.write(chunk)
+            if buffer.tell() > limit + 1024 * 1024:
+                break
+        buffer.seek(0)
+        with tarfile.open(fileobj=buffer, mode="r|") as archive:
+            for member in archive:
+                if not member.isfile():
+                    raise Invalid(f"{path} is not a regular file")
+                handle = archive.extractfile(member)
+                data = handle.read(limit + 1) if handle else b""
+                return data[:limit], len(data) > limit
+        raise NotFound(f"no such file: {path}")
+
+    def write_file(self, container_id: str, path: str, data: bytes, uid: int, gid: int, mode: int = 0o644) -> None:
+        target = PurePosixPath(_absolute(path))
+        made = self.exec_argv(container_id, ["mkdir", "-p", "--", str(target.parent)])
+        if made.exit_code != 0:
+            raise Invalid(f"cannot create folder {target.parent}: {made.output.strip()}")
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            info = tarfile.TarInfo(target.name)
+            info.size = len(data)
+            info.mode = mode
+            info.uid, info.gid = uid, gid
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+        container = self._get(container_id)
+        try:
+            ok = container.put_archive(str(target.parent), archive.getvalue())
+        except docker.errors.APIError as exc:
+            raise Invalid(f"cannot write {path}: {exc.explanation or exc}") from exc
+        if not ok:
+            raise Invalid(f"cannot write {path}")
+
+    def file_mode(self, container_id: str, path: str) -> int | None:
+        """Permission bits of a file in the container, or None if it does not exist."""
+        api = self.client.api
+        # HEAD on the archive endpoint stats the path without transferring the file
+        response = api.head(api._url("/containers/{0}/archive", container_id), params={"path": _absolute(path)})
+        if response.status_code != 200:
+            return None
+        stat = decode_json_header(response.headers.get("X-Docker-Container-Path-Stat", ""))
+        return int(stat.get("mode", 0o644)) & 0o7777
+
+    def _get(self, container_id: str) -> Container:
+        try:
+            return self.client.containers.get(container_id)
+        except docker.errors.NotFound:
+            raise Unavailable(f"the attempt's container {container_id[:12]} is gone") from None
+
+
+def _absolute(path: str) -> str:
+    """Paths the agent gives are relative to /workspace unless absolute."""
+    p = PurePosixPath(path)
+    return str(p if p.is_absolute() else PurePosixPath(WORKSPACE) / p)

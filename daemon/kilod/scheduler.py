@@ -1,0 +1,96 @@
+"""Runs attempts within `max_parallel` slots and reconciles what should exist with what does.
+
+Queued attempts start in creation order as slots free. At start-up and every few
+seconds the reconciler adopts: attempts stored as starting/running are resumed
+(their containers are found by label), and labelled containers that belong to no
+attempt that still needs one are removed. Nothing unlabelled is ever touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from kilod.config import Settings
+from kilod.domain import State
+from kilod.errors import KilodError
+from kilod.pipeline import Pipeline
+from kilod.sandbox import Sandbox
+from kilod.store import Store
+
+log = logging.getLogger(__name__)
+
+# Attempts in these states keep their container (for review, follow-ups and shells).
+KEEPS_CONTAINER = frozenset({State.STARTING, State.RUNNING, State.REVIEW, State.FAILED, State.CANCELLED})
+
+
+class Scheduler:
+    def __init__(self, settings: Settings, store: Store, pipeline: Pipeline, sandbox: Sandbox) -> None:
+        self.settings = settings
+        self.store = store
+        self.pipeline = pipeline
+        self.sandbox = sandbox
+        self.active: dict[str, asyncio.Task[None]] = {}
+        self.peak_active = 0
+        self._reconciler: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def kick(self) -> None:
+        """Start what may start now. Cheap and idempotent: call it after anything changes."""
+        if self._stopping:
+            return
+        for attempt in self.store.attempts_in(State.STARTING, State.RUNNING):
+            if attempt.id not in self.active:  # was running when the daemon stopped: resume it
+                self._start(attempt.id)
+        free = self.settings.max_parallel - len(self.active)
+        if free > 0:
+            for attempt in self.store.attempts_in(State.QUEUED)[:free]:
+                self._start(attempt.id)
+
+    def _start(self, attempt_id: str) -> None:
+        task = asyncio.create_task(self.pipeline.run(attempt_id), name=f"attempt-{attempt_id}")
+        self.active[attempt_id] = task
+        self.peak_active = max(self.peak_active, len(self.active))
+
+        def done(_: asyncio.Task[None]) -> None:
+            self.active.pop(attempt_id, None)
+            self.kick()
+
+        task.add_done_callback(done)
+
+    def start(self) -> None:
+        self._reconciler = asyncio.create_task(self._reconcile_forever(), name="reconciler")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        tasks = [*self.active.values(), *([self._reconciler] if self._reconciler else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except KilodError as exc:
+                log.warning("reconcile: %s", exc)
+            except Exception:
+                log.exception("reconcile failed")
+            await asyncio.sleep(self.settings.reconcile_interval)
+
+    async def reconcile(self) -> None:
+        self.kick()
+        containers = await asyncio.to_thread(self.sandbox.list_labelled, self.settings.instance)
+        for info in containers:
+            try:
+                state = self.store.get_attempt(info.attempt_id).state
+            except KilodError:
+                state = None
+            if state in KEEPS_CONTAINER or info.attempt_id in self.active:
+                continue
+            if state == State.QUEUED:
+                continue  # about to be adopted by its own pipeline
+            log.info("removing leftover container %s (attempt state: %s)", info.name, state)
+            await asyncio.to_thread(self.sandbox.remove, info.name)

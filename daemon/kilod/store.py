@@ -1,0 +1,273 @@
+"""SQLite store: the one writer of what should exist.
+
+One connection, WAL, `synchronous=FULL`; every write is a short `BEGIN IMMEDIATE`
+transaction and nothing is held across a Docker, git or model call. The schema is
+versioned by `PRAGMA user_version`; migrations only ever append.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kilod.domain import Attempt, Card, Event, EventKind, State, Step, now
+from kilod.errors import NotFound
+
+MIGRATIONS: list[str] = [
+    # 1: cards, attempts, their event log and the agent conversation
+    """
+    CREATE TABLE cards (
+        id          TEXT PRIMARY KEY,
+        title       TEXT NOT NULL,
+        prompt      TEXT NOT NULL,
+        repo        TEXT NOT NULL,
+        base_ref    TEXT NOT NULL,
+        base_commit TEXT NOT NULL,
+        network     INTEGER NOT NULL,
+        created_at  REAL NOT NULL
+    );
+    CREATE TABLE attempts (
+        id           TEXT PRIMARY KEY,
+        card_id      TEXT NOT NULL REFERENCES cards(id),
+        n            INTEGER NOT NULL,
+        model        TEXT NOT NULL,
+        runtime      TEXT NOT NULL,
+        branch       TEXT NOT NULL,
+        worktree     TEXT NOT NULL,
+        container_id TEXT,
+        state        TEXT NOT NULL,
+        step         TEXT NOT NULL,
+        error        TEXT,
+        summary      TEXT,
+        tokens_in    INTEGER NOT NULL DEFAULT 0,
+        tokens_out   INTEGER NOT NULL DEFAULT 0,
+        cost_usd     REAL,
+        steps        INTEGER NOT NULL DEFAULT 0,
+        tool_calls   INTEGER NOT NULL DEFAULT 0,
+        created_at   REAL NOT NULL,
+        started_at   REAL,
+        finished_at  REAL,
+        UNIQUE (card_id, n)
+    );
+    CREATE INDEX attempts_state ON attempts(state, created_at);
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        attempt_id TEXT NOT NULL REFERENCES attempts(id),
+        seq        INTEGER NOT NULL,
+        time       REAL NOT NULL,
+        kind       TEXT NOT NULL,
+        payload    TEXT NOT NULL,
+        UNIQUE (attempt_id, seq)
+    );
+    CREATE TABLE conversation (
+        attempt_id TEXT NOT NULL REFERENCES attempts(id),
+        idx        INTEGER NOT NULL,
+        message    TEXT NOT NULL,
+        PRIMARY KEY (attempt_id, idx)
+    );
+    """,
+]
+
+_ATTEMPT_COLUMNS = (
+    "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
+    "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at"
+)
+_UPDATABLE = frozenset(
+    {
+        "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
+        "steps", "tool_calls", "started_at", "finished_at",
+    }
+)
+
+
+def _card(row: sqlite3.Row) -> Card:
+    return Card(
+        id=row["id"], title=row["title"], prompt=row["prompt"], repo=row["repo"],
+        base_ref=row["base_ref"], base_commit=row["base_commit"], network=bool(row["network"]),
+        created_at=row["created_at"],
+    )
+
+
+def _attempt(row: sqlite3.Row) -> Attempt:
+    values = dict(row)
+    values["state"] = State(values["state"])
+    values["step"] = Step(values["step"])
+    return Attempt(**values)
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"], attempt_id=row["attempt_id"], seq=row["seq"], time=row["time"],
+        kind=EventKind(row["kind"]), payload=json.loads(row["payload"]),
+    )
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in script.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- cards and attempts -------------------------------------------------
+
+    def insert_card(self, card: Card, attempts: list[Attempt]) -> list[Event]:
+        """Write a card, its attempts and each attempt's first state event, all or nothing."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO cards (id, title, prompt, repo, base_ref, base_commit, network, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (card.id, card.title, card.prompt, card.repo, card.base_ref, card.base_commit,
+                 int(card.network), card.created_at),
+            )
+            events = []
+            for a in attempts:
+                db.execute(
+                    f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 20)})",
+                    (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
+                     str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
+                     a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at),
+                )
+                events.append(self._append_event(
+                    db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}
+                ))
+        return events
+
+    def get_card(self, card_id: str) -> Card:
+        row = self._db.execute("SELECT * FROM cards WHERE id = ?", (card_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no card '{card_id}'")
+        return _card(row)
+
+    def list_cards(self) -> list[Card]:
+        return [_card(r) for r in self._db.execute("SELECT * FROM cards ORDER BY created_at, id")]
+
+    def get_attempt(self, attempt_id: str) -> Attempt:
+        row = self._db.execute(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no attempt '{attempt_id}'")
+        return _attempt(row)
+
+    def attempts_of(self, card_id: str) -> list[Attempt]:
+        rows = self._db.execute(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE card_id = ? ORDER BY n", (card_id,)
+        )
+        return [_attempt(r) for r in rows]
+
+    def all_attempts(self) -> list[Attempt]:
+        rows = self._db.execute(f"SELECT {_ATTEMPT_COLUMNS} FROM attempts ORDER BY created_at, n")
+        return [_attempt(r) for r in rows]
+
+    def attempts_in(self, *states: State) -> list[Attempt]:
+        marks = ", ".join("?" * len(states))
+        rows = self._db.execute(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempts WHERE state IN ({marks}) ORDER BY created_at, n",
+            [str(s) for s in states],
+        )
+        return [_attempt(r) for r in rows]
+
+    def update_attempt(self, attempt_id: str, event: tuple[EventKind, dict[str, Any]] | None = None,
+                       **fields: Any) -> Event | None:
+        """Update some fields of an attempt and, in the same transaction, log an event."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        values = [str(v) if isinstance(v, (State, Step)) else v for v in fields.values()]
+        with self.transaction() as db:
+            if fields:
+                db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*values, attempt_id])
+            if event is not None:
+                return self._append_event(db, attempt_id, event[0], event[1])
+        return None
+
+    # -- events ------------------------------------------------------------
+
+    def _append_event(self, db: sqlite3.Connection, attempt_id: str, kind: EventKind,
+                      payload: dict[str, Any]) -> Event:
+        seq = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE attempt_id = ?", (attempt_id,)
+        ).fetchone()[0]
+        at = now()
+        cursor = db.execute(
+            "INSERT INTO events (attempt_id, seq, time, kind, payload) VALUES (?, ?, ?, ?, ?)",
+            (attempt_id, seq, at, str(kind), json.dumps(payload)),
+        )
+        return Event(id=int(cursor.lastrowid or 0), attempt_id=attempt_id, seq=seq, time=at,
+                     kind=kind, payload=payload)
+
+    def append_event(self, attempt_id: str, kind: EventKind, payload: dict[str, Any]) -> Event:
+        with self.transaction() as db:
+            return self._append_event(db, attempt_id, kind, payload)
+
+    def events_of(self, attempt_id: str, after_seq: int = 0, limit: int = 10_000) -> list[Event]:
+        rows = self._db.execute(
+            "SELECT * FROM events WHERE attempt_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (attempt_id, after_seq, limit),
+        )
+        return [_event(r) for r in rows]
+
+    def events_after(self, after_id: int = 0, limit: int = 10_000) -> list[Event]:
+        rows = self._db.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return [_event(r) for r in rows]
+
+    def last_event_id(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    # -- conversation ------------------------------------------------------
+
+    def conversation(self, attempt_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT message FROM conversation WHERE attempt_id = ? ORDER BY idx", (attempt_id,)
+        )
+        return [json.loads(r["message"]) for r in rows]
+
+    def append_messages(self, attempt_id: str, start: int, messages: list[dict[str, Any]],
+                        **attempt_fields: Any) -> None:
+        """Append messages at index `start` (and update counters) in one transaction."""
+        sets = ", ".join(f"{k} = ?" for k in attempt_fields)
+        with self.transaction() as db:
+            for offset, message in enumerate(messages):
+                db.execute(
+                    "INSERT INTO conversation (attempt_id, idx, message) VALUES (?, ?, ?)",
+                    (attempt_id, start + offset, json.dumps(message)),
+                )
+            if attempt_fields:
+                db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*attempt_fields.values(), attempt_id])

@@ -1,0 +1,188 @@
+"""Git on the host: validate repositories, resolve refs, add worktrees, diff them.
+
+The agent writes files that this module later reads, so git here never takes its
+cue from the worktree: every command names its git dir (and work tree) explicitly,
+hooks and fsmonitor are off, there is no pager and no external diff or textconv.
+Blocking (GitPython runs git as a subprocess): call from a thread.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from kilod.errors import Conflict, Invalid, Unavailable
+
+# Config that makes git inert with respect to anything planted in a worktree.
+SAFE_CONFIG = (
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.pager=cat",
+    "core.untrackedCache=false",
+    "diff.external=",
+    "protocol.file.allow=user",
+)
+SAFE_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_PAGER": "cat",
+    "GIT_OPTIONAL_LOCKS": "0",
+    "GIT_EXTERNAL_DIFF": "",
+    "GIT_ATTR_NOSYSTEM": "1",
+}
+
+
+def run_git(*args: str, git_dir: Path | None = None, work_tree: Path | None = None,
+            cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    command = ["git"]
+    for item in SAFE_CONFIG:
+        command += ["-c", item]
+    if git_dir is not None:
+        command.append(f"--git-dir={git_dir}")
+    if work_tree is not None:
+        command.append(f"--work-tree={work_tree}")
+    command += list(args)
+    full_env = {**SAFE_ENV, **(env or {})}
+    try:
+        out = git.Git(str(cwd) if cwd else None).execute(command, env=full_env, strip_newline_in_stdout=False)
+    except git.GitCommandError as exc:
+        stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("'").strip()
+        raise Unavailable(f"git {args[0]} failed: {stderr or exc}") from exc
+    return str(out)
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    path: Path          # top of the working tree
+    common_dir: Path    # the repository's git dir (shared by all worktrees)
+
+
+def inspect_repo(path_text: str) -> RepoInfo:
+    """Check that `path_text` is the top of a non-bare git working tree."""
+    path = Path(path_text)
+    if not path.is_absolute():
+        raise Invalid(f"repo must be an absolute path, got '{path_text}'", field="repo")
+    if not path.exists():
+        raise Invalid(f"repo path does not exist: {path}", field="repo")
+    if not path.is_dir():
+        raise Invalid(f"repo path is not a directory: {path}", field="repo")
+    try:
+        repo = git.Repo(path, search_parent_directories=False)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise Invalid(f"not a git repository: {path}", field="repo") from None
+    with repo:
+        if repo.bare:
+            raise Invalid(f"a bare repository has no working tree to start from: {path}", field="repo")
+        common = Path(repo.common_dir).resolve()
+    return RepoInfo(path=path.resolve(), common_dir=common)
+
+
+def resolve_base(repo: RepoInfo, ref: str) -> str:
+    """The commit id `ref` names in `repo`; Invalid if it names none."""
+    if not ref or ref.startswith("-") or any(c.isspace() for c in ref):
+        raise Invalid(f"unknown base ref '{ref}' in {repo.path}", field="base")
+    try:
+        sha = run_git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}",
+                      git_dir=repo.common_dir)
+    except Unavailable:
+        raise Invalid(f"unknown base ref '{ref}' in {repo.path}", field="base") from None
+    return sha.strip()
+
+
+def branch_exists(repo: RepoInfo, branch: str) -> bool:
+    try:
+        run_git("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}", git_dir=repo.common_dir)
+    except Unavailable:
+        return False
+    return True
+
+
+def worktree_git_dir(repo: RepoInfo, worktree: Path) -> Path:
+    """The worktree's own admin dir inside the repository; never read from the worktree."""
+    return repo.common_dir / "worktrees" / worktree.name
+
+
+def registered_worktrees(repo: RepoInfo) -> set[Path]:
+    out = run_git("worktree", "list", "--porcelain", git_dir=repo.common_dir)
+    return {Path(line.removeprefix("worktree ")) for line in out.splitlines() if line.startswith("worktree ")}
+
+
+def add_worktree(repo: RepoInfo, worktree: Path, branch: str, base_commit: str,
+                 owner: tuple[int, int] | None = None) -> None:
+    """Create `worktree` on a new `branch` at `base_commit`; adopt it if it already exists."""
+    if worktree in registered_worktrees(repo) and worktree.exists():
+        return
+    worktree.parent.mkdir(parents=True, exist_ok=True)
+    if worktree.exists():
+        # a half-made checkout from a crash: git refuses to reuse a non-empty folder
+        shutil.rmtree(worktree)
+    run_git("worktree", "prune", git_dir=repo.common_dir)
+    if branch_exists(repo, branch):
+        run_git("worktree", "add", str(worktree), branch, git_dir=repo.common_dir, cwd=repo.path)
+    else:
+        run_git("worktree", "add", "-b", branch, str(worktree), base_commit,
+                git_dir=repo.common_dir, cwd=repo.path)
+    admin = worktree_git_dir(repo, worktree)
+    if not (admin / "HEAD").exists():
+        raise Conflict(f"git placed the worktree's admin dir elsewhere than {admin}")
+    if owner is not None:
+        _chown_tree(worktree, *owner)
+
+
+def remove_worktree(repo: RepoInfo, worktree: Path, branch: str) -> None:
+    """Remove the worktree and its branch; already-gone is fine."""
+    if worktree in registered_worktrees(repo):
+        run_git("worktree", "remove", "--force", "--force", str(worktree), git_dir=repo.common_dir,
+                cwd=repo.path)
+    if worktree.exists():
+        shutil.rmtree(worktree)
+    run_git("worktree", "prune", git_dir=repo.common_dir)
+    if branch_exists(repo, branch):
+        run_git("branch", "-D", branch, git_dir=repo.common_dir)
+
+
+def _chown_tree(root: Path, uid: int, gid: int) -> None:
+    os.chown(root, uid, gid, follow_symlinks=False)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    added: int | None     # None for binary files
+    deleted: int | None
+
+
+def diffstat(repo: RepoInfo, worktree: Path, base_commit: str) -> list[FileStat]:
+    """Files changed in the worktree against the base, untracked (not ignored) ones included.
+
+    Uses a throwaway index so neither the agent's index nor the user's is touched.
+    """
+    git_dir = worktree_git_dir(repo, worktree)
+    with tempfile.TemporaryDirectory(prefix="kilod-index-") as tmp:
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        run_git("read-tree", base_commit, git_dir=git_dir, work_tree=worktree, env=env)
+        run_git("add", "--all", "--", ".", git_dir=git_dir, work_tree=worktree, cwd=worktree, env=env)
+        out = run_git("diff", "--cached", "--numstat", "--no-ext-diff", "--no-textconv", "-z", base_commit,
+                      git_dir=git_dir, work_tree=worktree, env=env)
+    stats: list[FileStat] = []
+    fields = out.split("\0")
+    i = 0
+    while i < len(fields) - 1:
+        head = fields[i]
+        if not head:
+            i += 1
+            continue
+        added, deleted, path = head.split("\t", 2)
+        if path == "":  # rename: the next two fields are the old and new paths
+            path = f"{fields[i + 1]} => {fields[i + 2]}"
+            i += 2
+        stats.append(FileStat(path, None if added == "-" else int(added), None if deleted == "-" else int(deleted)))
+        i += 1
+    return stats
