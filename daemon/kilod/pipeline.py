@@ -31,6 +31,8 @@ class Pipeline:
         self.store = lifecycle.store
         self.sandbox = sandbox
         self.models = models
+        # git takes repository-wide locks (refs, worktree admin dirs): one mutation per repo at a time
+        self._repo_locks: dict[Path, asyncio.Lock] = {}
 
     @property
     def owner(self) -> tuple[int, int]:
@@ -69,7 +71,9 @@ class Pipeline:
         worktree = Path(attempt.worktree)
 
         if attempt.step == Step.WORKTREE:
-            await asyncio.to_thread(add_worktree, repo, worktree, attempt.branch, card.base_commit, self._chown())
+            async with self._repo_locks.setdefault(repo.common_dir, asyncio.Lock()):
+                await asyncio.to_thread(add_worktree, repo, worktree, attempt.branch, card.base_commit,
+                                        self._chown())
             attempt = self._advance(attempt, Step.CONTAINER, f"worktree ready at {worktree} on {attempt.branch}")
 
         if attempt.step == Step.CONTAINER:

@@ -44,7 +44,8 @@ class Scheduler:
                 self._start(attempt.id)
         free = self.settings.max_parallel - len(self.active)
         if free > 0:
-            for attempt in self.store.attempts_in(State.QUEUED)[:free]:
+            waiting = [a for a in self.store.attempts_in(State.QUEUED) if a.id not in self.active]
+            for attempt in waiting[:free]:
                 self._start(attempt.id)
 
     def _start(self, attempt_id: str) -> None:

@@ -1,0 +1,69 @@
+"""Bad input gets a 4xx JSON error that names the problem, and creates nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.kilod_testing import ApiError, DaemonProcess, git
+
+
+def cases(repo: Path, plain_dir: Path) -> list[tuple[str, Any, str]]:
+    return [
+        ("missing prompt", {"repo": str(repo)}, "prompt: Field required"),
+        ("empty prompt", {"prompt": "  ", "repo": str(repo)}, "prompt"),
+        ("missing repo", {"prompt": "x"}, "repo: Field required"),
+        ("path that does not exist", {"prompt": "x", "repo": "/no/such/kilod/path"}, "does not exist"),
+        ("relative path", {"prompt": "x", "repo": "repo"}, "absolute path"),
+        ("not a git repository", {"prompt": "x", "repo": str(plain_dir)}, "not a git repository"),
+        ("unknown base ref", {"prompt": "x", "repo": str(repo), "base": "no-such-branch"}, "unknown base ref"),
+        ("option-like base ref", {"prompt": "x", "repo": str(repo), "base": "--all"}, "unknown base ref"),
+        ("unknown model provider", {"prompt": "x", "repo": str(repo), "models": ["nosuchprovider/m1"]},
+         "unknown model provider"),
+        ("unknown script", {"prompt": "x", "repo": str(repo), "models": ["scripted/no-such-script"]},
+         "no script named"),
+        ("no models", {"prompt": "x", "repo": str(repo), "models": []}, "models"),
+        ("unknown field", {"prompt": "x", "repo": str(repo), "colour": "red"}, "colour: unknown field"),
+        ("wrong type", {"prompt": "x", "repo": str(repo), "network": "sometimes"}, "network"),
+        ("not an object", ["prompt"], "JSON object"),
+        ("malformed JSON", b'{"prompt": "x", ', "malformed JSON"),
+        ("empty body", b"", "empty"),
+    ]
+
+
+def test_every_bad_request_is_a_400_naming_the_problem_and_creates_nothing(
+    daemon: DaemonProcess, repo: Path, tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    branches_before = git(repo, "branch", "--list")
+    for name, body, expected in cases(repo, plain):
+        with pytest.raises(ApiError) as caught:
+            if isinstance(body, bytes):
+                daemon.request("POST", "/v1/cards", raw=body)
+            else:
+                daemon.request("POST", "/v1/cards", body)
+        error = caught.value
+        assert error.status == 400, name
+        assert expected in error.body["error"]["message"], (name, error.body)
+
+    assert daemon.request("GET", "/v1/cards") == {"cards": []}
+    assert list((daemon.data_dir / "worktrees").iterdir()) == []
+    assert git(repo, "branch", "--list") == branches_before
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    client = docker.from_env()
+    assert client.containers.list(all=True, filters={"label": f"kilod.instance={daemon.instance}"}) == []
+
+
+def test_unknown_ids_and_routes_are_404_json(daemon: DaemonProcess) -> None:
+    for path in ("/v1/cards/nope", "/v1/attempts/nope-1", "/v1/attempts/nope-1/events", "/v1/nothing"):
+        with pytest.raises(ApiError) as caught:
+            daemon.request("GET", path)
+        assert caught.value.status == 404
+        assert caught.value.body["error"]["message"]
+    with pytest.raises(ApiError) as caught:
+        daemon.request("GET", "/v1/events?after=yesterday")
+    assert caught.value.status == 400

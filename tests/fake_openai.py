@@ -1,0 +1,94 @@
+"""A local OpenAI-compatible chat completions server, so litellm's real HTTP client path runs.
+
+It plays a two-turn agent: first a `write_file` tool call, then (once it has seen the
+tool's result) a `finish` call. Every request it receives is kept for assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from typing import Any
+
+from aiohttp import web
+
+USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+
+
+def tool_call_response(model: str, turn: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{turn}",
+        "object": "chat.completion",
+        "created": 1_700_000_000 + turn,
+        "model": model,
+        "choices": [{
+            "index": 0,
+            "finish_reason": "tool_calls",
+            "message": {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{
+                    "id": f"call_{turn}",
+                    "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(arguments)},
+                }],
+            },
+        }],
+        "usage": USAGE,
+    }
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def completions(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append({"headers": dict(request.headers), "body": body})
+        model = body.get("model", "")
+        tool_results = [m for m in body["messages"] if m.get("role") == "tool"]
+        if not tool_results:
+            return web.json_response(tool_call_response(model, 1, "write_file", {
+                "path": "from-http.txt", "content": "written through litellm's HTTP path\n",
+            }))
+        return web.json_response(tool_call_response(model, 2, "finish", {
+            "summary": f"wrote the file; the tool said: {tool_results[-1]['content']}",
+        }))
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.completions)
+        self._runner = web.AppRunner(app)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def shutdown() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
