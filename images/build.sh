@@ -55,8 +55,13 @@ ensure_base() {
         return
     fi
     say "no registry reachable: bootstrapping $base_image with debootstrap"
-    command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install debootstrap)"
     [ "$(id -u)" = 0 ] || die "debootstrap needs root; run this script with sudo once"
+    if ! command -v debootstrap >/dev/null; then
+        command -v apt-get >/dev/null || die "debootstrap not found and no apt-get to install it"
+        say "installing debootstrap with apt-get"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } >/dev/null \
+            || die "could not install debootstrap"
+    fi
     local mirror=${KILOD_APT_MIRROR:-$(detect_mirror | head -n1)}
     [ -n "$mirror" ] || die "no apt mirror for '$suite' found in /etc/apt/sources.list(.d); set KILOD_APT_MIRROR"
     local rootfs

@@ -203,7 +203,8 @@ class Sandbox:
                                         environment=SANDBOX_ENV, demux=False)
         except docker.errors.APIError as exc:
             raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
-        output = (result.output or b"").decode("utf-8", errors="replace")
+        raw = result.output if isinstance(result.output, bytes) else b""
+        output = raw.decode("utf-8", errors="replace")
         code = int(result.exit_code if result.exit_code is not None else -1)
         return ExecResult(exit_code=code, output=output, timed_out=code in (124, 137))
 
@@ -219,7 +220,7 @@ class Sandbox:
             raise NotFound(f"no such file: {path}") from None
         except docker.errors.APIError as exc:
             raise Invalid(f"cannot read {path}: {exc.explanation or exc}") from exc
-        mode = int(stat.get("mode", 0))
+        mode = int((stat or {}).get("mode", 0))
         if mode & (1 << 31):
             raise Invalid(f"{path} is a directory; use list_files")
         buffer = io.BytesIO()
@@ -262,7 +263,8 @@ class Sandbox:
         """Permission bits of a file in the container, or None if it does not exist."""
         api = self.client.api
         # HEAD on the archive endpoint stats the path without transferring the file
-        response = api.head(api._url("/containers/{0}/archive", container_id), params={"path": _absolute(path)})
+        url = api._url("/containers/{0}/archive", container_id)  # type: ignore[attr-defined]
+        response = api.head(url, params={"path": _absolute(path)})
         if response.status_code != 200:
             return None
         stat = decode_json_header(response.headers.get("X-Docker-Container-Path-Stat", ""))

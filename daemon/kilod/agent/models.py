@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.metadata
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from kilod.agent import scripts
@@ -39,7 +39,7 @@ class Models:
     def __init__(self, scripts_dir: Path | None, timeout: float) -> None:
         self._scripts_dir = scripts_dir
         self._timeout = timeout
-        self._loading: asyncio.Task[ModuleType] | None = None
+        self._loading: asyncio.Task[Any] | None = None
 
     def start_loading(self) -> None:
         if self._loading is None:
@@ -49,9 +49,9 @@ class Models:
     def ready(self) -> bool:
         return self._loading is not None and self._loading.done() and self._loading.exception() is None
 
-    def _import(self) -> ModuleType:
+    def _import(self) -> Any:  # the litellm module: untyped, so Any
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        litellm = importlib.import_module("litellm")
+        litellm: Any = importlib.import_module("litellm")
         litellm.suppress_debug_info = True
         logging.getLogger("LiteLLM").setLevel(logging.WARNING)
         from kilod.agent.scripted import make_provider
@@ -59,10 +59,10 @@ class Models:
         litellm.custom_provider_map = [
             {"provider": SCRIPTED, "custom_handler": make_provider(self._scripts_dir)}
         ]
-        log.info("litellm %s ready", getattr(litellm, "__version__", "?"))
+        log.info("litellm %s ready", importlib.metadata.version("litellm"))
         return litellm
 
-    async def litellm(self) -> ModuleType:
+    async def litellm(self) -> Any:
         self.start_loading()
         assert self._loading is not None
         try:
@@ -114,7 +114,7 @@ class Models:
         return Completion(message, tokens_in, tokens_out, self._cost(litellm, response))
 
     @staticmethod
-    def _cost(litellm: ModuleType, response: Any) -> float | None:
+    def _cost(litellm: Any, response: Any) -> float | None:
         try:
             cost = litellm.completion_cost(completion_response=response)
         except Exception:

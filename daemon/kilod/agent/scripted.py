@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import litellm
-from litellm import CustomLLM
+from litellm.llms.custom_llm import CustomLLM
 
 from kilod.agent import scripts
 

@@ -164,5 +164,5 @@ class ToolRunner:
             f"if command -v rg >/dev/null 2>&1; then rg -n --no-heading --color never -e {quoted} {where}; "
             f"else grep -rnE --exclude-dir=.git -e {quoted} {where}; fi | head -n 500"
         )
-        code, output, _ = await self._sh(command, 60)
+        _, output, _ = await self._sh(command, 60)
         return output or "(no matches)", True
