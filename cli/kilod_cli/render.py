@@ -1,0 +1,348 @@
+"""Human output: the board, a card, an attempt's log lines, diffstats.
+
+Only imported by verbs that print for people (`--json` never loads rich). Everything
+from the daemon is printed as `Text`, never as markup: titles, prompts and tool
+output are the agent's words and may contain `[brackets]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from kilod_cli.client import RESTING_STATES
+
+# When stdout is not a terminal rich would wrap at 80 columns; a wide board reads better in a log file.
+PIPED_WIDTH = 160
+STATE_STYLES = {
+    "queued": "dim",
+    "starting": "yellow",
+    "running": "bold yellow",
+    "review": "bold green",
+    "approved": "bold green",
+    "discarded": "dim",
+    "failed": "bold red",
+    "cancelled": "magenta",
+}
+KIND_WIDTH = 11  # len("tool_result")
+RESULT_LINES = 5
+LINE_CHARS = 200
+ARGUMENT_CHARS = 300
+DIFFSTAT_BAR = 40
+WATCH_INTERVAL_SECONDS = 0.5
+# Below this many columns four side-by-side columns are too narrow to read.
+SIDE_BY_SIDE_MIN_WIDTH = 100
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that prints plain text when not on a terminal (and honours NO_COLOR)."""
+    console = Console(stderr=stderr, markup=False, highlight=False, emoji=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, markup=False, highlight=False, emoji=False, width=PIPED_WIDTH)
+    return console
+
+
+def state_text(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+def age(seconds: float) -> str:
+    """A short age: 42s, 3m, 5h, 2d."""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{int(seconds)}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def attempt_age(attempt: dict[str, Any], now: float) -> str:
+    since = attempt.get("started_at") or attempt.get("created_at") or now
+    return age(now - float(since))
+
+
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- board ---------------------------------------------------------------
+
+
+def card_block(card: dict[str, Any], now: float) -> RenderableType:
+    """Title, id, then one line per attempt: id, model, state, age (the model gives way when narrow)."""
+    heading = Text()
+    heading.append(str(card.get("title") or "(untitled)"), style="bold")
+    heading.append("\n")
+    heading.append(str(card["id"]), style="cyan")
+    attempts = card.get("attempts") or []
+    if not attempts:
+        return heading
+    rows = [(" " + str(a["id"]), str(a["model"]), str(a["state"]), attempt_age(a, now)) for a in attempts]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = Table.grid(padding=(0, 1), pad_edge=False)
+    # Only the model may shrink: ids, states and ages are what people scan the board for.
+    lines.add_column(no_wrap=True, style="cyan", min_width=widths[0])
+    lines.add_column(overflow="ellipsis")  # wrappable, so it is the one rich shrinks first
+    lines.add_column(no_wrap=True, min_width=widths[2])
+    lines.add_column(no_wrap=True, justify="right", style="dim", min_width=widths[3])
+    for attempt_id, model, state, since in rows:
+        lines.add_row(attempt_id, model, state_text(state), since)
+    return Group(heading, lines)
+
+
+def _column_cells(board: dict[str, Any], now: float) -> list[tuple[str, RenderableType]]:
+    cells: list[tuple[str, RenderableType]] = []
+    for column in board["columns"]:
+        cards = column.get("cards") or []
+        blocks: list[RenderableType] = []
+        for index, card in enumerate(cards):
+            if index:
+                blocks.append(Text(""))
+            blocks.append(card_block(card, now))
+        cells.append((f"{column['title']} ({len(cards)})", Group(*blocks) if blocks else Text("—", style="dim")))
+    return cells
+
+
+def board_view(board: dict[str, Any], width: int, now: float | None = None) -> RenderableType:
+    """The four columns side by side; stacked one under the other on a narrow terminal."""
+    now = time.time() if now is None else now
+    cells = _column_cells(board, now)
+    if width < SIDE_BY_SIDE_MIN_WIDTH:
+        stacked: list[RenderableType] = []
+        for title, cell in cells:
+            stacked.append(Text(title, style="bold underline"))
+            stacked.append(Padding(cell, (0, 0, 1, 2), expand=False))
+        return Group(*stacked)
+    table = Table(expand=True)
+    for title, _ in cells:
+        table.add_column(title, ratio=1, overflow="fold", vertical="top")
+    table.add_row(*(cell for _, cell in cells))
+    return table
+
+
+def find_card(board: dict[str, Any], card_id: str) -> dict[str, Any] | None:
+    for column in board["columns"]:
+        for card in column.get("cards") or []:
+            if card.get("id") == card_id:
+                return dict(card)
+    return None
+
+
+# -- a card and its attempts ---------------------------------------------
+
+
+def _when(timestamp: Any) -> str:
+    if not timestamp:
+        return "—"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(timestamp)))
+
+
+def cost_text(cost: Any) -> str:
+    return "unknown" if cost is None else f"${float(cost):.4f}"
+
+
+def card_view(card: dict[str, Any], attempts: list[dict[str, Any]]) -> RenderableType:
+    """Header of the card, then its attempts compared side by side (one column each)."""
+    base = str(card.get("base_ref") or "")
+    if card.get("base_commit"):
+        base += f" @ {str(card['base_commit'])[:12]}"
+    header = key_value_lines({
+        "title": card.get("title"),
+        "card": card.get("id"),
+        "column": card.get("column"),
+        "repo": card.get("repo"),
+        "base": base,
+        "network": "yes" if card.get("network") else "no",
+        "created": _when(card.get("created_at")),
+    })
+    prompt = Text(str(card.get("prompt") or ""))
+
+    attempts_table = Table()
+    attempts_table.add_column("", style="bold", no_wrap=True)
+    for attempt in attempts:
+        attempts_table.add_column(str(attempt["id"]), overflow="fold")
+    rows: list[tuple[str, list[Text]]] = [
+        ("model", [Text(str(a["model"])) for a in attempts]),
+        ("state", [state_text(str(a["state"])) for a in attempts]),
+        ("step", [Text(str(a.get("step", ""))) for a in attempts]),
+        ("steps", [Text(str(a.get("steps", 0))) for a in attempts]),
+        ("tool calls", [Text(str(a.get("tool_calls", 0))) for a in attempts]),
+        ("tokens", [Text(f"{a.get('tokens_in', 0):,} in / {a.get('tokens_out', 0):,} out") for a in attempts]),
+        ("cost", [Text(cost_text(a.get("cost_usd"))) for a in attempts]),
+        ("branch", [Text(str(a.get("branch") or "—")) for a in attempts]),
+        ("worktree", [Text(str(a.get("worktree") or "—")) for a in attempts]),
+        ("started", [Text(_when(a.get("started_at"))) for a in attempts]),
+        ("finished", [Text(_when(a.get("finished_at"))) for a in attempts]),
+        ("summary", [Text(str(a.get("summary") or "—")) for a in attempts]),
+        ("error", [Text(str(a["error"]), style="red") if a.get("error") else Text("—") for a in attempts]),
+    ]
+    for label, values in rows:
+        attempts_table.add_row(label, *values)
+    return Group(*header, Text(""), Text("prompt", style="bold"), prompt, Text(""),
+                 Text("attempts", style="bold"), attempts_table)
+
+
+def key_value_lines(values: dict[str, Any]) -> list[Text]:
+    """`key  value` lines with the values aligned (plain lines: nothing padded at the end)."""
+    width = max((len(key) for key in values), default=0)
+    lines = []
+    for key, value in values.items():
+        if value is None:
+            shown = "—"
+        elif isinstance(value, (dict, list)):
+            shown = json.dumps(value)
+        else:
+            shown = str(value)
+        line = Text(f"{key:<{width}}  ", style="bold")
+        line.append(shown, style="")
+        lines.append(line)
+    return lines
+
+
+# -- an attempt's events -------------------------------------------------
+
+
+def _clock(timestamp: Any) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(float(timestamp or 0)))
+
+
+def _compact_arguments(arguments: Any) -> str:
+    """Tool arguments as one line of JSON (the daemon sends them as a JSON string)."""
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            return shorten(" ".join(arguments.split()), ARGUMENT_CHARS)
+    return shorten(json.dumps(arguments, ensure_ascii=False), ARGUMENT_CHARS)
+
+
+def _indented(text: str, style: str = "") -> Text:
+    lines = text.splitlines()
+    shown = lines[:RESULT_LINES]
+    block = Text()
+    for line in shown:
+        block.append("\n" + " " * (9 + KIND_WIDTH + 1) + shorten(line, LINE_CHARS), style=style)
+    if len(lines) > len(shown):
+        more = len(lines) - len(shown)
+        block.append("\n" + " " * (9 + KIND_WIDTH + 1) + f"… {more} more line{'s' if more > 1 else ''}",
+                     style="dim")
+    return block
+
+
+def event_text(event: dict[str, Any]) -> Text:
+    """One event as a log line (plus indented lines for multi-line content)."""
+    kind = str(event.get("kind", "?"))
+    payload: dict[str, Any] = event.get("payload") or {}
+    line = Text(f"{_clock(event.get('time'))} ", style="dim")
+    line.append(f"{kind:<{KIND_WIDTH}} ", style="bold" if kind == "state" else "")
+    if kind == "state":
+        target = str(payload.get("to", "?"))
+        origin = payload.get("from")
+        if origin:
+            line.append_text(state_text(str(origin)))
+            line.append(" → ")
+        line.append(target.upper() if target in RESTING_STATES else target, style=STATE_STYLES.get(target, "bold"))
+        if payload.get("error"):
+            line.append(f"  {payload['error']}", style="red")
+    elif kind == "message":
+        content = str(payload.get("content") or "").strip()
+        first, _, rest = content.partition("\n")
+        line.append(shorten(first, LINE_CHARS))
+        meta = [f"step {payload['step']}"] if payload.get("step") is not None else []
+        if payload.get("tokens_in") is not None:
+            meta.append(f"{payload['tokens_in']} in / {payload.get('tokens_out', 0)} out tokens")
+        if meta:
+            line.append(("  " if first else "") + f"({', '.join(meta)})", style="dim")
+        if rest:
+            line.append_text(_indented(rest))
+    elif kind == "tool_call":
+        line.append(str(payload.get("name", "?")), style="cyan")
+        line.append("  " + _compact_arguments(payload.get("arguments", "")))
+    elif kind == "tool_result":
+        ok = payload.get("ok", True)
+        line.append(str(payload.get("name", "?")), style="cyan")
+        line.append("  ok" if ok else "  error", style="green" if ok else "red")
+        line.append_text(_indented(str(payload.get("output") or ""), style="" if ok else "red"))
+    elif kind == "log":
+        line.append(str(payload.get("message", "")), style="dim")
+    else:
+        line.append(_compact_arguments(payload))
+    return line
+
+
+# -- diffstat ------------------------------------------------------------
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def diffstat_lines(diffstat: dict[str, Any]) -> list[Text]:
+    """Like `git diff --stat`: one line per file with a +/- bar, then the totals."""
+    files: list[dict[str, Any]] = diffstat.get("files") or []
+    if not files:
+        return [Text(" (no changes)", style="dim")]
+    path_width = max(len(str(f["path"])) for f in files)
+    totals = [0 if f.get("binary") else int(f.get("added") or 0) + int(f.get("deleted") or 0) for f in files]
+    count_width = max(len(str(t)) for t in totals)
+    largest = max(totals)
+    scale = min(1.0, DIFFSTAT_BAR / largest) if largest else 1.0
+    lines: list[Text] = []
+    for stat, total in zip(files, totals, strict=True):
+        line = Text(f" {stat['path']!s:<{path_width}} | ")
+        if stat.get("binary"):
+            line.append("Bin")
+        else:
+            added, deleted = int(stat.get("added") or 0), int(stat.get("deleted") or 0)
+            plus = round(added * scale) or (1 if added else 0)
+            minus = round(deleted * scale) or (1 if deleted else 0)
+            line.append(f"{total:>{count_width}} ")
+            line.append("+" * plus, style="green")
+            line.append("-" * minus, style="red")
+        lines.append(line)
+    summary = [_plural(len(files), "file changed", "files changed")]
+    added_total, deleted_total = int(diffstat.get("added") or 0), int(diffstat.get("deleted") or 0)
+    if added_total or not deleted_total:
+        summary.append(_plural(added_total, "insertion(+)", "insertions(+)"))
+    if deleted_total:
+        summary.append(_plural(deleted_total, "deletion(-)", "deletions(-)"))
+    lines.append(Text(" " + ", ".join(summary)))
+    return lines
+
+
+def print_lines(console: Console, lines: Iterable[Text]) -> None:
+    for line in lines:
+        console.print(line, soft_wrap=True)
+
+
+# -- live board ----------------------------------------------------------
+
+
+def watch_board(console: Console, fetch_board: Callable[[], dict[str, Any]],
+                on_update: Callable[[dict[str, Any]], bool] | None = None,
+                interval: float = WATCH_INTERVAL_SECONDS) -> dict[str, Any]:
+    """Redraw the board until `on_update(board)` says stop (or Ctrl-C); returns the last board.
+
+    Polls: the event stream would replay the daemon's whole history before going
+    live, and a board fetch over the socket costs a millisecond. On a terminal the
+    table is redrawn in place; elsewhere rich prints only the final table.
+    """
+    from rich.live import Live
+
+    board = fetch_board()
+    with Live(board_view(board, console.width), console=console, auto_refresh=False) as live:
+        while not (on_update is not None and on_update(board)):
+            time.sleep(interval)
+            board = fetch_board()
+            live.update(board_view(board, console.width), refresh=True)
+    return board

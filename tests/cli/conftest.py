@@ -1,0 +1,252 @@
+"""Fixtures for the CLI tests: the CLI as a real process, a real daemon (no Docker needed
+as long as no card runs), and a fake daemon that answers with canned responses, for
+output the real one can only produce with Docker (cards in every state, live events).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import secrets
+import shutil
+import signal
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kilod_cli.client import Client
+
+DAEMON_START_SECONDS = 60.0
+CLI_TIMEOUT_SECONDS = 60.0
+GIT_IDENTITY = ["-c", "user.name=kilod tests", "-c", "user.email=tests@kilod.invalid",
+                "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false"]
+
+
+@dataclass
+class CliEnv:
+    """Where one test's CLI and daemon live; everything under a short /tmp dir (socket path limit)."""
+
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def socket(self) -> Path:
+        return Path(self.env["KILOD_SOCKET"])
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.env["KILOD_DATA_DIR"])
+
+    def run(self, *args: str, cwd: Path | None = None,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """`python -m kilod_cli.main ARGS` as a real process; stdout and stderr captured apart."""
+        return subprocess.run([sys.executable, "-m", "kilod_cli.main", *args], env={**self.env, **(extra_env or {})},
+                              cwd=cwd or self.root, capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS,
+                              stdin=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def cli_env() -> Iterator[CliEnv]:
+    root = Path(tempfile.mkdtemp(prefix="kc-", dir="/tmp"))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KILOD_")}
+    env.update(
+        KILOD_DATA_DIR=str(root / "data"),
+        KILOD_SOCKET=str(root / "kilod.sock"),
+        KILOD_INSTANCE=f"test-{secrets.token_hex(4)}",
+        KILOD_CONFIG=str(root / "no-config.toml"),  # never the developer's own settings
+        NO_COLOR="1",
+        COLUMNS="160",
+    )
+    env.pop("FORCE_COLOR", None)
+    try:
+        yield CliEnv(root, env)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def cli() -> Iterator[CliEnv]:
+    with cli_env() as env:
+        yield env
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@dataclass
+class RealDaemon:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@contextlib.contextmanager
+def running_daemon(cli: CliEnv) -> Iterator[RealDaemon]:
+    """`python -m kilod` on the env's socket; stopped (SIGTERM, then SIGKILL) afterwards."""
+    cli.data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = cli.root / "daemon.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen([sys.executable, "-m", "kilod"], env=cli.env, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    daemon = RealDaemon(process, log_path)
+    try:
+        client = Client(cli.socket)
+        deadline = time.monotonic() + DAEMON_START_SECONDS
+        while not client.healthy():
+            if process.poll() is not None:
+                pytest.fail(f"the daemon exited with {process.returncode}:\n{daemon.log()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the daemon did not answer within {DAEMON_START_SECONDS:g} s:\n{daemon.log()}")
+            time.sleep(0.1)
+        yield daemon
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture
+def real_daemon(cli: CliEnv) -> Iterator[RealDaemon]:
+    """A daemon of the test's own (for tests that stop it)."""
+    with running_daemon(cli) as daemon:
+        yield daemon
+
+
+@pytest.fixture(scope="module")
+def shared_daemon() -> Iterator[tuple[CliEnv, RealDaemon]]:
+    """One daemon for a module's tests that leave it as they found it (starting one takes seconds)."""
+    with cli_env() as env, running_daemon(env) as daemon:
+        yield env, daemon
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A real repository on branch main with one commit."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "hello.txt").write_text("hello\n")
+    for args in (["init", "-q"], ["symbolic-ref", "HEAD", "refs/heads/main"], ["add", "hello.txt"],
+                 ["commit", "-q", "-m", "initial commit"]):
+        subprocess.run(["git", *GIT_IDENTITY, "-C", str(repo), *args], check=True, capture_output=True)
+    return repo
+
+
+# -- a fake daemon ---------------------------------------------------------
+
+
+@dataclass
+class Sse:
+    """An SSE answer: raw frames written one chunk each (chunked encoding, as aiohttp sends)."""
+
+    chunks: list[str]
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+Answer = tuple[int, Any] | Sse
+Route = Callable[[Recorded], Answer]
+
+
+@dataclass
+class FakeDaemon:
+    socket: Path
+    routes: dict[tuple[str, str], Route] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+
+    def on(self, method: str, path: str, answer: Answer | Route) -> None:
+        self.routes[(method, path)] = answer if callable(answer) else (lambda _request: answer)
+
+    def answer(self, request: Recorded) -> Answer:
+        self.requests.append(request)
+        route = self.routes.get((request.method, request.path))
+        if route is None:
+            return 404, {"error": {"status": 404, "message": f"no route {request.method} {request.path}"}}
+        return route(request)
+
+
+def _handler_for(fake: FakeDaemon) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # unix-socket peers have no address to log, and tests want quiet output
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            request = Recorded(self.command, self.path, dict(self.headers.items()),
+                               json.loads(raw) if raw else None)
+            answer = fake.answer(request)
+            if isinstance(answer, Sse):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for chunk in answer.chunks:
+                    data = chunk.encode()
+                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                    self.wfile.flush()
+                self.wfile.write(b"0\r\n\r\n")
+                self.close_connection = True
+                return
+            status, body = answer
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(data)
+            self.close_connection = True
+
+        do_GET = _serve
+        do_POST = _serve
+
+    return Handler
+
+
+class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+@pytest.fixture
+def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
+    """An HTTP server on the test's socket that answers what the test tells it to."""
+    fake = FakeDaemon(cli.socket)
+    fake.on("GET", "/healthz", (200, {"ok": True, "version": "fake"}))
+    server = _UnixHTTPServer(str(cli.socket), _handler_for(fake))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        with contextlib.suppress(FileNotFoundError):
+            cli.socket.unlink()

@@ -1,0 +1,130 @@
+"""The CLI as a process, with no daemon: version, usage errors, exit code 3, import hygiene."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kilod import __version__
+
+from .conftest import CliEnv
+
+HEAVY_MODULES = ("litellm", "docker", "aiohttp", "pydantic", "pydantic_settings", "kilod.app", "rich")
+
+
+def test_version(cli: CliEnv) -> None:
+    result = cli.run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"kilod {__version__}"
+
+
+def test_console_script_runs() -> None:
+    script = Path(sys.executable).parent / "kilod"
+    if not script.exists():
+        pytest.skip(f"no console script next to {sys.executable} (package not installed in this env)")
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"kilod {__version__}"
+
+
+@pytest.mark.parametrize("args", [
+    ["ctl", "board"],
+    ["ctl", "board", "--json"],
+    ["ctl", "status", "--json"],
+    ["ctl", "show", "abc"],
+    ["ctl", "logs", "abc-1", "-f"],
+    ["ctl", "new", "do something"],
+    ["ctl", "shutdown"],
+])
+def test_no_daemon_exits_3_with_how_to_start_one(cli: CliEnv, args: list[str]) -> None:
+    result = cli.run(*args)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        f"kilod: the daemon is not running (no socket at {cli.socket}); "
+        "start it with 'kilod serve' or 'kilod demo'"
+    )
+
+
+def test_socket_option_overrides_the_environment(cli: CliEnv) -> None:
+    elsewhere = cli.root / "elsewhere.sock"
+    before_verb = cli.run("--socket", str(elsewhere), "ctl", "status")
+    after_verb = cli.run("ctl", "status", "--socket", str(elsewhere))
+    for result in (before_verb, after_verb):
+        assert result.returncode == 3
+        assert f"no socket at {elsewhere}" in result.stderr
+
+
+def test_a_stale_socket_file_counts_as_not_running(cli: CliEnv) -> None:
+    import socket
+
+    # a socket file nobody listens on: what a killed daemon leaves behind
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(cli.socket))
+    listener.close()
+    result = cli.run("ctl", "board")
+    assert result.returncode == 3, result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    [],
+    ["ctl"],
+    ["ctl", "bogus"],
+    ["ctl", "board", "--bogus"],
+    ["ctl", "board", "--watch", "--json"],
+    ["ctl", "show"],
+    ["ctl", "new"],
+    ["images", "build", "bogus"],
+    ["images"],
+])
+def test_usage_errors_exit_2(cli: CliEnv, args: list[str]) -> None:
+    result = cli.run(*args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr
+    assert result.stdout == ""
+
+
+def test_help_exits_0(cli: CliEnv) -> None:
+    result = cli.run("ctl", "new", "--help")
+    assert result.returncode == 0
+    assert "--network" in result.stdout and "--model" in result.stdout
+
+
+def _modules_after(code: str) -> list[str]:
+    probe = (
+        f"import sys\n{code}\n"
+        "import json\n"
+        f"heavy = {HEAVY_MODULES!r}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if any(m == h or m.startswith(h + '.') for h in heavy))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    loaded: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+def test_importing_the_cli_loads_nothing_heavy() -> None:
+    assert _modules_after("import kilod_cli.main") == []
+
+
+def test_parsing_a_verb_loads_nothing_heavy() -> None:
+    code = (
+        "import contextlib, io, kilod_cli.main as cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    cli.build_parser().parse_args(['ctl', 'board', '--help'])\n"
+        "cli.build_parser().parse_args(['ctl', 'logs', 'abc-1', '-f', '--json'])\n"
+    )
+    assert _modules_after(code) == []
+
+
+def test_a_json_verb_without_daemon_loads_nothing_heavy(cli: CliEnv) -> None:
+    code = (
+        "import os, kilod_cli.main as cli\n"
+        f"os.environ['KILOD_SOCKET'] = {str(cli.socket)!r}\n"
+        "assert cli.main(['ctl', 'board', '--json']) == 3\n"
+    )
+    assert _modules_after(code) == []
