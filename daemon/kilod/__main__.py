@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from pydantic import ValidationError
+
 from kilod.app import serve
 from kilod.config import Settings
 from kilod.errors import KilodError
@@ -13,7 +15,14 @@ from kilod.errors import KilodError
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        serve(Settings())
+        settings = Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "KILOD_" + "_".join(str(p) for p in error["loc"]).upper()
+            print(f"kilod: bad setting {name}: {error['msg']}", file=sys.stderr)
+        return 2
+    try:
+        serve(settings)
     except KilodError as exc:
         print(f"kilod: {exc.message}", file=sys.stderr)
         return 1

@@ -10,16 +10,17 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kilod import __version__
 from kilod.board import Board, NewCard
 from kilod.errors import Conflict, Invalid, KilodError, NotFound, Unavailable
 from kilod.events import EventLog
 from kilod.openapi import OPENAPI
+from kilod.review import Review
 from kilod.store import Store
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,35 @@ async def read_json(request: web.Request) -> dict[str, Any]:
     return body
 
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class CommentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    path: str = Field(min_length=1)
+    line: int = Field(ge=1)
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class FollowUpRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=200_000)
+
+
+class ApproveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(None, min_length=1, max_length=20_000)
+    merge: bool = False
+    tree: str | None = Field(None, description="the tree id the reviewer saw; 409 if the worktree changed")
+
+
+def parse(model: type[ModelT], body: dict[str, Any]) -> ModelT:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise Invalid(validation_message(exc)) from None
+
+
 def validation_message(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors():
@@ -71,10 +101,11 @@ def validation_message(exc: ValidationError) -> str:
 
 
 class Api:
-    def __init__(self, board: Board, store: Store, events: EventLog,
+    def __init__(self, board: Board, review: Review, store: Store, events: EventLog,
                  on_change: Callable[[], None], on_shutdown: Callable[[], None],
                  status: Callable[[], dict[str, Any]]) -> None:
         self.board = board
+        self.review = review
         self.store = store
         self.events = events
         self.on_change = on_change
@@ -93,6 +124,15 @@ class Api:
             web.get("/v1/attempts/{attempt_id}", self.get_attempt),
             web.get("/v1/attempts/{attempt_id}/events", self.attempt_events),
             web.get("/v1/attempts/{attempt_id}/diffstat", self.attempt_diffstat),
+            web.get("/v1/attempts/{attempt_id}/diff", self.attempt_diff),
+            web.get("/v1/attempts/{attempt_id}/comments", self.list_comments),
+            web.post("/v1/attempts/{attempt_id}/comments", self.add_comment),
+            web.post("/v1/attempts/{attempt_id}/messages", self.follow_up),
+            web.post("/v1/attempts/{attempt_id}/approve", self.approve),
+            web.post("/v1/attempts/{attempt_id}/discard", self.discard),
+            web.post("/v1/attempts/{attempt_id}/cancel", self.cancel),
+            web.post("/v1/attempts/{attempt_id}/retry", self.retry),
+            web.post("/v1/attempts/{attempt_id}/shell", self.shell),
             web.get("/v1/events", self.all_events),
             web.post("/v1/shutdown", self.shutdown),
         ]
@@ -107,12 +147,7 @@ class Api:
         return web.json_response(self.status())
 
     async def create_card(self, request: web.Request) -> web.Response:
-        body = await read_json(request)
-        try:
-            new = NewCard.model_validate(body)
-        except ValidationError as exc:
-            raise Invalid(validation_message(exc)) from None
-        card = await self.board.create_card(new)
+        card = await self.board.create_card(parse(NewCard, await read_json(request)))
         self.on_change()
         return web.json_response(card, status=201)
 
@@ -130,6 +165,52 @@ class Api:
 
     async def attempt_diffstat(self, request: web.Request) -> web.Response:
         return web.json_response(await self.board.diffstat(request.match_info["attempt_id"]))
+
+    async def attempt_diff(self, request: web.Request) -> web.Response:
+        structured, text = await self.review.diff(request.match_info["attempt_id"])
+        if request.query.get("format") == "text":
+            return web.Response(text=text, content_type="text/x-diff", headers={"X-Kilod-Tree": structured["tree"]})
+        if request.query.get("format") == "both":
+            structured["text"] = text
+        return web.json_response(structured)
+
+    async def list_comments(self, request: web.Request) -> web.Response:
+        attempt = self.store.get_attempt(request.match_info["attempt_id"])
+        return web.json_response({"comments": self.store.comments(attempt.id)})
+
+    async def add_comment(self, request: web.Request) -> web.Response:
+        attempt_id = request.match_info["attempt_id"]
+        self.store.get_attempt(attempt_id)
+        comment = parse(CommentRequest, await read_json(request))
+        created = await self.review.add_comment(attempt_id, comment.path, comment.line, comment.text)
+        return web.json_response(created, status=201)
+
+    async def follow_up(self, request: web.Request) -> web.Response:
+        attempt_id = request.match_info["attempt_id"]
+        self.store.get_attempt(attempt_id)
+        message = parse(FollowUpRequest, await read_json(request))
+        attempt = await self.review.follow_up(attempt_id, message.text)
+        return web.json_response(attempt.to_json(), status=202)
+
+    async def approve(self, request: web.Request) -> web.Response:
+        attempt_id = request.match_info["attempt_id"]
+        self.store.get_attempt(attempt_id)
+        body = await read_json(request) if request.can_read_body else {}
+        choice = parse(ApproveRequest, body)
+        return web.json_response(await self.review.approve(attempt_id, choice.message, choice.merge, choice.tree))
+
+    async def discard(self, request: web.Request) -> web.Response:
+        return web.json_response((await self.review.discard(request.match_info["attempt_id"])).to_json())
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        return web.json_response((await self.review.cancel(request.match_info["attempt_id"])).to_json())
+
+    async def retry(self, request: web.Request) -> web.Response:
+        attempt = await self.review.retry(request.match_info["attempt_id"])
+        return web.json_response(attempt.to_json(), status=201)
+
+    async def shell(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.review.shell_target(request.match_info["attempt_id"]))
 
     async def attempt_events(self, request: web.Request) -> web.StreamResponse:
         attempt_id = request.match_info["attempt_id"]

@@ -24,6 +24,7 @@ from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.lifecycle import Lifecycle
 from kilod.pipeline import Pipeline
+from kilod.review import Review
 from kilod.sandbox import Sandbox
 from kilod.scheduler import Scheduler
 from kilod.store import Store
@@ -78,6 +79,7 @@ class Daemon:
         pipeline = Pipeline(settings, lifecycle, sandbox, models)
         scheduler = Scheduler(settings, store, pipeline, sandbox)
         board = Board(settings, store, events, models)
+        review = Review(settings, lifecycle, sandbox, scheduler)
 
         def status() -> dict[str, Any]:
             return {
@@ -94,7 +96,7 @@ class Daemon:
                 "litellm_ready": models.ready,
             }
 
-        api = Api(board, store, events, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
+        api = Api(board, review, store, events, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
         runner = web.AppRunner(make_app(api), access_log=None, handler_cancellation=True)
         await runner.setup()
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect

@@ -30,6 +30,7 @@ from kilod.domain import (
 )
 from kilod.errors import Conflict
 from kilod.events import EventLog
+from kilod.landing import base_branch_of
 from kilod.store import Store
 from kilod.worktrees import branch_exists, diffstat, inspect_repo, resolve_base
 
@@ -70,6 +71,7 @@ class Board:
         models = request.models or [self.settings.default_model]
         for model in dict.fromkeys(models):
             await self.models.validate(model)
+        base_branch = await asyncio.to_thread(base_branch_of, repo, request.base)
         card = Card(
             id=new_card_id(),
             title=request.title or default_title(request.prompt),
@@ -79,6 +81,7 @@ class Board:
             base_commit=base_commit,
             network=self.settings.network if request.network is None else request.network,
             created_at=now(),
+            base_branch=base_branch,
         )
         attempts = []
         for n, model in enumerate(models, start=1):

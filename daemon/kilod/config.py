@@ -25,7 +25,8 @@ UNPRIVILEGED_SANDBOX_UID = 1000
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KILOD_", extra="forbid")
+    # an empty variable means "not set", as kilod.paths (the CLI's side) reads it
+    model_config = SettingsConfigDict(env_prefix="KILOD_", extra="forbid", env_ignore_empty=True)
 
     data_dir: Path = Field(default_factory=default_data_dir, description="store, worktrees, logs")
     socket: Path | None = Field(None, description="unix socket of the API (default <data_dir>/kilod.sock)")
@@ -46,6 +47,14 @@ class Settings(BaseSettings):
     model_timeout: float = Field(600.0, gt=0, description="seconds one model call may take")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
+    git_author_name: str | None = Field(None, description="author of approved commits (default: git config)")
+    git_author_email: str | None = Field(None, description="author email of approved commits")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # worktree paths are stored and bind-mounted: they must not depend on the cwd
+        return value.expanduser().absolute()
 
     @field_validator("instance")
     @classmethod

@@ -121,6 +121,7 @@ class Card:
     base_commit: str
     network: bool
     created_at: float
+    base_branch: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +131,7 @@ class Card:
             "repo": self.repo,
             "base_ref": self.base_ref,
             "base_commit": self.base_commit,
+            "base_branch": self.base_branch,
             "network": self.network,
             "created_at": self.created_at,
         }
@@ -157,6 +159,8 @@ class Attempt:
     tool_calls: int = 0
     started_at: float | None = None
     finished_at: float | None = None
+    review_tree: str | None = None
+    landed_commit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,6 +185,7 @@ class Attempt:
             "created_at": self.created_at,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "landed_commit": self.landed_commit,
         }
 
 

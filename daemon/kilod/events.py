@@ -21,6 +21,7 @@ class EventLog:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._subscribers: set[asyncio.Queue[Event | None]] = set()
+        self._closed = False
 
     def publish(self, *events: Event) -> None:
         for queue in self._subscribers:
@@ -28,7 +29,8 @@ class EventLog:
                 queue.put_nowait(event)
 
     def close(self) -> None:
-        """End every follower (daemon shutdown)."""
+        """End every follower (daemon shutdown), and any that starts later."""
+        self._closed = True
         for queue in self._subscribers:
             queue.put_nowait(_CLOSED)
 
@@ -53,7 +55,7 @@ class EventLog:
                 for event in batch:
                     yield event
                     last = position(event)
-            while live:
+            while live and not self._closed:
                 queued = await queue.get()
                 if queued is _CLOSED:
                     return

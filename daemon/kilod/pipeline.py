@@ -19,6 +19,7 @@ from kilod.domain import Attempt, Card, EventKind, State, Step, container_name
 from kilod.errors import KilodError
 from kilod.lifecycle import Lifecycle
 from kilod.sandbox import ContainerSpec, Sandbox
+from kilod.snapshot import snapshot
 from kilod.worktrees import RepoInfo, add_worktree, inspect_repo, worktree_git_dir
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,9 @@ class Pipeline:
         self.models = models
         # git takes repository-wide locks (refs, worktree admin dirs): one mutation per repo at a time
         self._repo_locks: dict[Path, asyncio.Lock] = {}
+
+    def repo_lock(self, repo: RepoInfo) -> asyncio.Lock:
+        return self._repo_locks.setdefault(repo.common_dir, asyncio.Lock())
 
     @property
     def owner(self) -> tuple[int, int]:
@@ -71,19 +75,19 @@ class Pipeline:
         worktree = Path(attempt.worktree)
 
         if attempt.step == Step.WORKTREE:
-            async with self._repo_locks.setdefault(repo.common_dir, asyncio.Lock()):
+            async with self.repo_lock(repo):
                 await asyncio.to_thread(add_worktree, repo, worktree, attempt.branch, card.base_commit,
                                         self._chown())
             attempt = self._advance(attempt, Step.CONTAINER, f"worktree ready at {worktree} on {attempt.branch}")
 
         if attempt.step == Step.CONTAINER:
-            container_id = await self._ensure_container(attempt, card, repo)
+            container_id = await self.ensure_container(attempt, card, repo)
             attempt = self.lifecycle.transition(attempt.id, State.RUNNING, step=Step.AGENT,
                                                 container_id=container_id)
 
         if attempt.step == Step.AGENT:
             # after a restart the container may have stopped or gone: adopt, start or recreate it
-            container_id = await self._ensure_container(attempt, card, repo)
+            container_id = await self.ensure_container(attempt, card, repo)
             if attempt.state == State.STARTING:
                 attempt = self.lifecycle.transition(attempt.id, State.RUNNING, container_id=container_id)
             elif container_id != attempt.container_id:
@@ -98,14 +102,17 @@ class Pipeline:
             if result.stopped_early:
                 self.lifecycle.record(attempt.id, EventKind.LOG, {"message": f"stopped: {result.stopped_early}"})
             summary = result.summary or (f"stopped: {result.stopped_early}" if result.stopped_early else "")
-            self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, summary=summary)
+            # what the agent left, so a follow-up can tell it what a person changed since
+            left = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
+            self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, summary=summary,
+                                      review_tree=left.tree)
 
     def _chown(self) -> tuple[int, int] | None:
         """Files in a worktree must belong to the sandbox user; only a root daemon has to say so."""
         uid, gid = self.owner
         return (uid, gid) if os.getuid() == 0 and uid != 0 else None
 
-    async def _ensure_container(self, attempt: Attempt, card: Card, repo: RepoInfo) -> str:
+    async def ensure_container(self, attempt: Attempt, card: Card, repo: RepoInfo) -> str:
         uid, gid = self.owner
         worktree = Path(attempt.worktree)
         spec = ContainerSpec(

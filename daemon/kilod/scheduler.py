@@ -17,6 +17,7 @@ from kilod.errors import KilodError
 from kilod.pipeline import Pipeline
 from kilod.sandbox import Sandbox
 from kilod.store import Store
+from kilod.worktrees import RepoInfo
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,19 @@ class Scheduler:
             self.kick()
 
         task.add_done_callback(done)
+
+    async def cancel(self, attempt_id: str) -> None:
+        """Stop a live attempt; its worktree and container stay for review."""
+        attempt = self.store.get_attempt(attempt_id)
+        if attempt.state in (State.QUEUED, State.STARTING, State.RUNNING):
+            self.pipeline.lifecycle.transition(attempt_id, State.CANCELLED, error="cancelled by a person")
+        task = self.active.get(attempt_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def repo_lock(self, repo: RepoInfo) -> asyncio.Lock:
+        return self.pipeline.repo_lock(repo)
 
     def start(self) -> None:
         self._reconciler = asyncio.create_task(self._reconcile_forever(), name="reconciler")

@@ -70,16 +70,32 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (attempt_id, idx)
     );
     """,
+    # 2: review: the branch to merge into, the tree the agent left, what landed, review comments
+    """
+    ALTER TABLE cards ADD COLUMN base_branch TEXT;
+    ALTER TABLE attempts ADD COLUMN review_tree TEXT;
+    ALTER TABLE attempts ADD COLUMN landed_commit TEXT;
+    CREATE TABLE comments (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        attempt_id TEXT NOT NULL REFERENCES attempts(id),
+        path       TEXT NOT NULL,
+        line       INTEGER NOT NULL,
+        text       TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        sent_at    REAL
+    );
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
     "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
-    "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at"
+    "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at, "
+    "review_tree, landed_commit"
 )
 _UPDATABLE = frozenset(
     {
         "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
-        "steps", "tool_calls", "started_at", "finished_at",
+        "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit",
     }
 )
 
@@ -88,7 +104,7 @@ def _card(row: sqlite3.Row) -> Card:
     return Card(
         id=row["id"], title=row["title"], prompt=row["prompt"], repo=row["repo"],
         base_ref=row["base_ref"], base_commit=row["base_commit"], network=bool(row["network"]),
-        created_at=row["created_at"],
+        created_at=row["created_at"], base_branch=row["base_branch"],
     )
 
 
@@ -150,22 +166,31 @@ class Store:
         """Write a card, its attempts and each attempt's first state event, all or nothing."""
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO cards (id, title, prompt, repo, base_ref, base_commit, network, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cards (id, title, prompt, repo, base_ref, base_commit, network, created_at, base_branch)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (card.id, card.title, card.prompt, card.repo, card.base_ref, card.base_commit,
-                 int(card.network), card.created_at),
+                 int(card.network), card.created_at, card.base_branch),
             )
-            events = []
-            for a in attempts:
-                db.execute(
-                    f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 20)})",
-                    (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
-                     str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
-                     a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at),
-                )
-                events.append(self._append_event(
-                    db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}
-                ))
+            return self._insert_attempts(db, attempts)
+
+    def add_attempts(self, attempts: list[Attempt]) -> list[Event]:
+        """More attempts on an existing card (retry), with their first state events."""
+        with self.transaction() as db:
+            return self._insert_attempts(db, attempts)
+
+    def _insert_attempts(self, db: sqlite3.Connection, attempts: list[Attempt]) -> list[Event]:
+        events = []
+        for a in attempts:
+            db.execute(
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 22)})",
+                (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
+                 str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
+                 a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at,
+                 a.review_tree, a.landed_commit),
+            )
+            events.append(self._append_event(
+                db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}
+            ))
         return events
 
     def get_card(self, card_id: str) -> Card:
@@ -251,6 +276,25 @@ class Store:
     def last_event_id(self) -> int:
         return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
 
+    # -- review comments ------------------------------------------------------
+
+    def add_comment(self, attempt_id: str, path: str, line: int, text: str) -> dict[str, Any]:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO comments (attempt_id, path, line, text, created_at) VALUES (?, ?, ?, ?, ?)",
+                (attempt_id, path, line, text, now()),
+            )
+            comment_id = int(cursor.lastrowid or 0)
+        return self._comment(self._db.execute("SELECT * FROM comments WHERE id = ?", (comment_id,)).fetchone())
+
+    def comments(self, attempt_id: str, pending_only: bool = False) -> list[dict[str, Any]]:
+        query = "SELECT * FROM comments WHERE attempt_id = ?" + (" AND sent_at IS NULL" if pending_only else "")
+        return [self._comment(r) for r in self._db.execute(query + " ORDER BY id", (attempt_id,))]
+
+    @staticmethod
+    def _comment(row: sqlite3.Row) -> dict[str, Any]:
+        return dict(row)
+
     # -- conversation ------------------------------------------------------
 
     def conversation(self, attempt_id: str) -> list[dict[str, Any]]:
@@ -260,10 +304,15 @@ class Store:
         return [json.loads(r["message"]) for r in rows]
 
     def append_messages(self, attempt_id: str, start: int, messages: list[dict[str, Any]],
-                        **attempt_fields: Any) -> None:
+                        sent_comments: list[int] | None = None, **attempt_fields: Any) -> None:
         """Append messages at index `start` (and update counters) in one transaction."""
+        unknown = set(attempt_fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
         sets = ", ".join(f"{k} = ?" for k in attempt_fields)
         with self.transaction() as db:
+            for comment_id in sent_comments or []:
+                db.execute("UPDATE comments SET sent_at = ? WHERE id = ?", (now(), comment_id))
             for offset, message in enumerate(messages):
                 db.execute(
                     "INSERT INTO conversation (attempt_id, idx, message) VALUES (?, ?, ?)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ SAFE_CONFIG = (
     "core.fsmonitor=false",
     "core.pager=cat",
     "core.untrackedCache=false",
+    "core.quotePath=false",
     "diff.external=",
     "protocol.file.allow=user",
 )
@@ -37,9 +39,10 @@ SAFE_ENV = {
 
 
 def run_git(*args: str, git_dir: Path | None = None, work_tree: Path | None = None,
-            cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+            cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None,
+            config: tuple[str, ...] = ()) -> str:
     command = ["git"]
-    for item in SAFE_CONFIG:
+    for item in (*SAFE_CONFIG, *config):
         command += ["-c", item]
     if git_dir is not None:
         command.append(f"--git-dir={git_dir}")
@@ -48,6 +51,12 @@ def run_git(*args: str, git_dir: Path | None = None, work_tree: Path | None = No
     command += list(args)
     full_env = {**SAFE_ENV, **(env or {})}
     try:
+        if stdin is not None:  # GitPython's execute has no way to feed stdin text
+            done = subprocess.run(command, input=stdin.encode(), capture_output=True, cwd=cwd,
+                                  env={**os.environ, **full_env})
+            if done.returncode != 0:
+                raise git.GitCommandError(command, done.returncode, done.stderr)
+            return done.stdout.decode("utf-8", errors="surrogateescape")
         out = git.Git(str(cwd) if cwd else None).execute(command, env=full_env, strip_newline_in_stdout=False)
     except git.GitCommandError as exc:
         stderr = (exc.stderr or "").strip().removeprefix("stderr: ").strip("'").strip()
@@ -75,8 +84,11 @@ def inspect_repo(path_text: str) -> RepoInfo:
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
         raise Invalid(f"not a git repository: {path}", field="repo") from None
     with repo:
-        if repo.bare:
+        if repo.bare or repo.working_tree_dir is None:
             raise Invalid(f"a bare repository has no working tree to start from: {path}", field="repo")
+        top = Path(repo.working_tree_dir).resolve()
+        if top != path.resolve():
+            raise Invalid(f"{path} is not the top of a working tree (that is {top})", field="repo")
         common = Path(repo.common_dir).resolve()
     return RepoInfo(path=path.resolve(), common_dir=common)
 
@@ -108,24 +120,44 @@ def worktree_git_dir(repo: RepoInfo, worktree: Path) -> Path:
 
 def registered_worktrees(repo: RepoInfo) -> set[Path]:
     out = run_git("worktree", "list", "--porcelain", git_dir=repo.common_dir)
-    return {Path(line.removeprefix("worktree ")) for line in out.splitlines() if line.startswith("worktree ")}
+    return {Path(line.removeprefix("worktree ")).resolve() for line in out.splitlines()
+            if line.startswith("worktree ")}
+
+
+def filters_off(repo: RepoInfo) -> tuple[str, ...]:
+    """`-c` settings that switch off every filter driver configured for this repository.
+
+    Checking out into a worktree must not run commands that a committed
+    .gitattributes can name (the agent's approved work included); a worktree holds
+    what the objects hold.
+    """
+    try:
+        out = run_git("config", "--name-only", "--get-regexp", r"^filter\..*\.(clean|smudge|process)$",
+                      git_dir=repo.common_dir)
+    except Unavailable:  # no filter configured at all
+        return ()
+    names = {line.rsplit(".", 1)[0] for line in out.splitlines() if line}
+    return tuple(f"{name}.{part}=" for name in sorted(names) for part in ("clean", "smudge", "process")) + tuple(
+        f"{name}.required=false" for name in sorted(names)
+    )
 
 
 def add_worktree(repo: RepoInfo, worktree: Path, branch: str, base_commit: str,
                  owner: tuple[int, int] | None = None) -> None:
     """Create `worktree` on a new `branch` at `base_commit`; adopt it if it already exists."""
-    if worktree in registered_worktrees(repo) and worktree.exists():
+    if worktree.resolve() in registered_worktrees(repo) and worktree.exists():
         return
     worktree.parent.mkdir(parents=True, exist_ok=True)
     if worktree.exists():
         # a half-made checkout from a crash: git refuses to reuse a non-empty folder
         shutil.rmtree(worktree)
     run_git("worktree", "prune", git_dir=repo.common_dir)
+    no_filters = filters_off(repo)
     if branch_exists(repo, branch):
-        run_git("worktree", "add", str(worktree), branch, git_dir=repo.common_dir, cwd=repo.path)
+        run_git("worktree", "add", str(worktree), branch, git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
     else:
         run_git("worktree", "add", "-b", branch, str(worktree), base_commit,
-                git_dir=repo.common_dir, cwd=repo.path)
+                git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
     admin = worktree_git_dir(repo, worktree)
     if not (admin / "HEAD").exists():
         raise Conflict(f"git placed the worktree's admin dir elsewhere than {admin}")
@@ -133,15 +165,19 @@ def add_worktree(repo: RepoInfo, worktree: Path, branch: str, base_commit: str,
         _chown_tree(worktree, *owner)
 
 
-def remove_worktree(repo: RepoInfo, worktree: Path, branch: str) -> None:
-    """Remove the worktree and its branch; already-gone is fine."""
-    if worktree in registered_worktrees(repo):
-        run_git("worktree", "remove", "--force", "--force", str(worktree), git_dir=repo.common_dir,
-                cwd=repo.path)
-    if worktree.exists():
+def remove_worktree(repo: RepoInfo, worktree: Path, branch: str | None) -> None:
+    """Remove the worktree and (unless None) its branch; already-gone is fine.
+
+    `git worktree remove` would read the worktree's `.git`, which the agent may have
+    planted; deleting the folder (symlinks are unlinked, never followed) and pruning
+    does not.
+    """
+    if worktree.is_symlink():
+        worktree.unlink()
+    elif worktree.exists():
         shutil.rmtree(worktree)
     run_git("worktree", "prune", git_dir=repo.common_dir)
-    if branch_exists(repo, branch):
+    if branch is not None and branch_exists(repo, branch):
         run_git("branch", "-D", branch, git_dir=repo.common_dir)
 
 

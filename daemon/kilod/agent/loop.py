@@ -43,7 +43,12 @@ def pending_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def finish_summary(messages: list[dict[str, Any]]) -> str | None:
-    """The summary if the last assistant turn called `finish` and its result is stored."""
+    """The summary if the last assistant turn called `finish` and its result is stored.
+
+    A person's message after it (a follow-up) means the work is not finished.
+    """
+    if messages and messages[-1].get("role") == "user":
+        return None
     for index in range(len(messages) - 1, -1, -1):
         message = messages[index]
         if message.get("role") == "assistant":
@@ -98,7 +103,9 @@ class AgentRun:
 
     @staticmethod
     def _steps(messages: list[dict[str, Any]]) -> int:
-        return sum(1 for m in messages if m.get("role") == "assistant")
+        """Model calls since the person last spoke: each follow-up gets the full step budget."""
+        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
+        return sum(1 for m in messages[last_user:] if m.get("role") == "assistant")
 
     async def _ask_model(self, messages: list[dict[str, Any]]) -> None:
         completion = await self.models.complete(self.model, messages, TOOL_SCHEMAS)

@@ -22,6 +22,19 @@ def _estimate_tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
+def _fill(value: Any, fields: dict[str, str]) -> Any:
+    """Replace {{name}} in a step's strings: lets a script show what it was told."""
+    if isinstance(value, str):
+        for name, text in fields.items():
+            value = value.replace("{{" + name + "}}", text)
+        return value
+    if isinstance(value, list):
+        return [_fill(v, fields) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, fields) for k, v in value.items()}
+    return value
+
+
 class ScriptedLLM(CustomLLM):  # type: ignore[misc]
     def __init__(self, scripts_dir: Path | None) -> None:
         super().__init__()
@@ -33,6 +46,9 @@ class ScriptedLLM(CustomLLM):  # type: ignore[misc]
         turn = sum(1 for m in messages if m.get("role") == "assistant")
         steps = script["steps"]
         step: dict[str, Any] = steps[turn] if turn < len(steps) else {"say": "The script has no more steps."}
+        last_user = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
+        step = _fill(step, {"last_user": last_user, "message_count": str(len(messages)),
+                            "roles": " ".join(str(m.get("role")) for m in messages)})
         tool_calls = [
             {
                 "id": f"call_{turn}_{i}",

@@ -95,7 +95,7 @@ class ToolRunner:
             output, ok = await getattr(self, f"_{name}")(**arguments)
         except json.JSONDecodeError as exc:
             return ToolOutcome(f"error: arguments are not valid JSON: {exc}", False)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             return ToolOutcome(f"error: bad arguments for {name}: {exc}", False)
         except (ToolError, KilodError) as exc:
             return ToolOutcome(f"error: {exc}", False)

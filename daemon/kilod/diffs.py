@@ -1,0 +1,171 @@
+"""An attempt's diff: unified text and structured files/hunks, plus what deserves a second look.
+
+Both come from git comparing two trees (the base commit and the worktree's snapshot),
+so nothing in the worktree is consulted: no textconv, no external diff.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from kilod.snapshot import MODE_EXECUTABLE, MODE_SYMLINK
+from kilod.worktrees import run_git
+
+DIFF_OPTIONS = ("-M", "--no-color", "--no-ext-diff", "--no-textconv", "--full-index")
+HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
+
+# Files that can run code on a person's machine later: build, CI, editor and tooling config.
+BUILD_FILES = frozenset({
+    "makefile", "gnumakefile", "cmakelists.txt", "setup.py", "setup.cfg", "pyproject.toml", "conftest.py",
+    "tox.ini", "noxfile.py", "package.json", ".npmrc", ".yarnrc", ".yarnrc.yml", "cargo.toml", "build.rs",
+    "build.gradle", "build.gradle.kts", "settings.gradle", "pom.xml", "dockerfile", "docker-compose.yml",
+    "docker-compose.yaml", "compose.yaml", "compose.yml", "jenkinsfile", ".gitlab-ci.yml", ".travis.yml",
+    ".pre-commit-config.yaml", ".envrc", "justfile", "rakefile", "gemfile", "meson.build", "build.ninja",
+    "go.mod", ".bashrc", ".profile", ".zshrc", "requirements.txt", ".python-version", ".tool-versions",
+})
+TOOLING_DIRS = {".github": "CI workflows", ".gitlab": "CI configuration", ".circleci": "CI configuration",
+                ".vscode": "editor configuration (can run tasks)", ".devcontainer": "devcontainer definition",
+                ".idea": "IDE configuration", ".husky": "git hooks"}
+
+
+def risks(path: str, old_mode: str | None, new_mode: str | None) -> list[str]:
+    """Why a changed path deserves a look before it is opened or run on a person's machine."""
+    parts = PurePosixPath(path).parts
+    found = []
+    if any(p == ".git" or p.startswith(".git") for p in parts):
+        found.append("git configuration (.git*)")
+    if parts and parts[0] in TOOLING_DIRS:
+        found.append(TOOLING_DIRS[parts[0]])
+    name = parts[-1].lower() if parts else ""
+    if name in BUILD_FILES or name.endswith((".mk", ".gradle", ".gradle.kts")):
+        found.append("build or CI file")
+    if new_mode == MODE_EXECUTABLE and old_mode != MODE_EXECUTABLE:
+        found.append("made executable")
+    if new_mode == MODE_SYMLINK:
+        found.append("symlink")
+    return found
+
+
+@dataclass
+class Hunk:
+    header: str
+    old_start: int
+    old_lines: int
+    new_start: int
+    new_lines: int
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class FileDiff:
+    path: str
+    old_path: str | None
+    status: str
+    binary: bool
+    additions: int
+    deletions: int
+    old_mode: str | None = None
+    new_mode: str | None = None
+    hunks: list[Hunk] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "old_path": self.old_path,
+            "status": self.status,
+            "binary": self.binary,
+            "additions": self.additions,
+            "deletions": self.deletions,
+            "old_mode": self.old_mode,
+            "new_mode": self.new_mode,
+            "risks": risks(self.path, self.old_mode, self.new_mode),
+            "hunks": [
+                {"header": h.header, "old_start": h.old_start, "old_lines": h.old_lines,
+                 "new_start": h.new_start, "new_lines": h.new_lines, "lines": h.lines}
+                for h in self.hunks
+            ],
+        }
+
+    def new_lines_in_diff(self) -> set[int]:
+        """New-side line numbers a review comment may point at (added or context lines)."""
+        return {line["new"] for h in self.hunks for line in h.lines if line["new"] is not None}
+
+
+def _numstat(git_dir: Any, base: str, tree: str) -> list[tuple[int | None, int | None, str | None, str]]:
+    out = run_git("diff", *DIFF_OPTIONS, "--numstat", "-z", base, tree, git_dir=git_dir)
+    fields = out.split("\0")
+    result: list[tuple[int | None, int | None, str | None, str]] = []
+    i = 0
+    while i < len(fields) and fields[i]:
+        added, deleted, path = fields[i].split("\t", 2)
+        old: str | None = None
+        if path == "":
+            old, path = fields[i + 1], fields[i + 2]
+            i += 2
+        result.append((None if added == "-" else int(added), None if deleted == "-" else int(deleted), old, path))
+        i += 1
+    return result
+
+
+def _sections(patch: str) -> list[list[str]]:
+    sections: list[list[str]] = []
+    for line in patch.split("\n"):
+        if line.startswith("diff --git "):
+            sections.append([])
+        if sections:
+            sections[-1].append(line)
+    return sections
+
+
+def _parse_section(lines: list[str], stat: tuple[int | None, int | None, str | None, str]) -> FileDiff:
+    added, deleted, old_path, path = stat
+    diff = FileDiff(path=path, old_path=old_path, status="renamed" if old_path else "modified",
+                    binary=added is None, additions=added or 0, deletions=deleted or 0)
+    hunk: Hunk | None = None
+    old_no = new_no = 0
+    for line in lines[1:]:
+        if hunk is None:
+            if line.startswith("new file mode "):
+                diff.status, diff.new_mode = "added", line.split()[-1]
+            elif line.startswith("deleted file mode "):
+                diff.status, diff.old_mode = "deleted", line.split()[-1]
+            elif line.startswith("old mode "):
+                diff.old_mode = line.split()[-1]
+            elif line.startswith("new mode "):
+                diff.new_mode = line.split()[-1]
+            elif line.startswith("index ") and len(line.split()) == 3:
+                diff.old_mode = diff.new_mode = line.split()[-1]
+        match = HUNK_HEADER.match(line)
+        if match:
+            hunk = Hunk(line, int(match[1]), int(match[2] or 1), int(match[3]), int(match[4] or 1))
+            old_no, new_no = hunk.old_start, hunk.new_start
+            diff.hunks.append(hunk)
+            continue
+        if hunk is None or not line:
+            continue
+        kind, text = line[0], line[1:]
+        if kind == "+":
+            hunk.lines.append({"kind": "add", "old": None, "new": new_no, "text": text})
+            new_no += 1
+        elif kind == "-":
+            hunk.lines.append({"kind": "delete", "old": old_no, "new": None, "text": text})
+            old_no += 1
+        elif kind == " ":
+            hunk.lines.append({"kind": "context", "old": old_no, "new": new_no, "text": text})
+            old_no += 1
+            new_no += 1
+        elif kind == "\\":
+            hunk.lines.append({"kind": "note", "old": None, "new": None, "text": text.strip()})
+    return diff
+
+
+def diff_trees(git_dir: Any, base: str, tree: str) -> tuple[str, list[FileDiff]]:
+    """(unified patch text, parsed files) for base → tree."""
+    text = run_git("diff", *DIFF_OPTIONS, base, tree, git_dir=git_dir)
+    stats = _numstat(git_dir, base, tree)
+    sections = _sections(text)
+    files = [_parse_section(section, stat) for section, stat in zip(sections, stats, strict=False)]
+    return text, files
