@@ -1,0 +1,119 @@
+"""The attempt state machine and the card column, checked against the table in DESIGN.md."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from kilod.domain import (
+    FINAL_STATES,
+    LIVE_STATES,
+    Column,
+    State,
+    attempt_id,
+    branch_name,
+    check_transition,
+    column_of,
+    container_name,
+)
+from kilod.errors import Conflict, KilodError
+
+Q, S, R, V = State.QUEUED, State.STARTING, State.RUNNING, State.REVIEW
+A, D, F, C = State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED
+
+# Written out from DESIGN.md, not derived from the code under test:
+# queued → starting → running → review → (approved | discarded); any live state → failed | cancelled;
+# review → running (follow-up); failed / cancelled → discarded.
+ALLOWED: set[tuple[State, State]] = {
+    (Q, S), (S, R), (R, V), (V, A), (V, D),
+    (Q, F), (Q, C), (S, F), (S, C), (R, F), (R, C),
+    (V, R),
+    (F, D), (C, D),
+}
+ALL_PAIRS = list(itertools.product(State, State))
+
+
+def test_there_are_eight_states() -> None:
+    assert len(State) == 8
+    assert {Q, S, R} == LIVE_STATES
+    assert {A, D, F, C} == FINAL_STATES
+
+
+@pytest.mark.parametrize(("current", "target"), sorted(ALLOWED), ids=lambda s: str(s))
+def test_allowed_transition_passes(current: State, target: State) -> None:
+    check_transition(current, target)  # raises on a forbidden move
+
+
+@pytest.mark.parametrize(
+    ("current", "target"), [p for p in ALL_PAIRS if p not in ALLOWED], ids=lambda s: str(s)
+)
+def test_forbidden_transition_raises_conflict(current: State, target: State) -> None:
+    with pytest.raises(Conflict) as caught:
+        check_transition(current, target)
+    assert isinstance(caught.value, KilodError)
+    assert f"'{current}'" in caught.value.message
+    assert f"'{target}'" in caught.value.message
+
+
+def test_matrix_is_complete() -> None:
+    """Every one of the 64 pairs is either allowed or raises; 14 are allowed."""
+    outcomes = {}
+    for current, target in ALL_PAIRS:
+        try:
+            check_transition(current, target)
+            outcomes[(current, target)] = True
+        except Conflict:
+            outcomes[(current, target)] = False
+    assert len(outcomes) == 64
+    assert {pair for pair, ok in outcomes.items() if ok} == ALLOWED
+
+
+def test_no_state_moves_to_itself() -> None:
+    for state in State:
+        with pytest.raises(Conflict):
+            check_transition(state, state)
+
+
+def test_approved_and_discarded_are_terminal() -> None:
+    for terminal in (A, D):
+        for target in State:
+            with pytest.raises(Conflict):
+                check_transition(terminal, target)
+
+
+@pytest.mark.parametrize(
+    ("states", "column"),
+    [
+        ([], Column.TODO),
+        ([Q], Column.TODO),
+        ([Q, Q, Q], Column.TODO),
+        ([S], Column.DOING),
+        ([R], Column.DOING),
+        ([Q, S], Column.DOING),
+        ([R, V, F], Column.DOING),
+        ([R, A], Column.DOING),
+        ([V], Column.REVIEW),
+        ([F], Column.REVIEW),
+        ([V, F], Column.REVIEW),
+        ([V, D], Column.REVIEW),
+        ([F, C], Column.REVIEW),
+        ([Q, V], Column.REVIEW),
+        ([Q, F], Column.REVIEW),
+        ([A], Column.DONE),
+        ([A, D, D], Column.DONE),
+        ([D], Column.DONE),
+        ([C], Column.DONE),
+        ([D, C, D], Column.DONE),
+        ([Q, C], Column.TODO),
+    ],
+    ids=lambda v: ",".join(map(str, v)) if isinstance(v, list) else str(v),
+)
+def test_column_of(states: list[State], column: Column) -> None:
+    assert column_of(states) == column
+
+
+def test_names_are_deterministic() -> None:
+    assert attempt_id("ab12cd34", 3) == "ab12cd34-3"
+    assert branch_name("ab12cd34-3") == "kilod/ab12cd34-3"
+    assert container_name("ab12cd34-3") == "kilod-ab12cd34-3"
