@@ -94,6 +94,7 @@ class Daemon:
                 "peak_running": scheduler.peak_active,
                 "queued": len(store.attempts_in(State.QUEUED)),
                 "litellm_ready": models.ready,
+                "last_event_id": store.last_event_id(),
             }
 
         api = Api(board, review, store, events, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
