@@ -19,6 +19,7 @@ from kilod import __version__
 from kilod.board import Board, NewCard
 from kilod.errors import Conflict, Invalid, KilodError, NotFound, Unavailable
 from kilod.events import EventLog
+from kilod.metrics import CONTENT_TYPE, Metrics
 from kilod.openapi import OPENAPI
 from kilod.review import Review
 from kilod.store import Store
@@ -101,11 +102,12 @@ def validation_message(exc: ValidationError) -> str:
 
 
 class Api:
-    def __init__(self, board: Board, review: Review, store: Store, events: EventLog,
+    def __init__(self, board: Board, review: Review, store: Store, events: EventLog, metrics: Metrics,
                  on_change: Callable[[], None], on_shutdown: Callable[[], None],
                  status: Callable[[], dict[str, Any]]) -> None:
         self.board = board
         self.review = review
+        self.metrics = metrics
         self.store = store
         self.events = events
         self.on_change = on_change
@@ -115,6 +117,7 @@ class Api:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/healthz", self.healthz),
+            web.get("/metrics", self.get_metrics),
             web.get("/v1/openapi.json", self.openapi),
             web.get("/v1/status", self.get_status),
             web.post("/v1/cards", self.create_card),
@@ -139,6 +142,10 @@ class Api:
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "version": __version__})
+
+    async def get_metrics(self, request: web.Request) -> web.Response:
+        body = self.metrics.render()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.json_response(OPENAPI)

@@ -23,6 +23,7 @@ from kilod.domain import State
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.lifecycle import Lifecycle
+from kilod.metrics import Metrics
 from kilod.pipeline import Pipeline
 from kilod.review import Review
 from kilod.sandbox import Sandbox
@@ -73,10 +74,13 @@ class Daemon:
         store = Store(settings.db_path)
         events = EventLog(store)
         lifecycle = Lifecycle(store, events)
+        metrics = Metrics(store)
+        metrics.slots.set(settings.max_parallel)
+        lifecycle.observers.append(metrics.transition)
         sandbox = Sandbox()
-        models = Models(settings.scripts_dir, settings.model_timeout)
+        models = Models(settings.scripts_dir, settings.model_timeout, metrics)
         models.start_loading()
-        pipeline = Pipeline(settings, lifecycle, sandbox, models)
+        pipeline = Pipeline(settings, lifecycle, sandbox, models, metrics)
         scheduler = Scheduler(settings, store, pipeline, sandbox)
         board = Board(settings, store, events, models)
         review = Review(settings, lifecycle, sandbox, scheduler)
@@ -97,7 +101,8 @@ class Daemon:
                 "last_event_id": store.last_event_id(),
             }
 
-        api = Api(board, review, store, events, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
+        api = Api(board, review, store, events, metrics, on_change=scheduler.kick, on_shutdown=self.request_stop,
+                  status=status)
         runner = web.AppRunner(make_app(api), access_log=None, handler_cancellation=True)
         await runner.setup()
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kilod.domain import Attempt, EventKind, State, check_transition, now
@@ -13,6 +14,8 @@ class Lifecycle:
     def __init__(self, store: Store, events: EventLog) -> None:
         self.store = store
         self.events = events
+        # told (before, after) once a transition is committed: metrics, mostly
+        self.observers: list[Callable[[Attempt, Attempt], None]] = []
 
     def transition(self, attempt_id: str, target: State, **fields: Any) -> Attempt:
         """Move an attempt to `target` if allowed; the store is committed before anyone hears of it."""
@@ -28,7 +31,10 @@ class Lifecycle:
         event = self.store.update_attempt(attempt_id, (EventKind.STATE, payload), state=target, **fields)
         assert event is not None
         self.events.publish(event)
-        return self.store.get_attempt(attempt_id)
+        after = self.store.get_attempt(attempt_id)
+        for observe in self.observers:
+            observe(attempt, after)
+        return after
 
     def record(self, attempt_id: str, kind: EventKind, payload: dict[str, Any]) -> None:
         """Append a non-state event (message, tool call, log) and publish it."""

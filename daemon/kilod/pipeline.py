@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 
 from kilod.agent.loop import AgentRun
@@ -16,8 +17,9 @@ from kilod.agent.models import ModelError, Models
 from kilod.agent.tools import ToolRunner
 from kilod.config import Settings
 from kilod.domain import Attempt, Card, EventKind, State, Step, container_name
-from kilod.errors import KilodError
+from kilod.errors import Conflict, Invalid, KilodError, Unavailable
 from kilod.lifecycle import Lifecycle
+from kilod.metrics import Metrics
 from kilod.sandbox import ContainerSpec, Sandbox
 from kilod.snapshot import snapshot
 from kilod.worktrees import RepoInfo, add_worktree, inspect_repo, worktree_git_dir
@@ -26,8 +28,10 @@ log = logging.getLogger(__name__)
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, lifecycle: Lifecycle, sandbox: Sandbox, models: Models) -> None:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, sandbox: Sandbox, models: Models,
+                 metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.lifecycle = lifecycle
         self.store = lifecycle.store
         self.sandbox = sandbox
@@ -49,10 +53,17 @@ class Pipeline:
         except asyncio.CancelledError:
             raise  # daemon stopping: the stored step is where the next start picks up
         except (KilodError, ModelError) as exc:
+            self._count_error(exc)
             self._fail(attempt_id, str(exc))
         except Exception as exc:  # a bug must fail the attempt, not kill the scheduler
             log.exception("attempt %s crashed", attempt_id)
+            self._count_error(exc)
             self._fail(attempt_id, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _count_error(self, exc: Exception) -> None:
+        if self.metrics is not None:
+            reason = {ModelError: "model", Unavailable: "unavailable", Conflict: "conflict", Invalid: "invalid"}
+            self.metrics.errors.labels(next((r for k, r in reason.items() if isinstance(exc, k)), "internal")).inc()
 
     def _fail(self, attempt_id: str, message: str) -> None:
         attempt = self.store.get_attempt(attempt_id)
@@ -75,13 +86,19 @@ class Pipeline:
         worktree = Path(attempt.worktree)
 
         if attempt.step == Step.WORKTREE:
+            started = time.monotonic()
             async with self.repo_lock(repo):
                 await asyncio.to_thread(add_worktree, repo, worktree, attempt.branch, card.base_commit,
                                         self._chown())
+            if self.metrics is not None:
+                self.metrics.worktree_create.observe(time.monotonic() - started)
             attempt = self._advance(attempt, Step.CONTAINER, f"worktree ready at {worktree} on {attempt.branch}")
 
         if attempt.step == Step.CONTAINER:
+            started = time.monotonic()
             container_id = await self.ensure_container(attempt, card, repo)
+            if self.metrics is not None:
+                self.metrics.container_start.observe(time.monotonic() - started)
             attempt = self.lifecycle.transition(attempt.id, State.RUNNING, step=Step.AGENT,
                                                 container_id=container_id)
 
@@ -95,7 +112,7 @@ class Pipeline:
                                         container_id=container_id)
             uid, gid = self.owner
             tools = ToolRunner(self.sandbox, container_id, uid, gid, self.settings.tool_timeout,
-                               self.settings.tool_output_limit)
+                               self.settings.tool_output_limit, self.metrics)
             agent = AgentRun(attempt.id, attempt.model, card.prompt, self.lifecycle, self.models, tools,
                              self.settings.step_limit)
             result = await agent.run()

@@ -56,9 +56,13 @@ class Scheduler:
 
         def done(_: asyncio.Task[None]) -> None:
             self.active.pop(attempt_id, None)
+            if self.pipeline.metrics is not None:
+                self.pipeline.metrics.running.set(len(self.active))
             self.kick()
 
         task.add_done_callback(done)
+        if self.pipeline.metrics is not None:
+            self.pipeline.metrics.running.set(len(self.active))
 
     async def cancel(self, attempt_id: str) -> None:
         """Stop a live attempt; its worktree and container stay for review."""

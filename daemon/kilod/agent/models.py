@@ -12,12 +12,14 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kilod.agent import scripts
 from kilod.errors import Invalid, Unavailable
+from kilod.metrics import Metrics
 
 log = logging.getLogger(__name__)
 SCRIPTED = "scripted"
@@ -36,9 +38,10 @@ class ModelError(Exception):
 
 
 class Models:
-    def __init__(self, scripts_dir: Path | None, timeout: float) -> None:
+    def __init__(self, scripts_dir: Path | None, timeout: float, metrics: Metrics | None = None) -> None:
         self._scripts_dir = scripts_dir
         self._timeout = timeout
+        self._metrics = metrics
         self._loading: asyncio.Task[Any] | None = None
 
     def start_loading(self) -> None:
@@ -91,11 +94,15 @@ class Models:
     async def complete(self, model: str, messages: list[dict[str, Any]],
                        tools: list[dict[str, Any]]) -> Completion:
         litellm = await self.litellm()
+        started = time.monotonic()
         try:
             response = await litellm.acompletion(
                 model=model, messages=messages, tools=tools, timeout=self._timeout, num_retries=2
             )
         except Exception as exc:
+            if self._metrics:
+                self._metrics.model_calls.labels(model, "error").inc()
+                self._metrics.model_latency.labels(model).observe(time.monotonic() - started)
             raise ModelError(f"model call to {model} failed: {type(exc).__name__}: {exc}") from exc
         choice = response.choices[0].message
         message: dict[str, Any] = {"role": "assistant", "content": choice.content}
@@ -111,7 +118,18 @@ class Models:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        return Completion(message, tokens_in, tokens_out, self._cost(litellm, response))
+        cost = self._cost(litellm, response)
+        if self._metrics:
+            m = self._metrics
+            m.model_calls.labels(model, "ok").inc()
+            m.model_latency.labels(model).observe(time.monotonic() - started)
+            m.tokens.labels(model, "input").inc(tokens_in)
+            m.tokens.labels(model, "output").inc(tokens_out)
+            if cost is None:
+                m.unpriced_calls.labels(model).inc()
+            else:
+                m.cost.labels(model).inc(cost)
+        return Completion(message, tokens_in, tokens_out, cost)
 
     @staticmethod
     def _cost(litellm: Any, response: Any) -> float | None:

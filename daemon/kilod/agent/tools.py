@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import shlex
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from kilod.errors import KilodError
+from kilod.metrics import Metrics
 from kilod.sandbox import Sandbox
 
 FINISH = "finish"
@@ -81,8 +83,18 @@ class ToolRunner:
     gid: int
     shell_timeout: float
     output_limit: int
+    metrics: Metrics | None = None
 
     async def run(self, name: str, arguments_json: str) -> ToolOutcome:
+        started = time.monotonic()
+        outcome = await self._run(name, arguments_json)
+        if self.metrics is not None:
+            tool = name if name in TOOL_NAMES else "unknown"  # the model may invent names: keep labels bounded
+            self.metrics.tool_calls.labels(tool, "ok" if outcome.ok else "error").inc()
+            self.metrics.tool_duration.labels(tool).observe(time.monotonic() - started)
+        return outcome
+
+    async def _run(self, name: str, arguments_json: str) -> ToolOutcome:
         try:
             arguments = json.loads(arguments_json or "{}")
             if not isinstance(arguments, dict):
