@@ -1,7 +1,8 @@
-"""`python -m kilod`: run the daemon in the foreground with settings from the environment."""
+"""`python -m kilod [--http HOST:PORT]`: run the daemon in the foreground with settings from the environment."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 
@@ -12,10 +13,19 @@ from kilod.config import Settings
 from kilod.errors import KilodError
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="kilod serve", description="Run the daemon in the foreground.")
+    parser.add_argument("--http", metavar="HOST:PORT",
+                        help="also serve the web board and the API on TCP (e.g. 127.0.0.1:8765; $KILOD_HTTP)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv or [])  # `kilod serve` calls main() with none; `python -m kilod` passes sys.argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = {"http": args.http} if args.http else {}
     try:
-        settings = Settings()
+        settings = Settings(**overrides)
     except ValidationError as exc:
         for error in exc.errors():
             name = "KILOD_" + "_".join(str(p) for p in error["loc"]).upper()
@@ -30,4 +40,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -23,6 +23,7 @@ from kilod.metrics import CONTENT_TYPE, Metrics
 from kilod.openapi import OPENAPI
 from kilod.review import Review
 from kilod.store import Store
+from kilod.web.highlight import highlight_diff
 
 log = logging.getLogger(__name__)
 STATUS = {NotFound: 404, Conflict: 409, Invalid: 400, Unavailable: 503}
@@ -179,6 +180,8 @@ class Api:
             return web.Response(text=text, content_type="text/x-diff", headers={"X-Kilod-Tree": structured["tree"]})
         if request.query.get("format") == "both":
             structured["text"] = text
+        if request.query.get("format") == "html":  # lines as Pygments HTML, for the web board
+            return web.json_response(await asyncio.to_thread(highlight_diff, structured))
         return web.json_response(structured)
 
     async def list_comments(self, request: web.Request) -> web.Response:

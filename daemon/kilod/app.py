@@ -29,6 +29,7 @@ from kilod.review import Review
 from kilod.sandbox import Sandbox
 from kilod.scheduler import Scheduler
 from kilod.store import Store
+from kilod.web.server import WebBoard
 
 log = logging.getLogger("kilod")
 
@@ -103,8 +104,12 @@ class Daemon:
 
         api = Api(board, review, store, events, metrics, on_change=scheduler.kick, on_shutdown=self.request_stop,
                   status=status)
-        runner = web.AppRunner(make_app(api), access_log=None, handler_cancellation=True)
+        web_board = WebBoard(settings, api)  # the browser's TCP listener, when settings.http is set
+        unix_app = make_app(api)
+        unix_app.add_routes(web_board.unix_routes())
+        runner = web.AppRunner(unix_app, access_log=None, handler_cancellation=True)
         await runner.setup()
+        await web_board.start()
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
         try:
             site = web.UnixSite(runner, str(path))
@@ -123,6 +128,7 @@ class Daemon:
             log.info("stopping; running attempts resume at the next start")
             await scheduler.stop()
             events.close()
+            await web_board.stop()
             await runner.cleanup()
             store.close()
             with contextlib.suppress(FileNotFoundError):

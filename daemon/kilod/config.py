@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
     git_author_name: str | None = Field(None, description="author of approved commits (default: git config)")
     git_author_email: str | None = Field(None, description="author email of approved commits")
+    http: str | None = Field(None, description="host:port to serve the web board on, off by default")
+    token: str | None = Field(None, min_length=16, repr=False,
+                              description="bearer token for the web board and TCP API (default: <data_dir>/token)")
 
     @field_validator("data_dir")
     @classmethod
@@ -61,6 +64,13 @@ class Settings(BaseSettings):
     def _label_safe(cls, value: str) -> str:
         if not value or not all(c.isalnum() or c in "-_." for c in value):
             raise ValueError("instance must be letters, digits, '-', '_' or '.'")
+        return value
+
+    @field_validator("http")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_host_port(value)
         return value
 
     @classmethod
@@ -94,5 +104,25 @@ class Settings(BaseSettings):
         uid = os.getuid()
         return UNPRIVILEGED_SANDBOX_UID if uid == 0 else uid
 
+    @property
+    def http_address(self) -> tuple[str, int] | None:
+        return split_host_port(self.http) if self.http else None
+
+    @property
+    def token_path(self) -> Path:
+        return self.data_dir / "token"
+
     def public(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude={"token"})
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """`127.0.0.1:8765`, `localhost:8765`, `[::1]:8765` → (host, port); ValueError otherwise."""
+    host, sep, port_text = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError("write an IPv6 address in brackets: [::1]:8765")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected HOST:PORT (such as 127.0.0.1:8765), got '{value}'")
+    return host, int(port_text)
