@@ -1,0 +1,405 @@
+// The card page: prompt, compare table, one tab per attempt with its live log, diff and review actions.
+
+import { attemptChip } from "./board.js";
+import { DiffView } from "./diff.js";
+import { LogView } from "./log.js";
+import {
+  api, basename, batcher, cardIdOf, clear, confirmDialog, errorView, formatAge, formatCost, formatDuration,
+  formatTokens, h, LIVE_STATES, plural, Stream,
+} from "./util.js";
+
+const COLUMN_TITLES = { todo: "To Do", doing: "Doing", review: "Review", done: "Done" };
+const RESTING_FOR_RETRY = new Set(["review", "failed", "cancelled", "discarded"]);
+
+const COMPARE_COLUMNS = [
+  ["files_changed", "Files", String],
+  ["additions", "+", (v) => `+${v}`],
+  ["deletions", "−", (v) => `−${v}`],
+  ["checks_passed", "Checks passed", String],
+  ["checks_failed", "Checks failed", String],
+  ["steps", "Steps", String],
+  ["tool_calls", "Tool calls", String],
+  ["tokens_in", "Tokens in", formatTokens],
+  ["tokens_out", "Tokens out", formatTokens],
+  ["cost_usd", "Cost", formatCost],
+  ["wall_seconds", "Time", formatDuration],
+];
+
+function wallSeconds(a) {
+  if (!a.started_at) return null;
+  return (a.finished_at || Date.now() / 1000) - a.started_at;
+}
+
+function derivedCompare(card) {
+  return {
+    rows: card.attempts.map((a) => ({
+      attempt_id: a.id, model: a.model, state: a.state, steps: a.steps, tool_calls: a.tool_calls,
+      tokens_in: a.tokens_in, tokens_out: a.tokens_out, cost_usd: a.cost_usd, wall_seconds: wallSeconds(a),
+    })),
+    best: {},
+    files: {},
+  };
+}
+
+function fact(label, value, attrs = {}) {
+  return h("div", { class: "fact" }, h("dt", {}, label), h("dd", attrs, value));
+}
+
+function usageText(usage) {
+  if (!usage) return null;
+  let cost = formatCost(usage.cost_usd);
+  if (usage.cost_usd !== null && usage.cost_usd !== undefined && usage.cost_complete === false) cost += " (some unknown)";
+  return `${formatTokens(usage.tokens_in || 0)} in / ${formatTokens(usage.tokens_out || 0)} out tokens, ${cost}`;
+}
+
+function checksText(checks) {
+  if (!checks || !checks.total) return null;
+  return `${checks.passed}/${checks.total} passed` + (checks.failing ? ` (${checks.failed + checks.error} failing)` : "");
+}
+
+export class CardView {
+  constructor(app, cardId, attemptId) {
+    this.app = app;
+    this.cardId = cardId;
+    this.selected = attemptId || null;
+    this.subtab = "log";
+    this.card = null;
+    this.log = null;
+    this.diff = null;
+    this.diffFor = null;
+    this.compareKey = null;
+    this.refresh = batcher(250, () => this.reload());
+  }
+
+  async mount(root) {
+    this.root = root;
+    const status = await api("GET", "/v1/status");
+    this.card = await api("GET", `/v1/cards/${encodeURIComponent(this.cardId)}`);
+    document.title = `${this.card.title} · kilod`;
+    this.build();
+    this.stream = new Stream("/v1/events", status.last_event_id || 0, (event) => {
+      if (cardIdOf(event) === this.cardId && (event.kind === "state" || event.kind === "message")) this.refresh.add(event.kind);
+    }, (state) => this.app.setConnection(state));
+  }
+
+  unmount() {
+    if (this.stream) this.stream.close();
+    this.refresh.cancel();
+    this.stopAttemptViews();
+  }
+
+  stopAttemptViews() {
+    if (this.log) this.log.stop();
+    if (this.diff) this.diff.stop();
+    this.log = null;
+    this.diff = null;
+  }
+
+  async reload() {
+    const before = this.attempt() ? this.attempt().state : null;
+    try {
+      this.card = await api("GET", `/v1/cards/${encodeURIComponent(this.cardId)}`);
+    } catch (err) {
+      return;
+    }
+    this.drawHead();
+    this.drawTabs();
+    this.drawAttemptHead();
+    this.drawCompare();
+    const now = this.attempt();
+    if (now && before !== now.state && this.subtab === "diff" && now.state === "review") this.loadDiff();
+  }
+
+  attempt() {
+    return this.card.attempts.find((a) => a.id === this.selected) || null;
+  }
+
+  defaultAttempt() {
+    const attempts = this.card.attempts;
+    return (attempts.find((a) => a.state === "review") || attempts.find((a) => LIVE_STATES.has(a.state))
+      || attempts.find((a) => a.state === "approved") || attempts[0] || {}).id || null;
+  }
+
+  build() {
+    const root = this.root;
+    this.head = h("header", { class: "card-head" });
+    this.compare = h("section", { class: "compare panel", "aria-labelledby": "compare-title", hidden: true });
+    this.tabs = h("div", { class: "attempt-tabs", role: "tablist", "aria-label": "attempts" });
+    this.attemptHead = h("div", { class: "attempt-head" });
+    this.actionStatus = h("div", { class: "action-status", role: "status" });
+    this.subtabs = h("div", { class: "subtabs", role: "tablist", "aria-label": "attempt views" },
+      this.subtabButton("log", "Log"), this.subtabButton("diff", "Diff"));
+    this.subpanel = h("div", { class: "subpanel", role: "tabpanel" });
+    this.panel = h("section", { class: "attempt-panel panel", role: "tabpanel", "aria-label": "attempt" },
+      this.attemptHead, this.actionStatus, this.subtabs, this.subpanel);
+    root.appendChild(h("div", { class: "card-page" },
+      h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "← Board")),
+      this.head,
+      h("section", { class: "prompt panel", "aria-labelledby": "prompt-title" },
+        h("h2", { id: "prompt-title" }, "Prompt"),
+        h("div", { class: "prose prompt-text" }, this.card.prompt)),
+      this.compare,
+      h("section", { class: "attempts", "aria-label": "attempts" }, this.tabs, this.panel)));
+    this.drawHead();
+    this.select(this.selected && this.card.attempts.some((a) => a.id === this.selected)
+      ? this.selected : this.defaultAttempt());
+    this.drawCompare();
+  }
+
+  subtabButton(id, label) {
+    return h("button", { type: "button", role: "tab", class: "subtab", dataset: { tab: id }, "aria-selected": "false",
+      onclick: () => this.showSubtab(id) }, label);
+  }
+
+  drawHead() {
+    const card = this.card;
+    clear(this.head).append(
+      h("h1", {}, card.title),
+      h("dl", { class: "facts" },
+        fact("Column", h("span", { class: `column-badge column-${card.column}` }, COLUMN_TITLES[card.column] || card.column)),
+        fact("Repository", h("code", { title: card.repo }, card.repo)),
+        fact("Base", h("code", {}, card.base_branch ? `${card.base_ref} (${card.base_branch})` : card.base_ref)),
+        fact("Network", card.network ? "on" : "off"),
+        fact("Created", formatAge(card.created_at)),
+        card.usage ? fact("Usage", usageText(card.usage)) : null,
+        fact("Card", h("code", {}, card.id))));
+  }
+
+  drawTabs() {
+    const tabs = clear(this.tabs);
+    for (const a of this.card.attempts) {
+      const selected = a.id === this.selected;
+      tabs.appendChild(h("button", {
+        type: "button", role: "tab", class: "attempt-tab", "aria-selected": String(selected),
+        tabindex: selected ? "0" : "-1", dataset: { attemptId: a.id },
+        onclick: () => this.app.go(`#/cards/${encodeURIComponent(this.cardId)}/${encodeURIComponent(a.id)}`),
+        onkeydown: (e) => this.tabKeys(e),
+      }, h("ul", { class: "chips" }, attemptChip(a))));
+    }
+  }
+
+  tabKeys(event) {
+    const buttons = [...this.tabs.querySelectorAll("[role=tab]")];
+    const i = buttons.indexOf(event.currentTarget);
+    const next = event.key === "ArrowRight" ? i + 1 : event.key === "ArrowLeft" ? i - 1 : null;
+    if (next === null) return;
+    event.preventDefault();
+    const target = buttons[(next + buttons.length) % buttons.length];
+    target.focus();
+    target.click();
+  }
+
+  select(attemptId) {
+    if (!attemptId) { clear(this.attemptHead).appendChild(h("p", {}, "This card has no attempts.")); return; }
+    if (attemptId === this.selected && this.log) return;
+    this.selected = attemptId;
+    this.stopAttemptViews();
+    clear(this.actionStatus);
+    this.log = new LogView(attemptId);
+    this.log.start();
+    this.diff = new DiffView(attemptId);
+    this.diffFor = null;
+    this.drawTabs();
+    this.drawAttemptHead();
+    this.showSubtab(this.subtab);
+  }
+
+  showSubtab(id) {
+    this.subtab = id;
+    for (const button of this.subtabs.children) button.setAttribute("aria-selected", String(button.dataset.tab === id));
+    const view = id === "diff" ? this.diff : this.log;
+    if (!view) return;
+    clear(this.subpanel).appendChild(view.element);
+    if (id === "diff" && this.diffFor !== this.selected) this.loadDiff();
+  }
+
+  async loadDiff() {
+    if (!this.diff) return;
+    this.diffFor = this.selected;
+    await this.diff.load();
+  }
+
+  drawAttemptHead() {
+    const a = this.attempt();
+    if (!a) return;
+    const facts = h("dl", { class: "facts" },
+      fact("State", h("span", { class: `state-badge state-${a.state}` }, a.state)),
+      fact("Model", h("code", {}, a.model)),
+      fact("Steps", String(a.steps)),
+      fact("Tool calls", String(a.tool_calls)),
+      fact("Tokens", `${formatTokens(a.tokens_in)} in / ${formatTokens(a.tokens_out)} out`),
+      fact("Cost", formatCost(a.cost_usd)),
+      fact("Time", formatDuration(wallSeconds(a))),
+      checksText(a.checks) ? fact("Checks", checksText(a.checks), { class: a.checks.failing ? "bad" : "good" }) : null,
+      fact("Branch", h("code", {}, a.branch)),
+      a.landed_commit ? fact("Commit", h("code", {}, a.landed_commit.slice(0, 12))) : null,
+      a.state !== "approved" && a.state !== "discarded" ? fact("Worktree", h("code", { title: a.worktree }, basename(a.worktree))) : null);
+    const parts = [facts];
+    if (a.error) parts.push(h("div", { class: "error-box" }, a.error));
+    if (a.stop_reason) parts.push(h("div", { class: "notice" }, `Stopped early: ${a.stop_reason}`));
+    if (a.summary) parts.push(h("div", { class: "summary" }, h("strong", {}, "Summary: "), a.summary));
+    parts.push(this.actions(a));
+    if (a.state === "review") parts.push(this.followUpForm(a));
+    clear(this.attemptHead).append(...parts);
+  }
+
+  actions(a) {
+    const buttons = [];
+    const add = (label, cls, fn) => buttons.push(h("button", { type: "button", class: cls, onclick: (e) => fn(e.currentTarget) }, label));
+    if (a.state === "review") {
+      add("Approve", "primary", (b) => this.approve(a, false, b));
+      if (this.card.base_branch) add(`Approve and merge into ${this.card.base_branch}`, "", (b) => this.approve(a, true, b));
+      add("Discard", "danger", (b) => this.discard(a, b));
+    }
+    if (LIVE_STATES.has(a.state)) add("Cancel", "danger", (b) => this.cancel(a, b));
+    if (a.state === "failed" || a.state === "cancelled") add("Discard", "danger", (b) => this.discard(a, b));
+    if (RESTING_FOR_RETRY.has(a.state)) add("Retry", "", (b) => this.retry(a, b));
+    return h("div", { class: "actions" }, buttons);
+  }
+
+  followUpForm(a) {
+    const text = h("textarea", { id: "follow-up-text", rows: "3", required: true,
+      placeholder: "Tell the agent what to change; it continues with its whole conversation (Ctrl+Enter sends)" });
+    const send = h("button", { type: "submit" }, "Send follow-up");
+    const form = h("form", { class: "follow-up", onsubmit: async (e) => {
+      e.preventDefault();
+      const value = text.value.trim();
+      if (!value) { text.focus(); return; }
+      await this.run(send, () => api("POST", `/v1/attempts/${encodeURIComponent(a.id)}/messages`, { text: value }),
+        () => "Sent; the agent is working on it.");
+      text.value = "";
+    } },
+    h("label", { for: "follow-up-text" }, "Follow-up"), text, h("div", { class: "form-actions" }, send));
+    text.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
+    });
+    return form;
+  }
+
+  /** Run an action with its button disabled; show the result or the daemon's message. */
+  async run(button, call, describe) {
+    clear(this.actionStatus);
+    if (button) button.disabled = true;
+    try {
+      const result = await call();
+      this.actionStatus.appendChild(h("div", { class: "notice ok" }, describe(result)));
+      this.refresh.add("action");
+      return result;
+    } catch (err) {
+      this.actionStatus.appendChild(h("div", { class: "error-box", role: "alert" }, errorView(err)));
+      if (err.details && err.details.tree && this.subtab === "diff") this.loadDiff();
+      return null;
+    } finally {
+      if (button && button.isConnected) button.disabled = false;
+    }
+  }
+
+  async approve(a, merge, button) {
+    const others = this.card.attempts.filter((x) => x.id !== a.id && x.state !== "approved" && x.state !== "discarded");
+    if (others.length) {
+      const ok = await confirmDialog({
+        title: merge ? "Approve, merge and discard the others?" : "Approve and discard the others?",
+        text: `This commits ${a.model}'s work on ${a.branch}${merge ? ` and merges it into ${this.card.base_branch}` : ""}. `
+          + `The other ${plural(others.length, "attempt")} (${others.map((x) => x.model).join(", ")}) `
+          + "will be discarded: their containers, worktrees and branches are removed.",
+        confirm: merge ? "Approve and merge" : "Approve", danger: true,
+      });
+      if (!ok) return;
+    }
+    const body = { merge };
+    if (this.diff && this.diffFor === a.id && this.diff.tree) body.tree = this.diff.tree;  // what the reviewer saw
+    await this.run(button, () => api("POST", `/v1/attempts/${encodeURIComponent(a.id)}/approve`, body), (r) => {
+      let text = `Committed ${r.commit.slice(0, 12)} on ${r.branch}`;
+      if (r.merge) text += `; merged into ${r.merge.branch} (${r.merge.fast_forward ? "fast-forward" : "merge commit"})`;
+      if (r.discarded && r.discarded.length) text += `; discarded ${r.discarded.join(", ")}`;
+      return text + ".";
+    });
+  }
+
+  async discard(a, button) {
+    const ok = await confirmDialog({
+      title: `Discard ${a.model}'s attempt?`,
+      text: `Its container, worktree and branch ${a.branch} are removed. This cannot be undone.`,
+      confirm: "Discard", danger: true,
+    });
+    if (ok) await this.run(button, () => api("POST", `/v1/attempts/${encodeURIComponent(a.id)}/discard`), () => "Discarded.");
+  }
+
+  async cancel(a, button) {
+    const ok = await confirmDialog({
+      title: `Cancel ${a.model}'s attempt?`,
+      text: "The agent stops now; work in progress stays in the worktree, but the attempt will not continue "
+        + "(Retry starts a fresh one).",
+      confirm: "Cancel attempt", danger: true,
+    });
+    if (ok) await this.run(button, () => api("POST", `/v1/attempts/${encodeURIComponent(a.id)}/cancel`), () => "Cancelled.");
+  }
+
+  async retry(a, button) {
+    const fresh = await this.run(button, () => api("POST", `/v1/attempts/${encodeURIComponent(a.id)}/retry`),
+      (r) => `Started ${r.id} with ${r.model}.`);
+    if (fresh) this.app.go(`#/cards/${encodeURIComponent(this.cardId)}/${encodeURIComponent(fresh.id)}`);
+  }
+
+  // -- compare ------------------------------------------------------------------
+
+  async drawCompare() {
+    const card = this.card;
+    if (card.attempts.length < 2) { this.compare.hidden = true; return; }
+    if (this.compareMissing) { this.renderCompare(derivedCompare(card), "compare not available"); return; }
+    // the compare API reads every attempt's diff: ask again only when some attempt changed state
+    const key = card.attempts.map((a) => `${a.id}:${a.state}`).join(",");
+    if (key === this.compareKey) return;
+    this.compareKey = key;
+    let data;
+    let note = null;
+    try {
+      data = await api("GET", `/v1/cards/${encodeURIComponent(this.cardId)}/compare`);
+    } catch (err) {
+      if (err.status === 404) this.compareMissing = true;
+      else this.compareKey = null;
+      note = err.status === 404 ? "compare not available" : `compare not available: ${err.message}`;
+      data = derivedCompare(card);
+    }
+    if (key !== this.compareKey) return;  // a newer draw is under way
+    this.renderCompare(data, note);
+  }
+
+  renderCompare(data, note) {
+    const rows = data.rows || [];
+    const best = data.best || {};
+    // columns the daemon did not send, or has no value for in any row (no checks ran), are left out
+    const columns = COMPARE_COLUMNS.filter(([key]) => key === "cost_usd" ? rows.some((r) => key in r)
+      : rows.some((r) => r[key] !== undefined && r[key] !== null));
+    const isBest = (key, id) => (best[key] || []).includes(id);
+    const table = h("table", { class: "compare-table" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Attempt"), h("th", { scope: "col" }, "State"),
+        columns.map(([, label]) => h("th", { scope: "col", class: "num" }, label)))),
+      h("tbody", {}, rows.map((r) => h("tr", { class: r.attempt_id === this.selected ? "selected" : null },
+        h("th", { scope: "row" }, h("a", { href: `#/cards/${encodeURIComponent(this.cardId)}/${encodeURIComponent(r.attempt_id)}` },
+          r.model), h("span", { class: "muted" }, ` ${r.attempt_id}`)),
+        h("td", {}, h("span", { class: `state-badge state-${r.state}` }, r.state)),
+        columns.map(([key, , format]) => {
+          const value = r[key];
+          const shown = value === null || value === undefined ? (key === "cost_usd" ? formatCost(null) : "–") : format(value);
+          return h("td", { class: `num${isBest(key, r.attempt_id) ? " best" : ""}`,
+            title: isBest(key, r.attempt_id) ? "best" : null }, shown);
+        })))));
+    const files = Object.entries(data.files || {});
+    const overlap = new Set(data.overlap || []);
+    const parts = [h("h2", { id: "compare-title" }, "Compare"),
+      note ? h("p", { class: "muted compare-note" }, `${note}; the figures below come from the attempts themselves.`) : null,
+      h("div", { class: "table-scroll" }, table)];
+    if (files.length) {
+      parts.push(h("details", { class: "compare-files" }, h("summary", {}, `Files touched (${files.length})`),
+        h("div", { class: "table-scroll" }, h("table", { class: "compare-table" },
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "File"),
+            rows.map((r) => h("th", { scope: "col", class: "num", title: r.attempt_id }, r.model)))),
+          h("tbody", {}, files.map(([path, ids]) => h("tr", { class: overlap.has(path) ? "overlap" : null },
+            h("th", { scope: "row" }, h("code", {}, path), overlap.has(path) ? h("span", { class: "muted" }, " (several)") : null),
+            rows.map((r) => h("td", { class: "num" }, ids.includes(r.attempt_id) ? "●" : "")))))))));
+    }
+    clear(this.compare).append(...parts.filter(Boolean));
+    this.compare.hidden = false;
+  }
+}
