@@ -1,0 +1,240 @@
+"""The Helm chart: values against the schema, Helm's lint, rendered manifests against Kubernetes' schemas."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy.tools import CHART, helm, merged
+
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+VALUES: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text())
+DASHBOARD = (CHART / "dashboards" / "kilod.json").read_text()
+KUBERNETES_VERSION = "1.30.0"
+RELEASE = "rel"
+NAMESPACE = "agents"
+DIND = {"docker": {"mode": "dind"}, "metrics": {"serviceMonitor": {"enabled": True}}}
+SOCKET = {"docker": {"mode": "socket", "gid": 998}}
+VARIANTS: dict[str, dict[str, Any]] = {"defaults": {}, "dind+serviceMonitor": DIND, "socket": SOCKET}
+
+BAD_VALUES: dict[str, dict[str, Any]] = {
+    "maxParallel is a word": {"settings": {"maxParallel": "four"}},
+    "maxParallel is zero": {"settings": {"maxParallel": 0}},
+    "unknown docker mode": {"docker": {"mode": "podman"}},
+    "relative data dir": {"dataDir": "var/lib/kilod"},
+    "gid is a string": {"docker": {"gid": "docker"}},
+    "port out of range": {"service": {"port": 70000}},
+    "persistence.enabled is a string": {"persistence": {"enabled": "yes"}},
+    "network is a string": {"settings": {"network": "no"}},
+    "model key is a number": {"secret": {"modelKeys": {"ANTHROPIC_API_KEY": 12345}}},
+    "token too short": {"secret": {"token": "short"}},
+    "env name with a dash": {"extraEnv": {"MY-VAR": "x"}},
+    "dashboard label is a number": {"dashboard": {"labels": {"grafana_dashboard": 1}}},
+    "misspelt top-level key": {"replicas": 2},
+    "misspelt setting": {"settings": {"maxParalel": 8}},
+    "log format unknown": {"logging": {"format": "xml"}},
+    "pull images not a list": {"docker": {"dind": {"pullImages": "kilod/sandbox"}}},
+}
+
+
+def validator() -> jsonschema.Draft7Validator:
+    jsonschema.Draft7Validator.check_schema(SCHEMA)
+    return jsonschema.Draft7Validator(SCHEMA)
+
+
+def test_values_yaml_validates_against_the_schema() -> None:
+    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator().iter_errors(VALUES)]
+    assert errors == []
+
+
+@pytest.mark.parametrize("variant", VARIANTS.values(), ids=list(VARIANTS))
+def test_variants_validate(variant: dict[str, Any]) -> None:
+    validator().validate(merged(VALUES, variant))
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES.values(), ids=list(BAD_VALUES))
+def test_schema_rejects_wrong_values(bad: dict[str, Any]) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        validator().validate(merged(VALUES, bad))
+
+
+# -- Helm ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict[str, Any]]]:
+    """Each variant rendered by Helm (offline `helm template`), as parsed manifests."""
+    requests = [{"action": "render", "chart": str(CHART), "values": values, "name": RELEASE, "namespace": NAMESPACE}
+                for values in VARIANTS.values()]
+    result: dict[str, list[dict[str, Any]]] = {}
+    for name, answer in zip(VARIANTS, helm(requests), strict=True):
+        assert "error" not in answer, f"{name}: {answer}"
+        docs: list[dict[str, Any]] = []
+        for path, text in sorted(answer["manifests"].items()):
+            if path.endswith("NOTES.txt"):
+                assert RELEASE in text
+                continue
+            docs.extend(doc for doc in yaml.safe_load_all(text) if doc)
+        result[name] = docs
+    return result
+
+
+def lint_findings(chart_dir: Path) -> list[dict[str, Any]]:
+    [answer] = helm([{"action": "lint", "chart": str(chart_dir)}])
+    assert "error" not in answer, answer
+    report = answer["lint"]
+    assert report["TotalChartsLinted"] == 1
+    assert not report["Errors"], report
+    return list(report["Messages"] or [])
+
+
+def test_chart_lints_clean_with_each_variant(tmp_path: Path) -> None:
+    """Helm's lint (INFO 1, WARNING 2, ERROR 3): nothing above INFO, for the defaults and each variant.
+
+    helm-sdkpy lints a chart with its own values.yaml, so each variant is linted as a
+    copy of the chart whose values.yaml has the variant merged in.
+    """
+    for name, variant in VARIANTS.items():
+        chart_dir = tmp_path / name / "kilod"
+        shutil.copytree(CHART, chart_dir)
+        (chart_dir / "values.yaml").write_text(yaml.safe_dump(merged(VALUES, variant), sort_keys=False))
+        findings = lint_findings(chart_dir)
+        assert all(f["Severity"] < 2 for f in findings), f"{name}: {findings}"
+
+
+def test_lint_does_catch_a_broken_chart(tmp_path: Path) -> None:
+    chart_dir = tmp_path / "kilod"
+    shutil.copytree(CHART, chart_dir)
+    (chart_dir / "values.yaml").write_text(yaml.safe_dump(merged(VALUES, {"settings": {"maxParallel": "four"}})))
+    [answer] = helm([{"action": "lint", "chart": str(chart_dir)}])
+    messages = (answer.get("lint") or {}).get("Messages") or []
+    assert "error" in answer or any(m["Severity"] >= 3 for m in messages), answer
+
+
+def test_helm_enforces_the_schema_when_rendering() -> None:
+    [answer] = helm([{"action": "render", "chart": str(CHART), "values": {"docker": {"mode": "podman"}}}])
+    assert "error" in answer and "mode" in answer["error"], answer
+
+
+def test_rendered_manifests_pass_kubernetes_validate(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for name, docs in rendered.items():
+        for doc in docs:
+            what = f"{name}: {doc['kind']} {doc['metadata']['name']}"
+            if doc["apiVersion"].startswith("monitoring.coreos.com/"):
+                continue  # a CRD kubernetes-validate has no schema for; its shape is checked below
+            try:
+                kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{what}: {exc.message} at {'/'.join(map(str, exc.path))}")
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def deployment(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    [found] = by_kind(docs, "Deployment")
+    return found
+
+
+def settings_configmap(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    [found] = [c for c in by_kind(docs, "ConfigMap") if not c["metadata"]["name"].endswith("-dashboard")]
+    return found
+
+
+def mounts_by_volume(container: dict[str, Any]) -> dict[str, str]:
+    return {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+
+
+def test_one_replica_recreated_never_rolled(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for docs in rendered.values():
+        spec = deployment(docs)["spec"]
+        assert spec["replicas"] == 1
+        assert spec["strategy"] == {"type": "Recreate"}
+
+
+def test_dind_mounts_the_data_dir_at_the_same_path_in_both_containers(
+        rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for name in ("defaults", "dind+serviceMonitor"):
+        docs = rendered[name]
+        pod = deployment(docs)["spec"]["template"]["spec"]
+        containers = {c["name"]: c for c in pod["containers"]}
+        assert set(containers) == {"kilod", "dind"}
+        daemon, engine = mounts_by_volume(containers["kilod"]), mounts_by_volume(containers["dind"])
+        assert daemon["data"] == engine["data"] == VALUES["dataDir"]
+        assert daemon["dind-socket"] == engine["dind-socket"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        [pvc] = by_kind(docs, "PersistentVolumeClaim")
+        assert volumes["data"]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+        assert containers["dind"]["securityContext"]["privileged"] is True
+        assert "privileged" not in containers["kilod"]["securityContext"]
+        assert containers["kilod"]["securityContext"]["runAsNonRoot"] is True
+        config = settings_configmap(docs)
+        assert config["data"]["DOCKER_HOST"] == f"unix://{daemon['dind-socket']}/docker.sock"
+        assert config["data"]["KILOD_DATA_DIR"] == VALUES["dataDir"]
+
+
+def test_socket_mode_uses_the_node_socket_and_the_node_path(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["socket"]
+    pod = deployment(docs)["spec"]["template"]["spec"]
+    [daemon] = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["docker-socket"]["hostPath"] == {"path": "/var/run/docker.sock", "type": "Socket"}
+    assert mounts_by_volume(daemon)["docker-socket"] == "/var/run/docker.sock"
+    # the node's engine resolves bind mounts on the node: the data dir is the node's same path
+    assert volumes["data"]["hostPath"]["path"] == mounts_by_volume(daemon)["data"] == VALUES["dataDir"]
+    assert pod["securityContext"]["supplementalGroups"] == [998]
+    assert by_kind(docs, "PersistentVolumeClaim") == []
+
+
+def test_service_secret_and_settings(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    docs = rendered["defaults"]
+    [service] = by_kind(docs, "Service")
+    assert service["spec"]["ports"][0]["port"] == VALUES["service"]["port"]
+    [daemon, _] = deployment(docs)["spec"]["template"]["spec"]["containers"]
+    assert daemon["ports"][0]["containerPort"] == VALUES["http"]["port"]
+    [secret] = by_kind(docs, "Secret")
+    assert len(secret["data"]["KILOD_TOKEN"]) > 20
+    config = settings_configmap(docs)
+    assert config["data"]["KILOD_HTTP"] == f"0.0.0.0:{VALUES['http']['port']}"
+    assert config["data"]["KILOD_MAX_PARALLEL"] == "4"
+    assert config["data"]["KILOD_SANDBOX_IMAGE"] == VALUES["settings"]["sandboxImage"]
+    sources = {next(iter(s)): next(iter(s.values()))["name"] for s in daemon["envFrom"]}
+    assert sources == {"configMapRef": config["metadata"]["name"], "secretRef": secret["metadata"]["name"]}
+
+
+def test_existing_secret_replaces_the_charts() -> None:
+    [answer] = helm([{"action": "render", "chart": str(CHART), "values": {"secret": {"existingSecret": "mine"}}}])
+    docs = [d for path, text in answer["manifests"].items() if not path.endswith("NOTES.txt")
+            for d in yaml.safe_load_all(text) if d]
+    assert by_kind(docs, "Secret") == []
+    daemon = deployment(docs)["spec"]["template"]["spec"]["containers"][0]
+    assert {"secretRef": {"name": "mine"}} in daemon["envFrom"]
+
+
+def test_service_monitor_scrapes_metrics_with_the_token(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    assert by_kind(rendered["defaults"], "ServiceMonitor") == []
+    [monitor] = by_kind(rendered["dind+serviceMonitor"], "ServiceMonitor")
+    [secret] = by_kind(rendered["dind+serviceMonitor"], "Secret")
+    [service] = by_kind(rendered["dind+serviceMonitor"], "Service")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["authorization"] == {"type": "Bearer",
+                                         "credentials": {"name": secret["metadata"]["name"], "key": "KILOD_TOKEN"}}
+
+
+def test_dashboard_configmap_carries_the_dashboard_file(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for docs in rendered.values():
+        [dashboard] = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-dashboard")]
+        assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert json.loads(dashboard["data"]["kilod.json"]) == json.loads(DASHBOARD)
