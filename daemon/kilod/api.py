@@ -124,6 +124,7 @@ class Api:
             web.post("/v1/cards", self.create_card),
             web.get("/v1/cards", self.list_cards),
             web.get("/v1/cards/{card_id}", self.get_card),
+            web.get("/v1/cards/{card_id}/compare", self.compare),
             web.get("/v1/board", self.get_board),
             web.get("/v1/attempts/{attempt_id}", self.get_attempt),
             web.get("/v1/attempts/{attempt_id}/events", self.attempt_events),
@@ -164,6 +165,9 @@ class Api:
 
     async def get_card(self, request: web.Request) -> web.Response:
         return web.json_response(self.board.card(request.match_info["card_id"]))
+
+    async def compare(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.review.compare(request.match_info["card_id"]))
 
     async def get_board(self, request: web.Request) -> web.Response:
         return web.json_response(self.board.board())

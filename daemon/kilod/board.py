@@ -28,13 +28,21 @@ from kilod.domain import (
     new_card_id,
     now,
 )
-from kilod.errors import Conflict
+from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.landing import base_branch_of
+from kilod.repo_settings import load as load_repo_settings
+from kilod.repo_settings import parse_override
 from kilod.store import Store
 from kilod.worktrees import branch_exists, diffstat, inspect_repo, resolve_base
 
 MAX_ATTEMPTS_PER_CARD = 16
+
+
+class NewBudget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tokens: int | None = Field(None, gt=0, description="stop an attempt once its tokens in+out reach this")
+    cost_usd: float | None = Field(None, gt=0, description="stop an attempt once its known cost reaches this")
 
 
 class NewCard(BaseModel):
@@ -46,6 +54,9 @@ class NewCard(BaseModel):
     base: str = Field("HEAD", min_length=1, max_length=255)
     models: list[str] | None = Field(None, min_length=1, max_length=MAX_ATTEMPTS_PER_CARD)
     network: bool | None = None
+    repeat: int = Field(1, ge=1, le=8, description="attempts per model (best of N)")
+    settings: dict[str, Any] | None = Field(None, description="overrides of the repository's .kilod.toml")
+    budget: NewBudget | None = None
 
     @field_validator("title")
     @classmethod
@@ -68,9 +79,19 @@ class Board:
     async def create_card(self, request: NewCard) -> dict[str, Any]:
         repo = await asyncio.to_thread(inspect_repo, request.repo)
         base_commit = await asyncio.to_thread(resolve_base, repo, request.base)
-        models = request.models or [self.settings.default_model]
+        models = [m for m in (request.models or [self.settings.default_model]) for _ in range(request.repeat)]
+        if len(models) > MAX_ATTEMPTS_PER_CARD:
+            raise Invalid(f"{len(models)} attempts on one card; at most {MAX_ATTEMPTS_PER_CARD}", field="models")
+        repo_settings = (await asyncio.to_thread(load_repo_settings, repo.path)).merged(
+            parse_override(request.settings) if request.settings is not None else None)
         for model in dict.fromkeys(models):
             await self.models.validate(model)
+        if request.network is not None:
+            network = request.network
+        elif repo_settings.network is not None:
+            network = repo_settings.network
+        else:
+            network = self.settings.network
         base_branch = await asyncio.to_thread(base_branch_of, repo, request.base)
         card = Card(
             id=new_card_id(),
@@ -79,9 +100,12 @@ class Board:
             repo=str(repo.path),
             base_ref=request.base,
             base_commit=base_commit,
-            network=self.settings.network if request.network is None else request.network,
+            network=network,
             created_at=now(),
             base_branch=base_branch,
+            settings=repo_settings.to_json(),
+            budget_tokens=request.budget.tokens if request.budget else None,
+            budget_cost_usd=request.budget.cost_usd if request.budget else None,
         )
         attempts = []
         for n, model in enumerate(models, start=1):
@@ -94,7 +118,7 @@ class Board:
                 created_at=card.created_at,
             ))
         self.events.publish(*self.store.insert_card(card, attempts))
-        return card_json(card, attempts)
+        return self._json(card, attempts)
 
     async def diffstat(self, attempt_id: str) -> dict[str, Any]:
         """Files the attempt changed against its base, untracked ones included."""
@@ -115,17 +139,20 @@ class Board:
             "deleted": sum(s.deleted or 0 for s in stats),
         }
 
+    def _json(self, card: Card, attempts: list[Attempt]) -> dict[str, Any]:
+        return card_json(card, attempts, {a.id: self.store.checks_of(a.id) for a in attempts})
+
     def card(self, card_id: str) -> dict[str, Any]:
-        return card_json(self.store.get_card(card_id), self.store.attempts_of(card_id))
+        return self._json(self.store.get_card(card_id), self.store.attempts_of(card_id))
 
     def cards(self) -> list[dict[str, Any]]:
-        return [card_json(c, self.store.attempts_of(c.id)) for c in self.store.list_cards()]
+        return [self._json(c, self.store.attempts_of(c.id)) for c in self.store.list_cards()]
 
     def board(self) -> dict[str, Any]:
         columns: dict[str, list[dict[str, Any]]] = {str(c): [] for c in Column}
         for card in self.store.list_cards():
             attempts = self.store.attempts_of(card.id)
-            columns[str(column_of([a.state for a in attempts]))].append(card_json(card, attempts))
+            columns[str(column_of([a.state for a in attempts]))].append(self._json(card, attempts))
         return {
             "columns": [{"id": str(c), "title": COLUMN_TITLES[c], "cards": columns[str(c)]} for c in Column]
         }

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     step_limit: int = Field(50, ge=1, description="model calls per attempt before it is stopped")
     tool_timeout: float = Field(300.0, gt=0, description="seconds one shell tool call may run")
     tool_output_limit: int = Field(16_000, ge=1_000, description="characters of tool output the model sees")
+    setup_timeout: float = Field(900.0, gt=0, description="seconds one .kilod.toml setup command may run")
+    check_timeout: float = Field(600.0, gt=0, description="seconds one .kilod.toml check may run (default)")
     model_timeout: float = Field(600.0, gt=0, description="seconds one model call may take")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")

@@ -51,11 +51,13 @@ class Step(StrEnum):
 
     WORKTREE = "worktree"
     CONTAINER = "container"
+    SETUP = "setup"
     AGENT = "agent"
+    CHECKS = "checks"
     REVIEW = "review"
 
 
-PIPELINE: tuple[Step, ...] = (Step.WORKTREE, Step.CONTAINER, Step.AGENT, Step.REVIEW)
+PIPELINE: tuple[Step, ...] = (Step.WORKTREE, Step.CONTAINER, Step.SETUP, Step.AGENT, Step.CHECKS, Step.REVIEW)
 
 
 class Column(StrEnum):
@@ -122,6 +124,9 @@ class Card:
     network: bool
     created_at: float
     base_branch: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)   # .kilod.toml merged with the card's overrides
+    budget_tokens: int | None = None
+    budget_cost_usd: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +137,8 @@ class Card:
             "base_ref": self.base_ref,
             "base_commit": self.base_commit,
             "base_branch": self.base_branch,
+            "settings": self.settings,
+            "budget": {"tokens": self.budget_tokens, "cost_usd": self.budget_cost_usd},
             "network": self.network,
             "created_at": self.created_at,
         }
@@ -161,6 +168,8 @@ class Attempt:
     finished_at: float | None = None
     review_tree: str | None = None
     landed_commit: str | None = None
+    stop_reason: str | None = None   # why the agent stopped before finishing (budget, step limit)
+    run: int = 1                     # agent runs so far: a follow-up starts the next one
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,6 +195,8 @@ class Attempt:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "landed_commit": self.landed_commit,
+            "stop_reason": self.stop_reason,
+            "run": self.run,
         }
 
 
@@ -209,8 +220,30 @@ class Event:
         }
 
 
-def card_json(card: Card, attempts: list[Attempt]) -> dict[str, Any]:
+def checks_summary(checks: list[dict[str, Any]]) -> dict[str, Any]:
+    counts = {status: sum(1 for c in checks if c["status"] == status) for status in ("passed", "failed", "error")}
+    return {**counts, "total": len(checks), "failing": counts["failed"] + counts["error"] > 0}
+
+
+def usage_totals(attempts: list[Attempt]) -> dict[str, Any]:
+    """Tokens and cost summed over attempts; cost is None when no attempt's price is known."""
+    known = [a.cost_usd for a in attempts if a.cost_usd is not None]
+    return {
+        "tokens_in": sum(a.tokens_in for a in attempts),
+        "tokens_out": sum(a.tokens_out for a in attempts),
+        "cost_usd": sum(known) if known else None,
+        "cost_complete": len(known) == len([a for a in attempts if a.steps > 0]),
+    }
+
+
+def card_json(card: Card, attempts: list[Attempt],
+              checks: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     out = card.to_json()
     out["column"] = str(column_of([a.state for a in attempts]))
-    out["attempts"] = [a.to_json() for a in attempts]
+    out["attempts"] = []
+    for attempt in attempts:
+        item = attempt.to_json()
+        item["checks"] = checks_summary((checks or {}).get(attempt.id, []))
+        out["attempts"].append(item)
+    out["usage"] = usage_totals(attempts)
     return out

@@ -11,8 +11,9 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
-from kilod.agent.loop import AgentRun
+from kilod.agent.loop import AgentRun, Budget
 from kilod.agent.models import ModelError, Models
 from kilod.agent.tools import ToolRunner
 from kilod.config import Settings
@@ -20,11 +21,13 @@ from kilod.domain import Attempt, Card, EventKind, State, Step, container_name
 from kilod.errors import Conflict, Invalid, KilodError, Unavailable
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
+from kilod.repo_settings import RepoSettings
 from kilod.sandbox import ContainerSpec, Sandbox
 from kilod.snapshot import snapshot
-from kilod.worktrees import RepoInfo, add_worktree, inspect_repo, worktree_git_dir
+from kilod.worktrees import RepoInfo, add_worktree, copy_untracked, inspect_repo, worktree_git_dir
 
 log = logging.getLogger(__name__)
+OUTPUT_TAIL = 4000  # characters of setup/check output kept
 
 
 class Pipeline:
@@ -80,6 +83,7 @@ class Pipeline:
     async def _run(self, attempt_id: str) -> None:
         attempt = self.store.get_attempt(attempt_id)
         card = self.store.get_card(attempt.card_id)
+        settings = RepoSettings.model_validate(card.settings)
         if attempt.state == State.QUEUED:
             attempt = self.lifecycle.transition(attempt.id, State.STARTING, step=Step.WORKTREE)
         repo = await asyncio.to_thread(inspect_repo, card.repo)
@@ -90,39 +94,79 @@ class Pipeline:
             async with self.repo_lock(repo):
                 await asyncio.to_thread(add_worktree, repo, worktree, attempt.branch, card.base_commit,
                                         self._chown())
+            copied = await asyncio.to_thread(copy_untracked, repo.path, worktree, settings.copy_files, self._chown())
             if self.metrics is not None:
                 self.metrics.worktree_create.observe(time.monotonic() - started)
-            attempt = self._advance(attempt, Step.CONTAINER, f"worktree ready at {worktree} on {attempt.branch}")
+            note = f"; copied {', '.join(copied)}" if copied else ""
+            attempt = self._advance(attempt, Step.CONTAINER,
+                                    f"worktree ready at {worktree} on {attempt.branch}{note}")
 
         if attempt.step == Step.CONTAINER:
             started = time.monotonic()
             container_id = await self.ensure_container(attempt, card, repo)
             if self.metrics is not None:
                 self.metrics.container_start.observe(time.monotonic() - started)
-            attempt = self.lifecycle.transition(attempt.id, State.RUNNING, step=Step.AGENT,
+            attempt = self.lifecycle.transition(attempt.id, State.RUNNING, step=Step.SETUP,
                                                 container_id=container_id)
 
+        # every later step runs in the container: after a restart it may have stopped or gone
+        container_id = await self.ensure_container(attempt, card, repo)
+        if attempt.state == State.STARTING:
+            attempt = self.lifecycle.transition(attempt.id, State.RUNNING, container_id=container_id)
+        elif container_id != attempt.container_id:
+            attempt = self._advance(attempt, attempt.step, "sandbox container recreated", container_id=container_id)
+
+        if attempt.step == Step.SETUP:
+            for command in settings.setup:
+                result = await self._exec(container_id, command, self.settings.setup_timeout)
+                self.lifecycle.record(attempt.id, EventKind.LOG, {"step": "setup", "command": command, **result})
+                if result["status"] != "passed":
+                    raise KilodError(f"setup command failed ({result['status']}, exit {result['exit_code']}): "
+                                     f"{command}\n{result['output_tail'][-1000:]}")
+            attempt = self._advance(attempt, Step.AGENT, "setup done" if settings.setup else "no setup commands")
+
         if attempt.step == Step.AGENT:
-            # after a restart the container may have stopped or gone: adopt, start or recreate it
-            container_id = await self.ensure_container(attempt, card, repo)
-            if attempt.state == State.STARTING:
-                attempt = self.lifecycle.transition(attempt.id, State.RUNNING, container_id=container_id)
-            elif container_id != attempt.container_id:
-                attempt = self._advance(attempt, Step.AGENT, "sandbox container recreated",
-                                        container_id=container_id)
             uid, gid = self.owner
             tools = ToolRunner(self.sandbox, container_id, uid, gid, self.settings.tool_timeout,
                                self.settings.tool_output_limit, self.metrics)
             agent = AgentRun(attempt.id, attempt.model, card.prompt, self.lifecycle, self.models, tools,
-                             self.settings.step_limit)
-            result = await agent.run()
-            if result.stopped_early:
-                self.lifecycle.record(attempt.id, EventKind.LOG, {"message": f"stopped: {result.stopped_early}"})
-            summary = result.summary or (f"stopped: {result.stopped_early}" if result.stopped_early else "")
+                             self.settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd))
+            outcome = await agent.run()
+            if outcome.stopped_early:
+                self.lifecycle.record(attempt.id, EventKind.LOG, {"message": f"stopped: {outcome.stopped_early}"})
+            summary = outcome.summary or (f"stopped: {outcome.stopped_early}" if outcome.stopped_early else "")
+            attempt = self._advance(attempt, Step.CHECKS, "agent finished", summary=summary,
+                                    stop_reason=outcome.stopped_early)
+
+        if attempt.step == Step.CHECKS:
+            for index, check in enumerate(settings.checks):
+                timeout = check.timeout or self.settings.check_timeout
+                result = await self._exec(container_id, check.run, timeout)
+                self.lifecycle.events.publish(self.store.record_check(
+                    attempt.id, attempt.run, index, {"name": check.name, "command": check.run, **result}))
+                if self.metrics is not None:
+                    self.metrics.checks.labels(result["status"]).inc()
             # what the agent left, so a follow-up can tell it what a person changed since
             left = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
-            self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, summary=summary,
-                                      review_tree=left.tree)
+            self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, review_tree=left.tree)
+
+    async def _exec(self, container_id: str, command: str, timeout: float) -> dict[str, Any]:
+        """Run a setup or check command; passed, failed (non-zero exit) or error (could not run, timed out)."""
+        started = time.monotonic()
+        result = await asyncio.to_thread(self.sandbox.exec, container_id, command, timeout)
+        if result.timed_out:
+            status = "error"
+        elif result.exit_code in (126, 127):
+            status = "error"  # not found / not executable: the check could not run at all
+        else:
+            status = "passed" if result.exit_code == 0 else "failed"
+        return {
+            "status": status,
+            "exit_code": result.exit_code,
+            "timed_out": result.timed_out,
+            "duration": round(time.monotonic() - started, 3),
+            "output_tail": result.output[-OUTPUT_TAIL:],
+        }
 
     def _chown(self) -> tuple[int, int] | None:
         """Files in a worktree must belong to the sandbox user; only a root daemon has to say so."""

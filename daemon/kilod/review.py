@@ -19,8 +19,10 @@ from kilod.domain import (
     Step,
     attempt_id,
     branch_name,
+    checks_summary,
     container_name,
     now,
+    usage_totals,
 )
 from kilod.errors import Conflict, Invalid
 from kilod.landing import commit_tree, identity, land_merge, move_ref, neutralised_drivers, plan_merge, rev
@@ -120,7 +122,7 @@ class Review:
             self.store.append_messages(attempt.id, len(conversation), [{"role": "user", "content": message}],
                                        sent_comments=[c["id"] for c in comments])
             attempt = self.lifecycle.transition(attempt.id, State.RUNNING, step=Step.AGENT, summary=None,
-                                                finished_at=None)
+                                                finished_at=None, stop_reason=None, run=attempt.run + 1)
             self.lifecycle.record(attempt.id, EventKind.MESSAGE, {"role": "user", "content": message})
         self.scheduler.kick()
         return attempt
@@ -246,6 +248,58 @@ class Review:
         self.scheduler.kick()
         return self.store.get_attempt(new_id)
 
+    async def compare(self, card_id: str) -> dict[str, Any]:
+        """One row per attempt, the best value per column marked, and which files each touched."""
+        card = self.store.get_card(card_id)
+        repo = await asyncio.to_thread(inspect_repo, card.repo)
+        rows: list[dict[str, Any]] = []
+        touched: dict[str, list[str]] = {}
+        for attempt in self.store.attempts_of(card_id):
+            files = await self._changed_files(attempt, card, repo)
+            for f in files or []:
+                touched.setdefault(f.path, []).append(attempt.id)
+            checks = checks_summary(self.store.checks_of(attempt.id))
+            rows.append({
+                "attempt_id": attempt.id,
+                "model": attempt.model,
+                "state": str(attempt.state),
+                "files_changed": None if files is None else len(files),
+                "additions": None if files is None else sum(f.additions for f in files),
+                "deletions": None if files is None else sum(f.deletions for f in files),
+                "checks_passed": checks["passed"] if checks["total"] else None,
+                "checks_failed": checks["failed"] + checks["error"] if checks["total"] else None,
+                "checks_error": checks["error"] if checks["total"] else None,
+                "checks_failing": checks["failing"],
+                "steps": attempt.steps,
+                "tool_calls": attempt.tool_calls,
+                "tokens_in": attempt.tokens_in,
+                "tokens_out": attempt.tokens_out,
+                "tokens": attempt.tokens_in + attempt.tokens_out,
+                "cost_usd": attempt.cost_usd,
+                "wall_seconds": (round(attempt.finished_at - attempt.started_at, 3)
+                                 if attempt.finished_at and attempt.started_at else None),
+                "stop_reason": attempt.stop_reason,
+                "files": sorted(f.path for f in files or []),
+            })
+        return {
+            "card_id": card.id,
+            "title": card.title,
+            "rows": rows,
+            "best": best_of(rows),
+            "files": dict(sorted(touched.items())),
+            "overlap": sorted(path for path, ids in touched.items() if len(ids) > 1),
+            "usage": usage_totals(self.store.attempts_of(card_id)),
+        }
+
+    async def _changed_files(self, attempt: Attempt, card: Card, repo: RepoInfo) -> list[FileDiff] | None:
+        """The attempt's changed files: from its worktree, or its landed commit; None when gone."""
+        if Path(attempt.worktree).is_dir():
+            return await self._files(attempt, card, repo)
+        if attempt.landed_commit:
+            _, files = await asyncio.to_thread(diff_trees, repo.common_dir, card.base_commit, attempt.landed_commit)
+            return files
+        return None
+
     async def shell_target(self, attempt_id_: str) -> dict[str, Any]:
         """Make sure the attempt's container runs, and say how to exec into it."""
         attempt, card, repo = await self._context(attempt_id_)
@@ -273,3 +327,20 @@ def compose_follow_up(text: str, comments: list[dict[str, Any]], human_diff: str
         parts.append("While you were stopped, a person changed the worktree (diff against what you left):\n"
                      f"```diff\n{human_diff}```")
     return "\n\n".join(p for p in parts if p)
+
+
+# Which way is better in each compare column.
+LOWER_IS_BETTER = ("checks_failed", "steps", "tool_calls", "tokens", "cost_usd", "wall_seconds")
+HIGHER_IS_BETTER = ("checks_passed",)
+
+
+def best_of(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Per column, the attempts with the best value (ties all marked; unknown values never win)."""
+    best: dict[str, list[str]] = {}
+    for column in LOWER_IS_BETTER + HIGHER_IS_BETTER:
+        values = [(r[column], r["attempt_id"]) for r in rows if r[column] is not None]
+        if len(values) < 2:
+            continue
+        target = (min if column in LOWER_IS_BETTER else max)(v for v, _ in values)
+        best[column] = [aid for v, aid in values if v == target]
+    return best

@@ -85,17 +85,38 @@ MIGRATIONS: list[str] = [
         sent_at    REAL
     );
     """,
+    # 3: repository settings and budgets per card, checks per attempt run
+    """
+    ALTER TABLE cards ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE cards ADD COLUMN budget_tokens INTEGER;
+    ALTER TABLE cards ADD COLUMN budget_cost_usd REAL;
+    ALTER TABLE attempts ADD COLUMN stop_reason TEXT;
+    ALTER TABLE attempts ADD COLUMN run INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE checks (
+        attempt_id  TEXT NOT NULL REFERENCES attempts(id),
+        run         INTEGER NOT NULL,
+        idx         INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        command     TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        exit_code   INTEGER,
+        duration    REAL NOT NULL,
+        output_tail TEXT NOT NULL,
+        finished_at REAL NOT NULL,
+        PRIMARY KEY (attempt_id, run, idx)
+    );
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
     "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
     "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at, "
-    "review_tree, landed_commit"
+    "review_tree, landed_commit, stop_reason, run"
 )
 _UPDATABLE = frozenset(
     {
         "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
-        "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit",
+        "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit", "stop_reason", "run",
     }
 )
 
@@ -104,7 +125,8 @@ def _card(row: sqlite3.Row) -> Card:
     return Card(
         id=row["id"], title=row["title"], prompt=row["prompt"], repo=row["repo"],
         base_ref=row["base_ref"], base_commit=row["base_commit"], network=bool(row["network"]),
-        created_at=row["created_at"], base_branch=row["base_branch"],
+        created_at=row["created_at"], base_branch=row["base_branch"], settings=json.loads(row["settings"]),
+        budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"],
     )
 
 
@@ -166,10 +188,11 @@ class Store:
         """Write a card, its attempts and each attempt's first state event, all or nothing."""
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO cards (id, title, prompt, repo, base_ref, base_commit, network, created_at, base_branch)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO cards (id, title, prompt, repo, base_ref, base_commit, network, created_at, base_branch,"
+                " settings, budget_tokens, budget_cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (card.id, card.title, card.prompt, card.repo, card.base_ref, card.base_commit,
-                 int(card.network), card.created_at, card.base_branch),
+                 int(card.network), card.created_at, card.base_branch, json.dumps(card.settings),
+                 card.budget_tokens, card.budget_cost_usd),
             )
             return self._insert_attempts(db, attempts)
 
@@ -182,11 +205,11 @@ class Store:
         events = []
         for a in attempts:
             db.execute(
-                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 22)})",
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 24)})",
                 (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
                  str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
                  a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at,
-                 a.review_tree, a.landed_commit),
+                 a.review_tree, a.landed_commit, a.stop_reason, a.run),
             )
             events.append(self._append_event(
                 db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}
@@ -275,6 +298,30 @@ class Store:
 
     def last_event_id(self) -> int:
         return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
+
+    # -- checks ---------------------------------------------------------------
+
+    def record_check(self, attempt_id: str, run: int, idx: int, result: dict[str, Any]) -> Event:
+        """Store one check's result (replacing a re-run's) and log it, in one transaction."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO checks (attempt_id, run, idx, name, command, status, exit_code, duration,"
+                " output_tail, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (attempt_id, run, idx, result["name"], result["command"], result["status"], result["exit_code"],
+                 result["duration"], result["output_tail"], now()),
+            )
+            return self._append_event(db, attempt_id, EventKind.CHECK, {**result, "run": run, "index": idx})
+
+    def checks_of(self, attempt_id: str, run: int | None = None) -> list[dict[str, Any]]:
+        """The checks of one run (default: the attempt's latest run that has any)."""
+        if run is None:
+            row = self._db.execute("SELECT MAX(run) FROM checks WHERE attempt_id = ?", (attempt_id,)).fetchone()
+            run = row[0]
+            if run is None:
+                return []
+        rows = self._db.execute("SELECT * FROM checks WHERE attempt_id = ? AND run = ? ORDER BY idx",
+                                (attempt_id, run))
+        return [dict(r) for r in rows]
 
     # -- review comments ------------------------------------------------------
 

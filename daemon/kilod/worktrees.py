@@ -222,3 +222,55 @@ def diffstat(repo: RepoInfo, worktree: Path, base_commit: str) -> list[FileStat]
         stats.append(FileStat(path, None if added == "-" else int(added), None if deleted == "-" else int(deleted)))
         i += 1
     return stats
+
+
+def copy_untracked(repo: Path, worktree: Path, patterns: list[str], owner: tuple[int, int] | None) -> list[str]:
+    """Copy the repository's files matching `patterns` (e.g. `.env`) into the worktree.
+
+    Only regular files inside the repository are copied; symlinks are skipped on both
+    sides, so neither a link in the repository nor one committed into the worktree
+    can make this read or write outside them.
+    """
+    copied: list[str] = []
+    root = repo.resolve()
+    for pattern in patterns:
+        for source in sorted(root.glob(pattern)):
+            relative = source.relative_to(root)
+            if ".git" in relative.parts or source.is_symlink() or not source.is_file():
+                continue
+            if source.resolve() != source.absolute():  # reached through a symlinked folder
+                continue
+            if _write_below(worktree, relative.parts, source.read_bytes(), source.stat().st_mode & 0o777, owner):
+                copied.append(str(relative))
+    return copied
+
+
+def _write_below(root: Path, parts: tuple[str, ...], data: bytes, mode: int,
+                 owner: tuple[int, int] | None) -> bool:
+    """Write root/parts… creating real folders as needed; False if any component is a symlink."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in parts[:-1]:
+            try:
+                os.mkdir(part, 0o755, dir_fd=fd)
+                if owner is not None:
+                    os.chown(part, *owner, dir_fd=fd, follow_symlinks=False)
+            except FileExistsError:
+                pass
+            try:
+                next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                return False
+            os.close(fd)
+            fd = next_fd
+        try:
+            out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode, dir_fd=fd)
+        except OSError:
+            return False
+        with os.fdopen(out, "wb") as handle:
+            handle.write(data)
+        if owner is not None:
+            os.chown(parts[-1], *owner, dir_fd=fd, follow_symlinks=False)
+        return True
+    finally:
+        os.close(fd)

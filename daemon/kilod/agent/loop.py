@@ -27,6 +27,21 @@ EVENT_OUTPUT_LIMIT = 4000
 
 
 @dataclass(frozen=True)
+class Budget:
+    """Optional per-card limits; an attempt that reaches one stops and waits in Review."""
+
+    tokens: int | None = None
+    cost_usd: float | None = None
+
+    def exceeded(self, tokens: int, cost_usd: float | None) -> str | None:
+        if self.tokens is not None and tokens >= self.tokens:
+            return f"token budget of {self.tokens} reached ({tokens} used)"
+        if self.cost_usd is not None and cost_usd is not None and cost_usd >= self.cost_usd:
+            return f"cost budget of ${self.cost_usd:.4f} reached (${cost_usd:.4f} used)"
+        return None
+
+
+@dataclass(frozen=True)
 class AgentResult:
     summary: str
     stopped_early: str | None = None   # why the loop stopped before the model finished
@@ -64,7 +79,7 @@ def finish_summary(messages: list[dict[str, Any]]) -> str | None:
 
 class AgentRun:
     def __init__(self, attempt_id: str, model: str, prompt: str, lifecycle: Lifecycle, models: Models,
-                 tools: ToolRunner, step_limit: int) -> None:
+                 tools: ToolRunner, step_limit: int, budget: Budget | None = None) -> None:
         self.attempt_id = attempt_id
         self.model = model
         self.prompt = prompt
@@ -73,6 +88,7 @@ class AgentRun:
         self.models = models
         self.tools = tools
         self.step_limit = step_limit
+        self.budget = budget or Budget()
 
     async def run(self) -> AgentResult:
         messages = self.store.conversation(self.attempt_id)
@@ -99,6 +115,10 @@ class AgentRun:
                 return AgentResult(str(last.get("content") or ""))
             if self._steps(messages) >= self.step_limit:
                 return AgentResult("", stopped_early=f"step limit of {self.step_limit} model calls reached")
+            attempt = self.store.get_attempt(self.attempt_id)
+            over = self.budget.exceeded(attempt.tokens_in + attempt.tokens_out, attempt.cost_usd)
+            if over:
+                return AgentResult("", stopped_early=over)
             await self._ask_model(messages)
 
     @staticmethod

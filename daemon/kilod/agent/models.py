@@ -56,12 +56,17 @@ class Models:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         litellm: Any = importlib.import_module("litellm")
         litellm.suppress_debug_info = True
-        logging.getLogger("LiteLLM").setLevel(logging.WARNING)
+        logging.getLogger("LiteLLM").setLevel(logging.ERROR)
         from kilod.agent.scripted import make_provider
 
         litellm.custom_provider_map = [
             {"provider": SCRIPTED, "custom_handler": make_provider(self._scripts_dir)}
         ]
+        # a script may declare a price, so cost accounting runs through litellm's own pricing path
+        for name in scripts.known(self._scripts_dir):
+            price = scripts.load(name, self._scripts_dir).get("price")
+            if isinstance(price, dict):
+                litellm.register_model({f"{SCRIPTED}/{name}": {**price, "litellm_provider": SCRIPTED, "mode": "chat"}})
         log.info("litellm %s ready", importlib.metadata.version("litellm"))
         return litellm
 
@@ -118,7 +123,7 @@ class Models:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = self._cost(litellm, response)
+        cost = self._cost(litellm, response, model)
         if self._metrics:
             m = self._metrics
             m.model_calls.labels(model, "ok").inc()
@@ -132,9 +137,9 @@ class Models:
         return Completion(message, tokens_in, tokens_out, cost)
 
     @staticmethod
-    def _cost(litellm: Any, response: Any) -> float | None:
+    def _cost(litellm: Any, response: Any, model: str) -> float | None:
         try:
-            cost = litellm.completion_cost(completion_response=response)
+            cost = litellm.completion_cost(completion_response=response, model=model)
         except Exception:
             return None
         return float(cost) if cost is not None else None

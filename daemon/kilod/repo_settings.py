@@ -1,0 +1,110 @@
+"""`.kilod.toml` at a repository's root: setup, copy, checks and network for its cards.
+
+Read from the repository's own working tree when a card is created, validated, and
+stored with the card (so a restart runs what was validated). A card may override
+any key. Every error names the file, the key and the line.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kilod.errors import Invalid
+
+FILE_NAME = ".kilod.toml"
+
+
+class Check(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    run: str = Field(min_length=1)
+    timeout: float | None = Field(None, gt=0, le=24 * 3600)
+
+
+class RepoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    setup: list[str] = Field(default_factory=list, description="commands run in the sandbox before the agent")
+    copy_files: list[str] = Field(default_factory=list, alias="copy",
+                                  description="globs of untracked files copied from the repository into worktrees")
+    checks: list[Check] = Field(default_factory=list, description="commands run in the sandbox after the agent")
+    network: bool | None = Field(None, description="sandbox network for this repository's cards")
+
+    @field_validator("setup", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _check_strings(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": item.split()[0] if item.split() else item, "run": item} if isinstance(item, str)
+                    else item for item in value]
+        return value
+
+    @field_validator("copy_files")
+    @classmethod
+    def _relative_globs(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if pattern.startswith("/") or ".." in Path(pattern).parts:
+                raise ValueError(f"copy glob '{pattern}' must stay inside the repository")
+        return value
+
+    def merged(self, override: RepoSettings | None) -> RepoSettings:
+        if override is None:
+            return self
+        chosen = {**self.model_dump(by_alias=True), **override.model_dump(by_alias=True, exclude_unset=True)}
+        return RepoSettings.model_validate(chosen)
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _line_of(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*(\[+\s*)?{re.escape(key)}\s*(=|\])", re.MULTILINE)
+    match = pattern.search(text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def explain(error: ValidationError, path: str, text: str | None = None) -> str:
+    """One message naming the file, each bad key and its line."""
+    parts = []
+    for item in error.errors():
+        loc = [str(p) for p in item["loc"]]
+        key = ".".join(loc) or "(top level)"
+        top = next((p for p in reversed(loc) if not p.isdigit()), None)
+        line = _line_of(text, loc[0]) if text and loc else None
+        if top and text and top != loc[0]:
+            line = _line_of(text, top) or line
+        where = f"{path}:{line}" if line else path
+        problem = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        parts.append(f"{where}: {key}: {problem}")
+    return "; ".join(parts)
+
+
+def load(repo: Path) -> RepoSettings:
+    """The repository's `.kilod.toml`, or empty settings when it has none."""
+    path = repo / FILE_NAME
+    if path.is_symlink() or not path.is_file():
+        return RepoSettings()
+    text = path.read_text(errors="replace")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise Invalid(f"{path}: TOML syntax error: {exc}", field="repo") from None
+    try:
+        return RepoSettings.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(explain(exc, str(path), text), field="repo") from None
+
+
+def parse_override(data: dict[str, Any]) -> RepoSettings:
+    try:
+        return RepoSettings.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(explain(exc, "settings"), field="settings") from None
