@@ -31,6 +31,7 @@ test: image lint typecheck
 
 bench: image
 	$(BIN)/python bench/start_latency.py
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
