@@ -1,0 +1,29 @@
+"""The OpenAPI document describes exactly the routes the API serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kilod.api import Api
+from kilod.openapi import OPENAPI
+
+
+def served_routes() -> set[tuple[str, str]]:
+    none: Any = None
+    api = Api(none, none, none, none, none, on_change=lambda: None, on_shutdown=lambda: None, status=dict)
+    return {(route.method.lower(), route.path) for route in api.routes()}  # type: ignore[attr-defined]
+
+
+def test_every_served_route_is_documented_and_nothing_else() -> None:
+    documented = {(method, path) for path, item in OPENAPI["paths"].items() for method in item}
+    assert served_routes() == documented
+
+
+def test_every_documented_operation_has_a_summary_and_responses() -> None:
+    for path, item in OPENAPI["paths"].items():
+        for method, operation in item.items():
+            assert operation.get("summary"), (method, path)
+            assert operation.get("responses"), (method, path)
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "path":
+                    assert "{" + parameter["name"] + "}" in path, (method, path, parameter["name"])
