@@ -17,8 +17,12 @@ class Lifecycle:
         # told (before, after) once a transition is committed: metrics, mostly
         self.observers: list[Callable[[Attempt, Attempt], None]] = []
 
-    def transition(self, attempt_id: str, target: State, **fields: Any) -> Attempt:
-        """Move an attempt to `target` if allowed; the store is committed before anyone hears of it."""
+    def transition(self, attempt_id: str, target: State, message: dict[str, Any] | None = None,
+                   sent_comments: list[int] | None = None, **fields: Any) -> Attempt:
+        """Move an attempt to `target` if allowed; the store is committed before anyone hears of it.
+
+        A conversation `message` (a follow-up) is written in the same transaction.
+        """
         attempt = self.store.get_attempt(attempt_id)
         check_transition(attempt.state, target)
         if target == State.STARTING and attempt.started_at is None:
@@ -28,7 +32,8 @@ class Lifecycle:
         payload: dict[str, Any] = {"from": str(attempt.state), "to": str(target), "card_id": attempt.card_id}
         if fields.get("error"):
             payload["error"] = fields["error"]
-        event = self.store.update_attempt(attempt_id, (EventKind.STATE, payload), state=target, **fields)
+        event = self.store.update_attempt(attempt_id, (EventKind.STATE, payload), message=message,
+                                          sent_comments=sent_comments, state=target, **fields)
         assert event is not None
         self.events.publish(event)
         after = self.store.get_attempt(attempt_id)

@@ -73,7 +73,7 @@ class Pipeline:
         if attempt.state in (State.QUEUED, State.STARTING, State.RUNNING):
             self.lifecycle.transition(attempt_id, State.FAILED, error=message)
 
-    def _advance(self, attempt: Attempt, step: Step, message: str, **fields: object) -> Attempt:
+    def _advance(self, attempt: Attempt, step: Step, message: str, **fields: Any) -> Attempt:
         event = self.store.update_attempt(attempt.id, (EventKind.LOG, {"message": message, "step": str(step)}),
                                           step=step, **fields)
         if event is not None:

@@ -118,11 +118,11 @@ class Review:
             comments = self.store.comments(attempt.id, pending_only=True)
             human = await self._human_changes(attempt, repo, worktree)
             message = compose_follow_up(text, comments, human)
-            conversation = self.store.conversation(attempt.id)
-            self.store.append_messages(attempt.id, len(conversation), [{"role": "user", "content": message}],
-                                       sent_comments=[c["id"] for c in comments])
-            attempt = self.lifecycle.transition(attempt.id, State.RUNNING, step=Step.AGENT, summary=None,
-                                                finished_at=None, stop_reason=None, run=attempt.run + 1)
+            attempt = self.lifecycle.transition(
+                attempt.id, State.RUNNING, message={"role": "user", "content": message},
+                sent_comments=[c["id"] for c in comments],
+                step=Step.AGENT, summary=None, finished_at=None, stop_reason=None, run=attempt.run + 1,
+            )
             self.lifecycle.record(attempt.id, EventKind.MESSAGE, {"role": "user", "content": message})
         self.scheduler.kick()
         return attempt

@@ -252,14 +252,26 @@ class Store:
         return [_attempt(r) for r in rows]
 
     def update_attempt(self, attempt_id: str, event: tuple[EventKind, dict[str, Any]] | None = None,
+                       message: dict[str, Any] | None = None, sent_comments: list[int] | None = None,
                        **fields: Any) -> Event | None:
-        """Update some fields of an attempt and, in the same transaction, log an event."""
+        """Update some fields of an attempt and, in the same transaction, log an event.
+
+        `message` is appended to the conversation and `sent_comments` marked sent in
+        that transaction too: a follow-up is all there or not there after a crash.
+        """
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
         values = [str(v) if isinstance(v, (State, Step)) else v for v in fields.values()]
         with self.transaction() as db:
+            if message is not None:
+                index = db.execute("SELECT COUNT(*) FROM conversation WHERE attempt_id = ?",
+                                   (attempt_id,)).fetchone()[0]
+                db.execute("INSERT INTO conversation (attempt_id, idx, message) VALUES (?, ?, ?)",
+                           (attempt_id, index, json.dumps(message)))
+            for comment_id in sent_comments or []:
+                db.execute("UPDATE comments SET sent_at = ? WHERE id = ?", (now(), comment_id))
             if fields:
                 db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*values, attempt_id])
             if event is not None:
