@@ -56,6 +56,10 @@ def rev(repo: RepoInfo, ref: str) -> str | None:
         return None
 
 
+def tree_of(repo: RepoInfo, commit: str) -> str:
+    return run_git("rev-parse", "--verify", f"{commit}^{{tree}}", git_dir=repo.common_dir).strip()
+
+
 def commit_tree(repo: RepoInfo, tree: str, parents: list[str], message: str, who: Identity) -> str:
     args = ["commit-tree", tree]
     for parent in parents:
@@ -127,17 +131,24 @@ def checked_out_at(repo: RepoInfo, branch: str) -> Path | None:
     return None
 
 
+def is_ancestor(repo: RepoInfo, ancestor: str, descendant: str) -> bool:
+    try:
+        run_git("merge-base", "--is-ancestor", ancestor, descendant, git_dir=repo.common_dir)
+    except Unavailable:
+        return False
+    return True
+
+
 def plan_merge(repo: RepoInfo, branch: str, commit: str, message: str, who: Identity,
                config: tuple[str, ...] = ()) -> tuple[str, str, bool]:
     """(old head, new head, fast-forward) of merging `commit` into `branch`; Conflict changes nothing."""
     head = rev(repo, f"refs/heads/{branch}")
     if head is None:
         raise Conflict(f"base branch {branch} no longer exists")
-    try:
-        run_git("merge-base", "--is-ancestor", head, commit, git_dir=repo.common_dir)
+    if is_ancestor(repo, commit, head):  # merged already (an approve that was interrupted): nothing to do
+        return head, head, True
+    if is_ancestor(repo, head, commit):
         return head, commit, True
-    except Unavailable:
-        pass
     tree, conflicts = _merge_tree(repo, head, commit, config)
     if conflicts:
         raise Conflict(f"merging into {branch} conflicts in {len(conflicts)} file(s): {', '.join(conflicts)}",
@@ -148,6 +159,8 @@ def plan_merge(repo: RepoInfo, branch: str, commit: str, message: str, who: Iden
 def land_merge(repo: RepoInfo, branch: str, old: str, new: str, fast_forward: bool,
                config: tuple[str, ...] = ()) -> MergeResult:
     """Move `branch` old → new; update the checkout that has it only if that checkout is clean."""
+    if old == new:
+        return MergeResult(branch, new, fast_forward, None)
     checkout = checked_out_at(repo, branch)
     if checkout is not None and checkout.is_dir():
         git_dir = Path(run_git("rev-parse", "--absolute-git-dir", cwd=checkout).strip())

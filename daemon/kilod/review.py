@@ -25,7 +25,16 @@ from kilod.domain import (
     usage_totals,
 )
 from kilod.errors import Conflict, Invalid
-from kilod.landing import commit_tree, identity, land_merge, move_ref, neutralised_drivers, plan_merge, rev
+from kilod.landing import (
+    commit_tree,
+    identity,
+    land_merge,
+    move_ref,
+    neutralised_drivers,
+    plan_merge,
+    rev,
+    tree_of,
+)
 from kilod.lifecycle import Lifecycle
 from kilod.sandbox import Sandbox
 from kilod.scheduler import Scheduler
@@ -160,7 +169,10 @@ class Review:
             who = await asyncio.to_thread(identity, repo, self.settings.git_author_name,
                                           self.settings.git_author_email)
             commit_message = message or default_message(card, attempt)
-            commit = await asyncio.to_thread(commit_tree, repo, snap.tree, [branch_head], commit_message, who)
+            if branch_head != card.base_commit and await asyncio.to_thread(tree_of, repo, branch_head) == snap.tree:
+                commit = branch_head  # committed by an approve that was interrupted: do not commit it twice
+            else:
+                commit = await asyncio.to_thread(commit_tree, repo, snap.tree, [branch_head], commit_message, who)
             plan = None
             drivers: tuple[str, ...] = ()
             if merge:
@@ -169,8 +181,9 @@ class Review:
                 plan = await asyncio.to_thread(plan_merge, repo, card.base_branch, commit,
                                                f"Merge {attempt.branch}: {card.title}", who, drivers)
             # nothing has moved yet; from here on refs move, each with compare-and-swap
-            await asyncio.to_thread(move_ref, repo, f"refs/heads/{attempt.branch}", commit, branch_head,
-                                    "kilod: approve")
+            if commit != branch_head:
+                await asyncio.to_thread(move_ref, repo, f"refs/heads/{attempt.branch}", commit, branch_head,
+                                        "kilod: approve")
             merged = None
             if plan is not None:
                 assert card.base_branch is not None

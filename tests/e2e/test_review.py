@@ -331,3 +331,21 @@ def test_review_bad_input_is_a_clear_4xx_and_changes_nothing(daemon: DaemonProce
     with pytest.raises(ApiError) as caught:
         daemon.request("POST", f"/v1/attempts/{attempt_id}/approve", {})
     assert caught.value.status == 409 and "discarded" in caught.value.body["error"]["message"]
+
+
+def test_an_approve_interrupted_after_moving_refs_completes_without_a_second_commit(
+    daemon: DaemonProcess, repo: Path
+) -> None:
+    attempt = run_card(daemon, repo, "scripted/hello")
+    diff = daemon.request("GET", f"/v1/attempts/{attempt['id']}/diff")
+    base = attempt_base(daemon, attempt)
+    # what approve --merge had done when the daemon died: commit on the branch, fast-forward main
+    commit = git(repo, "commit-tree", diff["tree"], "-p", base, "-m", "committed before the crash").strip()
+    git(repo, "update-ref", f"refs/heads/{attempt['branch']}", commit, base)
+    git(repo, "update-ref", "refs/heads/main", commit, base)
+
+    result = daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
+    assert result["commit"] == commit
+    assert git(repo, "rev-parse", attempt["branch"]).strip() == commit
+    assert git(repo, "rev-parse", "main").strip() == commit
+    assert daemon.attempt(attempt["id"])["state"] == "approved"
