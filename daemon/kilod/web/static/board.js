@@ -11,14 +11,21 @@ const COLUMNS = [
   { id: "done", title: "Done" },
 ];
 
-export function attemptChip(attempt) {
+/** A model name that may wrap after its slashes (`provider/<wbr>model`). */
+function breakable(name) {
+  const parts = String(name).split("/");
+  return parts.flatMap((part, i) => (i < parts.length - 1 ? [`${part}/`, h("wbr")] : [part]));
+}
+
+/** One attempt at a glance; `tag` is "span" where a list item cannot go (inside a button). */
+export function attemptChip(attempt, tag = "li") {
   const tokens = (attempt.tokens_in || 0) + (attempt.tokens_out || 0);
-  return h("li", {
+  return h(tag, {
     class: `chip state-${attempt.state}`,
     dataset: { attemptId: attempt.id, state: attempt.state },
     title: `${attempt.id}: ${attempt.model}, ${attempt.state}` + (attempt.error ? ` (${attempt.error})` : ""),
   },
-  h("span", { class: "chip-model" }, attempt.model),
+  h("span", { class: "chip-model" }, breakable(attempt.model)),
   h("span", { class: "chip-state" }, h("span", { class: "dot", "aria-hidden": "true" }), attempt.state),
   h("span", { class: "chip-figures" },
     h("span", { class: "chip-steps" }, plural(attempt.steps || 0, "step")),
@@ -34,7 +41,7 @@ function cardElement(card) {
         h("span", { class: "card-repo", title: card.repo }, basename(card.repo)),
         h("span", { class: "card-base" }, card.base_ref),
         h("span", { class: "card-age" }, formatAge(card.created_at))),
-      h("ul", { class: "chips", "aria-label": "attempts" }, (card.attempts || []).map(attemptChip))));
+      h("ul", { class: "chips", "aria-label": "attempts" }, (card.attempts || []).map((a) => attemptChip(a)))));
 }
 
 export class BoardView {

@@ -174,7 +174,7 @@ export class CardView {
         tabindex: selected ? "0" : "-1", dataset: { attemptId: a.id },
         onclick: () => this.app.go(`#/cards/${encodeURIComponent(this.cardId)}/${encodeURIComponent(a.id)}`),
         onkeydown: (e) => this.tabKeys(e),
-      }, h("ul", { class: "chips" }, attemptChip(a))));
+      }, attemptChip(a, "span")));
     }
   }
 
@@ -377,7 +377,7 @@ export class CardView {
         columns.map(([, label]) => h("th", { scope: "col", class: "num" }, label)))),
       h("tbody", {}, rows.map((r) => h("tr", { class: r.attempt_id === this.selected ? "selected" : null },
         h("th", { scope: "row" }, h("a", { href: `#/cards/${encodeURIComponent(this.cardId)}/${encodeURIComponent(r.attempt_id)}` },
-          r.model), h("span", { class: "muted" }, ` ${r.attempt_id}`)),
+          r.model), h("span", { class: "muted compare-id" }, ` ${r.attempt_id}`)),
         h("td", {}, h("span", { class: `state-badge state-${r.state}` }, r.state)),
         columns.map(([key, , format]) => {
           const value = r[key];
