@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 from pydantic import ValidationError
@@ -11,6 +10,7 @@ from pydantic import ValidationError
 from kilod.app import serve
 from kilod.config import Settings
 from kilod.errors import KilodError
+from kilod.logs import configure_logging
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -22,7 +22,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv or [])  # `kilod serve` calls main() with none; `python -m kilod` passes sys.argv
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()  # JSON lines unless stderr is a terminal; KILOD_LOG_FORMAT, KILOD_LOG_LEVEL
     overrides = {"http": args.http} if args.http else {}
     try:
         settings = Settings(**overrides)
