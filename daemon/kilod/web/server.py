@@ -111,7 +111,7 @@ def wants_html(request: web.Request) -> bool:
 def message_page(status: int, title: str, text: str) -> web.Response:
     body = (
         "<!doctype html><html lang=en><meta charset=utf-8><meta name=viewport content='width=device-width'>"
-        "<link rel=icon href='data:,'><link rel=stylesheet href='/static/style.css'>"
+        "<link rel=icon href='data:,'>"  # no stylesheet: it would need the login this page is about
         f"<title>kilod: {html.escape(title)}</title><main class=message-page><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(text)}</p><p><code>kilod ctl web</code></p></main></html>"
     )
@@ -259,6 +259,8 @@ class WebBoard:
         return web.Response(text=stylesheet(), content_type="text/css")
 
     async def login(self, request: web.Request) -> web.Response:
+        if request.method == "HEAD":  # a link checker must not use up the ticket
+            return web.Response(status=204)
         ticket = request.query.get("ticket", "")
         if not ticket or not self.credentials.redeem(ticket):
             return message_page(401, "This login link has expired",

@@ -205,20 +205,19 @@ export function batcher(ms, fn) {
 export function confirmDialog({ title, text, confirm = "Confirm", danger = false }) {
   return new Promise((resolve) => {
     const yes = h("button", { type: "submit", value: "yes", class: danger ? "danger" : "primary" }, confirm);
+    const no = h("button", { type: "submit", value: "no" }, "Cancel");
     const dialog = h("dialog", { class: "confirm", "aria-labelledby": "confirm-title" },
       h("form", { method: "dialog" },
         h("h2", { id: "confirm-title" }, title),
         h("p", {}, text),
-        h("div", { class: "dialog-actions" },
-          h("button", { type: "submit", value: "no" }, "Cancel"),
-          yes)));
+        h("div", { class: "dialog-actions" }, no, yes)));
     dialog.addEventListener("close", () => {
       resolve(dialog.returnValue === "yes");
       dialog.remove();
     });
     document.body.appendChild(dialog);
     dialog.showModal();
-    yes.focus();
+    (danger ? no : yes).focus();  // Enter must not destroy work by accident
   });
 }
 
