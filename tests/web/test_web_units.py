@@ -151,6 +151,7 @@ async def test_guard_through_a_session(tmp_path: Path) -> None:
         # the guard sits in front of errors too: an unknown path is a 404 only once logged in
         assert (await client.get("/nope", headers=host)).status == 401
         ticket, _ = board.credentials.issue_ticket()
+        assert (await client.head(f"/login?ticket={ticket}", headers=host)).status == 204  # a link check
         login = await client.get(f"/login?ticket={ticket}", headers=host, allow_redirects=False)
         assert login.status == 303 and login.headers["Location"] == "/"
         cookie = login.headers["Set-Cookie"]
