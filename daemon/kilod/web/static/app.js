@@ -75,5 +75,13 @@ class App {
   }
 }
 
+// Chromium leaves some elements in the old colours when the system theme flips (custom
+// properties under a media query): one forced restyle brings them along.
+window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+  document.body.style.display = "none";
+  void document.body.offsetHeight;
+  document.body.style.display = "";
+});
+
 const app = new App();
 app.route();
