@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     git_author_name: str | None = Field(None, description="author of approved commits (default: git config)")
     git_author_email: str | None = Field(None, description="author email of approved commits")
     http: str | None = Field(None, description="host:port to serve the web board on, off by default")
+    http_allowed_hosts: list[str] = Field(default_factory=list,
+                                          description="extra Host names for the TCP listener (a proxy's or Ingress's)")
+    metrics_public: bool = Field(False, description="serve GET /metrics on the TCP listener without the token")
     token: str | None = Field(None, min_length=16, repr=False,
                               description="bearer token for the web board and TCP API (default: <data_dir>/token)")
 

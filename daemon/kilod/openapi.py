@@ -78,7 +78,8 @@ OPENAPI: dict[str, Any] = {
             "responses": {"200": _json({"type": "object"}), **_ERRORS}}},
         "/v1/attempts/{attempt_id}/diff": {"get": {
             "summary": "the worktree against the base commit: files, hunks, risk flags; ?format=text for a patch",
-            "parameters": [_ID, {"name": "format", "in": "query", "schema": {"enum": ["json", "text", "both"]}}],
+            "parameters": [_ID, {"name": "format", "in": "query", "schema": {"enum": ["json", "text", "both", "html"]},
+                                 "description": "html: lines as Pygments HTML, for the web board"}],
             "responses": {"200": _json(_ref("Diff")), **_ERRORS}}},
         "/v1/attempts/{attempt_id}/comments": {
             "get": {"summary": "review comments", "parameters": [_ID], "responses": {"200": _json({"type": "object"})}},
@@ -116,6 +117,8 @@ OPENAPI: dict[str, Any] = {
             "responses": {"200": _json({"type": "object"}), **_ERRORS}}},
         "/metrics": {"get": {"summary": "Prometheus metrics (text format)",
                              "responses": {"200": {"description": "OK", "content": {"text/plain": {}}}}}},
+        "/v1/web/login": {"post": {"summary": "(unix socket only) a one-time login URL for the web board",
+                                   "responses": {"201": _json({"type": "object"}), **_ERRORS}}},
         "/v1/events": {"get": {"summary": "every attempt's events (global ids); SSE follows live",
                                "parameters": [_AFTER], "responses": {"200": _EVENTS}}},
         "/v1/shutdown": {"post": {"summary": "stop the daemon; running attempts resume at next start",

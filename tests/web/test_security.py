@@ -160,3 +160,20 @@ def test_kilod_ctl_web_prints_a_login_url(shared_web: WebDaemon, capsys: pytest.
 
     assert web_verb.run(argparse.Namespace(socket=str(shared_web.daemon.socket), open=False, show_token=True)) == 0
     assert capsys.readouterr().out.splitlines()[1] == shared_web.token
+
+
+def test_metrics_on_tcp_need_the_token_unless_made_public(shared_web: WebDaemon, web_daemon_factory: Any) -> None:
+    assert call(shared_web, "GET", "/metrics").status == 401
+    scraped = call(shared_web, "GET", "/metrics", bearer(shared_web))
+    assert scraped.status == 200 and b"kilod_build_info" in scraped.body
+
+    public = web_daemon_factory({"KILOD_METRICS_PUBLIC": "true",
+                                 "KILOD_HTTP_ALLOWED_HOSTS": '["kilod.example.internal"]'})
+    assert call(public, "GET", "/metrics").status == 200
+    assert call(public, "GET", "/v1/board").status == 401  # only /metrics is opened
+    assert call(public, "POST", "/metrics").status in (401, 405)
+    # a proxy's name is accepted once configured; any other name still is not
+    named = call(public, "GET", "/v1/status", {"Host": f"kilod.example.internal:{public.port}", **bearer(public)})
+    assert named.status == 200
+    other = call(public, "GET", "/v1/status", {"Host": f"kilod.example.org:{public.port}", **bearer(public)})
+    assert other.status == 403

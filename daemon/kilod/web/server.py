@@ -65,7 +65,7 @@ class HostCheck:
     name, and an IP literal only reaches this daemon if it is one of its addresses.
     """
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, extra: list[str] | None = None) -> None:
         self.host = host
         self.port = port
         self.wildcard = host in WILDCARDS
@@ -76,6 +76,7 @@ class HostCheck:
             names |= {"127.0.0.1", "::1"}
         if self.wildcard:
             names |= {"localhost", socket.gethostname().lower(), socket.getfqdn().lower()}
+        names |= {name.lower() for name in extra or []}
         self.names = frozenset(names)
 
     def allows(self, header: str) -> bool:
@@ -126,7 +127,7 @@ class WebBoard:
         self.settings = settings
         self.api = api
         address = settings.http_address
-        self.hosts = HostCheck(*address) if address else None
+        self.hosts = HostCheck(*address, extra=settings.http_allowed_hosts) if address else None
         self._credentials: Credentials | None = None
         self._runner: web.AppRunner | None = None
 
@@ -212,6 +213,8 @@ class WebBoard:
                                        f"open {self.hosts.public_url()} instead")
         if request.path == "/login" and request.method in SAFE_METHODS:
             return await handler(request)
+        if request.path == "/metrics" and request.method in SAFE_METHODS and self.settings.metrics_public:
+            return await handler(request)  # a Prometheus scraper carries no token: only when configured
         via = self._authenticated(request)
         if via is None:
             if wants_html(request):
