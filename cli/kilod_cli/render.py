@@ -2,7 +2,8 @@
 
 Only imported by verbs that print for people (`--json` never loads rich). Everything
 from the daemon is printed as `Text`, never as markup: titles, prompts and tool
-output are the agent's words and may contain `[brackets]`.
+output are the agent's words and may contain `[brackets]`; what the agent wrote also
+goes through `kilod_cli.text.visible`, so its escape sequences are shown, not obeyed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kilod_cli.client import RESTING_STATES
+from kilod_cli.text import visible
 
 # When stdout is not a terminal rich would wrap at 80 columns; a wide board reads better in a log file.
 PIPED_WIDTH = 160
@@ -183,8 +185,8 @@ def card_view(card: dict[str, Any], attempts: list[dict[str, Any]]) -> Renderabl
         ("worktree", [Text(str(a.get("worktree") or "—")) for a in attempts]),
         ("started", [Text(_when(a.get("started_at"))) for a in attempts]),
         ("finished", [Text(_when(a.get("finished_at"))) for a in attempts]),
-        ("summary", [Text(str(a.get("summary") or "—")) for a in attempts]),
-        ("error", [Text(str(a["error"]), style="red") if a.get("error") else Text("—") for a in attempts]),
+        ("summary", [Text(visible(str(a.get("summary") or "—"))) for a in attempts]),
+        ("error", [Text(visible(str(a["error"])), style="red") if a.get("error") else Text("—") for a in attempts]),
     ]
     for label, values in rows:
         attempts_table.add_row(label, *values)
@@ -253,9 +255,9 @@ def event_text(event: dict[str, Any]) -> Text:
             line.append(" → ")
         line.append(target.upper() if target in RESTING_STATES else target, style=STATE_STYLES.get(target, "bold"))
         if payload.get("error"):
-            line.append(f"  {payload['error']}", style="red")
+            line.append(f"  {visible(str(payload['error']))}", style="red")
     elif kind == "message":
-        content = str(payload.get("content") or "").strip()
+        content = visible(str(payload.get("content") or "")).strip()
         first, _, rest = content.partition("\n")
         line.append(shorten(first, LINE_CHARS))
         meta = [f"step {payload['step']}"] if payload.get("step") is not None else []
@@ -266,17 +268,17 @@ def event_text(event: dict[str, Any]) -> Text:
         if rest:
             line.append_text(_indented(rest))
     elif kind == "tool_call":
-        line.append(str(payload.get("name", "?")), style="cyan")
-        line.append("  " + _compact_arguments(payload.get("arguments", "")))
+        line.append(visible(str(payload.get("name", "?"))), style="cyan")
+        line.append("  " + visible(_compact_arguments(payload.get("arguments", ""))))
     elif kind == "tool_result":
         ok = payload.get("ok", True)
-        line.append(str(payload.get("name", "?")), style="cyan")
+        line.append(visible(str(payload.get("name", "?"))), style="cyan")
         line.append("  ok" if ok else "  error", style="green" if ok else "red")
-        line.append_text(_indented(str(payload.get("output") or ""), style="" if ok else "red"))
+        line.append_text(_indented(visible(str(payload.get("output") or "")), style="" if ok else "red"))
     elif kind == "log":
-        line.append(str(payload.get("message", "")), style="dim")
+        line.append(visible(str(payload.get("message", ""))), style="dim")
     else:
-        line.append(_compact_arguments(payload))
+        line.append(visible(_compact_arguments(payload)))
     return line
 
 
