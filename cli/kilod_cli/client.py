@@ -6,10 +6,12 @@ Every failure becomes a `CliError` that carries the exit code the CLI returns:
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,8 @@ REQUEST_TIMEOUT_SECONDS = 120.0
 # The daemon sends a keep-alive comment every 15 s; silence much longer than that means it hung.
 STREAM_TIMEOUT_SECONDS = 90.0
 PROBE_TIMEOUT_SECONDS = 2.0
+# After the event stream drops, how long before connecting again.
+RECONNECT_SECONDS = 1.0
 
 # Attempt states as the API names them (kilod.domain.State, which the CLI must not import).
 LIVE_STATES = frozenset({"queued", "starting", "running"})
@@ -51,11 +55,15 @@ class DaemonNotRunning(CliError):
 
 
 class ApiError(CliError):
-    """The daemon answered with a 4xx or 5xx; `message` is its own explanation."""
+    """The daemon answered with a 4xx or 5xx; `message` is its own explanation.
 
-    def __init__(self, status: int, message: str) -> None:
+    `details` holds the error's other fields (a merge conflict's `paths`, for one).
+    """
+
+    def __init__(self, status: int, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.details = details or {}
 
 
 def connect_unix(path: Path, timeout: float | None) -> socket.socket:
@@ -117,12 +125,14 @@ def read_sse(lines: Iterable[bytes]) -> Iterator[SseFrame]:
             frame_id = value
 
 
-def _error_message(status: int, reason: str, body: bytes) -> str:
+def _api_error(status: int, reason: str, body: bytes) -> ApiError:
     try:
         error = json.loads(body)["error"]
-        return str(error["message"])
+        message = str(error["message"])
     except (ValueError, KeyError, TypeError):
-        return f"the daemon answered HTTP {status} {reason}"
+        return ApiError(status, f"the daemon answered HTTP {status} {reason}")
+    details = {key: value for key, value in error.items() if key not in ("status", "message")}
+    return ApiError(status, message, details)
 
 
 class Client:
@@ -159,19 +169,23 @@ class Client:
         except (http.client.HTTPException, ConnectionError) as exc:
             raise CliError(f"the daemon closed the connection during {method} {path} ({exc!r})") from None
         if response.status >= 400:
-            raise ApiError(response.status, _error_message(response.status, response.reason, response.read()))
+            raise _api_error(response.status, response.reason, response.read())
         return response
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _read(self, method: str, path: str, body: dict[str, Any] | None,
+              headers: dict[str, str]) -> tuple[bytes, http.client.HTTPMessage]:
         connection = self._open(self.timeout)
         try:
-            response = self._send(connection, method, path, body, {})
+            response = self._send(connection, method, path, body, headers)
             try:
-                raw = response.read()
+                return response.read(), response.headers
             except (TimeoutError, http.client.HTTPException, ConnectionError) as exc:
                 raise CliError(f"the answer to {method} {path} was cut off ({exc!r})") from None
         finally:
             connection.close()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        raw, _ = self._read(method, path, body, {})
         try:
             return json.loads(raw) if raw else None
         except ValueError:
@@ -183,12 +197,21 @@ class Client:
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.request("POST", path, body)
 
-    def stream(self, path: str, last_event_id: int | None = None) -> Iterator[dict[str, Any]]:
+    def get_bytes(self, path: str, accept: str) -> tuple[bytes, http.client.HTTPMessage]:
+        """A non-JSON answer exactly as sent (a diff as text), with its headers."""
+        return self._read("GET", path, None, {"Accept": accept})
+
+    def stream(self, path: str, last_event_id: int | None = None,
+               opened: Callable[[socket.socket], None] | None = None) -> Iterator[dict[str, Any]]:
         """Events from an SSE endpoint, replayed after `last_event_id` and then followed live.
 
-        Ends when the daemon closes the stream (it does so when it shuts down).
+        Ends when the daemon closes the stream (it does so when it shuts down). `opened`
+        receives the socket once connected: shutting it down from another thread ends
+        the stream.
         """
         connection = self._open(STREAM_TIMEOUT_SECONDS)
+        if opened is not None and connection.sock is not None:
+            opened(connection.sock)
         try:
             headers = {"Accept": "text/event-stream"}
             if last_event_id is not None:
@@ -203,8 +226,8 @@ class Client:
                     yield event
             except TimeoutError:
                 raise CliError(f"the daemon sent nothing on {path} for {STREAM_TIMEOUT_SECONDS:g} s") from None
-            except (http.client.HTTPException, ConnectionError):
-                return  # the daemon went away mid-stream: same as the stream ending
+            except (http.client.HTTPException, OSError):
+                return  # the daemon went away mid-stream (or we hung up): same as the stream ending
         finally:
             connection.close()
 
@@ -216,6 +239,79 @@ class Client:
         except CliError:
             return False
         return isinstance(answer, dict) and answer.get("ok") is True
+
+
+class ChangeFeed:
+    """Says when anything happened in the daemon, by following `GET /v1/events` in a thread.
+
+    It starts at the `last_event_id` that `/v1/status` reports, so nothing from the past
+    is replayed. When the stream drops it connects again from the last id it saw (so no
+    event is missed); until it is back, `connected` is False and the reader should poll.
+    """
+
+    def __init__(self, client: Client, last_event_id: int) -> None:
+        self._client = client
+        self.last_event_id = last_event_id
+        self.connected = False
+        self._changed = threading.Event()
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._thread = threading.Thread(target=self._run, name="kilod-events", daemon=True)
+
+    @classmethod
+    def start(cls, client: Client) -> ChangeFeed | None:
+        """A running feed, or None for a daemon whose status has no `last_event_id` (poll it instead)."""
+        status = client.get("/v1/status")
+        last = status.get("last_event_id") if isinstance(status, dict) else None
+        if not isinstance(last, int) or isinstance(last, bool):
+            return None
+        feed = cls(client, last)
+        feed._thread.start()
+        return feed
+
+    def wait(self, timeout: float) -> bool:
+        """True as soon as something happened since the last call; False if nothing did within `timeout`.
+
+        Read what changed *after* this returns: whatever happens from here on sets it again.
+        """
+        changed = self._changed.wait(timeout)
+        self._changed.clear()
+        return changed
+
+    def close(self) -> None:
+        self._stopped.set()
+        with self._lock:
+            if self._socket is not None:
+                with contextlib.suppress(OSError):
+                    self._socket.shutdown(socket.SHUT_RDWR)  # ends the blocked read in the thread
+        self._thread.join(timeout=5)
+
+    def _opened(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socket = sock
+            if self._stopped.is_set():
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        self.connected = True
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                for event in self._client.stream("/v1/events", self.last_event_id, opened=self._opened):
+                    event_id = event.get("id")
+                    if isinstance(event_id, int):
+                        self.last_event_id = event_id
+                    self._changed.set()
+            except CliError:
+                pass
+            with self._lock:
+                self._socket = None
+            self.connected = False
+            if self._stopped.is_set():
+                return
+            self._changed.set()  # the reader looks again now (and polls until the stream is back)
+            self._stopped.wait(RECONNECT_SECONDS)
 
 
 def segment(value: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kilod.paths import data_dir
-from kilod_cli.client import LIVE_STATES, ApiError, Client, CliError, segment
+from kilod_cli.client import LIVE_STATES, ApiError, ChangeFeed, Client, CliError, segment
 from kilod_cli.images import EXIT_INTERRUPTED, run_build
 
 DEMO_PROMPT = "Make greet() handle an empty name, add farewell(), and cover both with tests."
@@ -169,11 +169,15 @@ def run_demo(client: Client) -> int:
     # The live board is progress, not data: it goes to stderr when stdout is a file or a pipe.
     board_console = stdout if stdout.is_terminal else make_console(stderr=True)
     watcher = SettleWatcher(client, card_id, print_changes=not board_console.is_terminal)
+    feed = ChangeFeed.start(client)  # redraw when the daemon says something happened
     try:
-        watch_board(board_console, lambda: client.get("/v1/board"), watcher)
+        watch_board(board_console, lambda: client.get("/v1/board"), watcher, changes=feed)
     except KeyboardInterrupt:
         _say("stopped watching; the attempts carry on in the daemon ('kilod ctl board --watch')")
         return EXIT_INTERRUPTED
+    finally:
+        if feed is not None:
+            feed.close()
     attempts: list[dict[str, Any]] = watcher.card.get("attempts") or []
 
     failed = [a for a in attempts if a["state"] in FAILED]

@@ -110,8 +110,15 @@ def cmd_board(args: argparse.Namespace) -> int:
     if not args.watch:
         console.print(board_view(client.get("/v1/board"), console.width))
         return EXIT_OK
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
-        watch_board(console, lambda: client.get("/v1/board"))
+    from kilod_cli.client import ChangeFeed
+
+    feed = ChangeFeed.start(client)  # before the first fetch: nothing after it goes unseen
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
+            watch_board(console, lambda: client.get("/v1/board"), changes=feed)
+    finally:
+        if feed is not None:
+            feed.close()
     return EXIT_OK
 
 

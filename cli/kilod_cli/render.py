@@ -12,7 +12,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
@@ -40,6 +40,11 @@ LINE_CHARS = 200
 ARGUMENT_CHARS = 300
 DIFFSTAT_BAR = 40
 WATCH_INTERVAL_SECONDS = 0.5
+# Following the event stream: redraw (ages move) this often, fetch at most this often,
+# and poll this often while the stream is down.
+TICK_SECONDS = 1.0
+MIN_FETCH_SECONDS = 0.1
+FALLBACK_POLL_SECONDS = 2.0
 # Below this many columns four side-by-side columns are too narrow to read.
 SIDE_BY_SIDE_MIN_WIDTH = 100
 
@@ -330,21 +335,44 @@ def print_lines(console: Console, lines: Iterable[Text]) -> None:
 # -- live board ----------------------------------------------------------
 
 
+class Changes(Protocol):
+    """What `watch_board` needs from an event feed (`kilod_cli.client.ChangeFeed`)."""
+
+    connected: bool
+
+    def wait(self, timeout: float) -> bool: ...
+
+
 def watch_board(console: Console, fetch_board: Callable[[], dict[str, Any]],
                 on_update: Callable[[dict[str, Any]], bool] | None = None,
+                changes: Changes | None = None,
                 interval: float = WATCH_INTERVAL_SECONDS) -> dict[str, Any]:
     """Redraw the board until `on_update(board)` says stop (or Ctrl-C); returns the last board.
 
-    Polls: the event stream would replay the daemon's whole history before going
-    live, and a board fetch over the socket costs a millisecond. On a terminal the
-    table is redrawn in place; elsewhere rich prints only the final table.
+    With `changes` (the daemon's event stream) the board is fetched again when something
+    happens, at most every MIN_FETCH_SECONDS, and redrawn every TICK_SECONDS so ages move;
+    while the stream is down it is fetched every FALLBACK_POLL_SECONDS. Without, it is
+    polled every `interval`. On a terminal the table is redrawn in place; elsewhere rich
+    prints only the final table.
     """
     from rich.live import Live
 
     board = fetch_board()
+    fetched = time.monotonic()
     with Live(board_view(board, console.width), console=console, auto_refresh=False) as live:
         while not (on_update is not None and on_update(board)):
-            time.sleep(interval)
-            board = fetch_board()
+            if changes is None:
+                time.sleep(interval)
+                board = fetch_board()
+            else:
+                changed = changes.wait(TICK_SECONDS)
+                stale = not changes.connected and time.monotonic() - fetched >= FALLBACK_POLL_SECONDS
+                if changed or stale:
+                    pause = MIN_FETCH_SECONDS - (time.monotonic() - fetched)
+                    if pause > 0:  # a burst of events makes one fetch, not one each
+                        time.sleep(pause)
+                        changes.wait(0)  # what came meanwhile is in the fetch below
+                    board = fetch_board()
+                    fetched = time.monotonic()
             live.update(board_view(board, console.width), refresh=True)
     return board
