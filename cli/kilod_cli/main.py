@@ -150,43 +150,56 @@ def _state_of(event: dict[str, Any]) -> str | None:
     return str(target) if target is not None else None
 
 
-def attempt_events(client: Client, attempt_id: str, follow: bool) -> Iterator[dict[str, Any]]:
-    """The attempt's events; with `follow`, live ones too until it comes to rest.
+def last_seq(client: Client, attempt_id: str) -> int:
+    history: list[dict[str, Any]] = client.get(f"/v1/attempts/{segment(attempt_id)}/events")["events"]
+    return max((int(e["seq"]) for e in history), default=0)
+
+
+def attempt_events(client: Client, attempt_id: str, follow: bool, after: int = 0) -> Iterator[dict[str, Any]]:
+    """The attempt's events (those after seq `after`); with `follow`, live ones too until it comes to rest.
 
     The history is read as JSON first: only its last state event says whether the
     attempt rests now (a `review` early in the log may have been followed by more work).
     """
     path = f"/v1/attempts/{segment(attempt_id)}/events"
-    history: list[dict[str, Any]] = client.get(path)["events"]
+    history: list[dict[str, Any]] = client.get(path + (f"?after={after}" if after else ""))["events"]
     yield from history
     if not follow:
         return
     states = [state for state in map(_state_of, history) if state is not None]
     if states and states[-1] in RESTING_STATES:
         return
-    last_seq = max((int(e["seq"]) for e in history), default=0)
-    for event in client.stream(path, last_event_id=last_seq):
+    seen = max((int(e["seq"]) for e in history), default=after)
+    for event in client.stream(path, last_event_id=seen):
         yield event
         if _state_of(event) in RESTING_STATES:
             return
     raise CliError(f"the event stream ended before attempt {attempt_id} came to rest (did the daemon stop?)")
 
 
+def show_events(events: Iterator[dict[str, Any]], as_json: bool, follow: bool) -> str | None:
+    """Print events (NDJSON or log lines); returns the last state seen, if any."""
+    state: str | None = None
+    if as_json:
+        for event in events:
+            state = _state_of(event) or state
+            print(json.dumps(event), flush=follow)
+        return state
+    from kilod_cli.render import event_text, make_console
+
+    console = make_console()
+    for event in events:
+        state = _state_of(event) or state
+        console.print(event_text(event), soft_wrap=True)
+        if follow:
+            console.file.flush()
+    return state
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     client = client_for(args)
-    events = attempt_events(client, args.attempt, args.follow)
     try:
-        if args.json:
-            for event in events:
-                print(json.dumps(event), flush=args.follow)
-            return EXIT_OK
-        from kilod_cli.render import event_text, make_console
-
-        console = make_console()
-        for event in events:
-            console.print(event_text(event), soft_wrap=True)
-            if args.follow:
-                console.file.flush()
+        show_events(attempt_events(client, args.attempt, args.follow), args.json, args.follow)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK
@@ -223,6 +236,84 @@ def cmd_shutdown(args: argparse.Namespace) -> int:
     raise CliError(f"the daemon still answers on {client.socket_path} after {SHUTDOWN_WAIT_SECONDS:g} s")
 
 
+# -- the review desk -----------------------------------------------------
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import diff
+
+    return diff(client_for(args), args.attempt, args.stat, args.json, use_pager=not args.no_pager)
+
+
+def cmd_comment(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import comment
+
+    path, line = args.location
+    return comment(client_for(args), args.attempt, path, line, " ".join(args.text), args.json)
+
+
+def cmd_comments(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import list_comments
+
+    return list_comments(client_for(args), args.attempt, args.json)
+
+
+def cmd_followup(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import follow_up
+
+    client = client_for(args)
+    # where the log stands before the follow-up: -f shows only what it sets off
+    start = last_seq(client, args.attempt) if args.follow else 0
+    attempt = follow_up(client, args.attempt, " ".join(args.text))
+    print(f"{attempt['id']} {attempt['state']}", flush=True)
+    if not args.follow:
+        return EXIT_OK
+    try:
+        state = show_events(attempt_events(client, args.attempt, True, after=start), False, True)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    if state in ("failed", "cancelled"):
+        print(f"kilod: attempt {args.attempt} {state} (kilod ctl show {args.attempt})", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import shell
+
+    return shell(client_for(args), args.attempt, args.host)
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import open_editor
+
+    return open_editor(client_for(args), args.attempt)
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import approve
+
+    return approve(client_for(args), args.attempt, args.message, args.merge, args.tree, args.json)
+
+
+def cmd_discard(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import discard
+
+    return discard(client_for(args), args.attempt, args.json)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import cancel
+
+    return cancel(client_for(args), args.attempt, args.json)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from kilod_cli.desk import retry
+
+    return retry(client_for(args), args.attempt, args.json)
+
+
 # -- parser --------------------------------------------------------------
 
 
@@ -231,6 +322,27 @@ def image_target(value: str) -> str:
     if value not in IMAGE_TARGETS:
         raise argparse.ArgumentTypeError(f"unknown image '{value}' (known: {', '.join(IMAGE_TARGETS)})")
     return value
+
+
+def attempt_id(value: str) -> str:
+    if not ATTEMPT_ID.match(value):
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not an attempt id (like 3fa9c2d1-1); 'kilod ctl show CARD' lists a card's attempts")
+    return value
+
+
+def location(value: str) -> tuple[str, int]:
+    """FILE:LINE, split at the last colon (a path may contain colons); the path as the diff names it."""
+    path, colon, line = value.rpartition(":")
+    path = path.removeprefix("./")
+    if not colon or not path or not line.isdigit() or int(line) < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' is not FILE:LINE (a path in the diff and a line number "
+                                         "from 1, like src/app.py:42)")
+    return path, int(line)
+
+
+def _attempt_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("attempt", metavar="ATTEMPT", type=attempt_id, help="an attempt id, like 3fa9c2d1-1")
 
 
 def _socket_option(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -277,8 +389,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sandbox (default) and/or daemon")
     build.set_defaults(handler=cmd_images_build)
 
-    ctl = verbs.add_parser("ctl", help="talk to the running daemon",
-                           description="Cards, attempts and the board, through the daemon's API.")
+    ctl = verbs.add_parser(
+        "ctl", help="talk to the running daemon",
+        description="Cards, attempts and the board, through the daemon's API. The review desk: read an "
+                    "attempt's diff, comment on its lines, send a follow-up, open a shell or an editor on its "
+                    "worktree, then approve (and merge) it or discard it.",
+        epilog="exit codes: 0 ok, 1 failure (the daemon's message on stderr), 2 usage error, 3 daemon not running")
     ctl_verbs = ctl.add_subparsers(dest="ctl_command", metavar="VERB", required=True)
 
     new = ctl_verbs.add_parser("new", parents=[common], help="create a card (one attempt per model)")
@@ -309,6 +425,94 @@ def build_parser() -> argparse.ArgumentParser:
                       help="follow live until the attempt comes to rest (review, failed, ...)")
     _json_option(logs, "print NDJSON, one event per line")
     logs.set_defaults(handler=cmd_logs)
+
+    diff = ctl_verbs.add_parser(
+        "diff", parents=[common], help="an attempt's changes, highlighted (through a pager on a terminal)",
+        description="The attempt's worktree against its base commit, untracked files included. On a terminal: "
+                    "each file's header (status, renames, mode changes, risk flags), then its hunks highlighted "
+                    "in the file's language, through $PAGER (default 'less -R'; LESS=FRX unless LESS is set). "
+                    "Piped: the daemon's unified diff, exactly (for git apply). FORCE_COLOR forces the "
+                    "highlighted view.")
+    _attempt_argument(diff)
+    diff.add_argument("--stat", action="store_true", help="a diffstat, like git diff --stat")
+    diff.add_argument("--no-pager", action="store_true", help="print straight to the terminal")
+    _json_option(diff, "print the daemon's structured diff as JSON (with --stat: its diffstat)")
+    diff.set_defaults(handler=cmd_diff)
+
+    comment = ctl_verbs.add_parser(
+        "comment", parents=[common], help="comment on a line of an attempt's diff",
+        description="Attach a review comment to a line of the diff (an added or unchanged line, numbered as in "
+                    "the new file). The agent reads pending comments with the next follow-up.")
+    _attempt_argument(comment)
+    comment.add_argument("location", metavar="FILE:LINE", type=location,
+                         help="a path as the diff names it, and a line number in the new file")
+    comment.add_argument("text", nargs="+", metavar="TEXT", help="the comment (several words are joined)")
+    _json_option(comment, "print the created comment as JSON")
+    comment.set_defaults(handler=cmd_comment)
+
+    comments = ctl_verbs.add_parser("comments", parents=[common], help="an attempt's review comments")
+    _attempt_argument(comments)
+    _json_option(comments)
+    comments.set_defaults(handler=cmd_comments)
+
+    followup = ctl_verbs.add_parser(
+        "followup", parents=[common], help="send an attempt in review back to work with a message",
+        description="The agent continues with its whole conversation, this message, the pending comments "
+                    "and whatever a person changed in the worktree meanwhile. Prints the attempt id and its "
+                    "state (running).")
+    _attempt_argument(followup)
+    followup.add_argument("text", nargs="+", metavar="TEXT", help="what to do next (several words are joined)")
+    followup.add_argument("-f", "--follow", action="store_true",
+                          help="then follow its log until it comes to rest; exit 1 if it fails or is cancelled")
+    followup.set_defaults(handler=cmd_followup)
+
+    shell = ctl_verbs.add_parser(
+        "shell", parents=[common], help="a shell in the attempt's container (or its worktree: --host)",
+        description="Starts the attempt's container if needed and runs bash (or sh) in it with docker exec, as "
+                    "the sandbox user in /workspace. The exit code is the shell's.")
+    _attempt_argument(shell)
+    shell.add_argument("--host", action="store_true",
+                       help="run $SHELL (default /bin/sh) on this machine in the worktree instead")
+    shell.set_defaults(handler=cmd_shell)
+
+    open_ = ctl_verbs.add_parser(
+        "open", parents=[common], help="open the attempt's worktree in an editor",
+        description="Runs $KILOD_EDITOR (default 'code --new-window {path}'; {path} is replaced by the worktree, "
+                    "or the path is appended). First warns on stderr about every changed file that can run "
+                    "code when the folder is opened (editor tasks, CI, build files, hooks, nested "
+                    "repositories). Without the editor it prints the path and the command.")
+    _attempt_argument(open_)
+    open_.set_defaults(handler=cmd_open)
+
+    approve = ctl_verbs.add_parser(
+        "approve", parents=[common], help="commit the reviewed work on the attempt's branch",
+        description="Commits exactly the reviewed worktree on the attempt's branch (and with --merge merges it "
+                    "into the card's base branch); the card's other attempts are discarded. A merge conflict "
+                    "changes nothing: the files are listed and the exit code is 1.")
+    approve_merge = ctl_verbs.add_parser(
+        "merge", parents=[common], help="approve and merge into the base branch (= approve --merge)",
+        description="approve --merge: commit the reviewed work on the attempt's branch and merge it into the "
+                    "card's base branch. A conflict changes nothing: the files are listed and the exit code is 1.")
+    for parser_ in (approve, approve_merge):
+        _attempt_argument(parser_)
+        parser_.add_argument("-m", "--message", help="the commit message (default: the card's title, the "
+                                                     "agent's summary and kilod trailers)")
+        parser_.add_argument("--tree", metavar="TREE",
+                             help="land only if the worktree is still this tree (the 'tree' of diff --json)")
+        _json_option(parser_, "print the daemon's answer as JSON")
+    approve.add_argument("--merge", action="store_true", help="also merge into the card's base branch")
+    approve.set_defaults(handler=cmd_approve)
+    approve_merge.set_defaults(handler=cmd_approve, merge=True)
+
+    discard = ctl_verbs.add_parser("discard", parents=[common],
+                                   help="drop an attempt: its container, worktree and branch")
+    cancel = ctl_verbs.add_parser("cancel", parents=[common], help="stop a queued, starting or running attempt")
+    retry = ctl_verbs.add_parser("retry", parents=[common],
+                                 help="a new attempt with the same model; prints its id")
+    for parser_, handler in ((discard, cmd_discard), (cancel, cmd_cancel), (retry, cmd_retry)):
+        _attempt_argument(parser_)
+        _json_option(parser_, "print the attempt as JSON")
+        parser_.set_defaults(handler=handler)
 
     status = ctl_verbs.add_parser("status", parents=[common], help="the daemon's status")
     _json_option(status)

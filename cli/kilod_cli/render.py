@@ -313,7 +313,7 @@ def diffstat_lines(diffstat: dict[str, Any]) -> list[Text]:
             added, deleted = int(stat.get("added") or 0), int(stat.get("deleted") or 0)
             plus = round(added * scale) or (1 if added else 0)
             minus = round(deleted * scale) or (1 if deleted else 0)
-            line.append(f"{total:>{count_width}} ")
+            line.append(f"{total:>{count_width}}" + (" " if plus or minus else ""))
             line.append("+" * plus, style="green")
             line.append("-" * minus, style="red")
         lines.append(line)

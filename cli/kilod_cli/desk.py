@@ -1,0 +1,398 @@
+"""The review desk from the command line: diff, comments, approve and merge, discard, cancel,
+retry, a shell in the sandbox (or on the host), the worktree in an editor.
+
+Standard library only at import time; rich and pygments load only to draw a diff for a
+person. Data goes to stdout, messages to stderr; failures raise `CliError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from kilod_cli.client import ApiError, Client, CliError, segment
+from kilod_cli.text import visible
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+DEFAULT_PAGER = "less -R"
+# What git sets when LESS is unset: quit if it fits on one screen, colours, keep the output on screen.
+DEFAULT_LESS = "FRX"
+DEFAULT_EDITOR = "code --new-window {path}"
+DEFAULT_HOST_SHELL = "/bin/sh"
+# Inside the sandbox: bash when the image has it, sh otherwise (an image needs only sh).
+SANDBOX_SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]
+NESTED_REPOSITORY = "nested repository: its own .git can set git config and hooks that run when git runs in it"
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2))
+
+
+def attempt_path(attempt_id: str, *rest: str) -> str:
+    return "/".join([f"/v1/attempts/{segment(attempt_id)}", *rest])
+
+
+# -- diff ----------------------------------------------------------------
+
+
+def rename_display(old: str, new: str) -> str:
+    """`old => new` as `git diff --stat` shows a rename: `dir/{a.py => b.py}` when they share directories."""
+    len_a, len_b = len(old), len(new)
+    a, b = old + "\0", new + "\0"  # git compares the terminators too
+    prefix = 0
+    i = 0
+    while i < len_a and i < len_b and a[i] == b[i]:
+        if a[i] == "/":
+            prefix = i + 1
+        i += 1
+    suffix = 0
+    adjust = 1 if prefix else 0
+    i, j = len_a, len_b
+    while prefix - adjust <= i and prefix - adjust <= j and a[i] == b[j]:
+        if a[i] == "/":
+            suffix = len_a - i
+        i -= 1
+        j -= 1
+    a_mid = max(0, len_a - prefix - suffix)
+    b_mid = max(0, len_b - prefix - suffix)
+    middle = f"{old[prefix:prefix + a_mid]} => {new[prefix:prefix + b_mid]}"
+    if prefix + suffix:
+        return f"{old[:prefix]}{{{middle}}}{old[len_a - suffix:]}"
+    return middle
+
+
+def diffstat_of(diff: dict[str, Any]) -> dict[str, Any]:
+    """The diff's files in the shape `render.diffstat_lines` draws (renames as git shows them)."""
+    files = []
+    for file in diff.get("files") or []:
+        path = str(file["path"])
+        if file.get("old_path") and file["old_path"] != path:
+            path = rename_display(str(file["old_path"]), path)
+        binary = bool(file.get("binary"))
+        files.append({"path": visible(path), "binary": binary,
+                      "added": None if binary else int(file.get("additions") or 0),
+                      "deleted": None if binary else int(file.get("deletions") or 0)})
+    return {"files": files, "added": int(diff.get("additions") or 0), "deleted": int(diff.get("deletions") or 0)}
+
+
+def page(output: str) -> None:
+    """Show `output` through $PAGER (default `less -R`, with LESS=FRX unless LESS is set)."""
+    command = os.environ.get("PAGER")
+    if command is None:
+        command = DEFAULT_PAGER
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        argv = []
+    if not argv or argv == ["cat"] or shutil.which(argv[0]) is None:
+        sys.stdout.write(output)
+        sys.stdout.flush()
+        return
+    env = dict(os.environ)
+    env.setdefault("LESS", DEFAULT_LESS)
+    pager = subprocess.Popen(argv, stdin=subprocess.PIPE, env=env)
+    # Ctrl-C belongs to the pager (less uses it to stop a search); we wait for it to quit.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert pager.stdin is not None
+        try:
+            pager.stdin.write(output.encode("utf-8", errors="replace"))
+            pager.stdin.close()
+        except BrokenPipeError:  # the person quit before reading it all
+            pass
+        pager.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def diff(client: Client, attempt_id: str, stat: bool, as_json: bool, use_pager: bool) -> int:
+    if as_json:
+        _print_json(client.get(attempt_path(attempt_id, "diffstat" if stat else "diff")))
+        return EXIT_OK
+    from kilod_cli.render import make_console
+
+    console = make_console()
+    if stat:
+        from kilod_cli.render import diffstat_lines, print_lines
+
+        print_lines(console, diffstat_lines(diffstat_of(client.get(attempt_path(attempt_id, "diff")))))
+        return EXIT_OK
+    if not console.is_terminal:
+        # exactly the daemon's unified diff: for patch, git apply, a file
+        raw, _ = client.get_bytes(attempt_path(attempt_id, "diff") + "?format=text", "text/x-diff")
+        sys.stdout.buffer.write(raw)
+        sys.stdout.flush()
+        return EXIT_OK
+    from kilod_cli.diffview import diff_view
+
+    structured = client.get(attempt_path(attempt_id, "diff"))
+    if not (use_pager and sys.stdout.isatty()):
+        for renderable in diff_view(structured):
+            console.print(renderable)
+        return EXIT_OK
+    with console.capture() as capture:
+        for renderable in diff_view(structured):
+            console.print(renderable)
+    page(capture.get())
+    return EXIT_OK
+
+
+# -- risks ---------------------------------------------------------------
+
+
+def flagged_paths(diff: dict[str, Any]) -> list[tuple[str, str]]:
+    """(path, why) for everything in a diff that can run code on a person's machine later."""
+    flagged: list[tuple[str, str]] = []
+    named: set[str] = set()
+    for file in diff.get("files") or []:
+        reasons = [str(r) for r in file.get("risks") or []]
+        if reasons:
+            path = str(file["path"])
+            if file.get("status") == "deleted":
+                path += " (deleted)"
+            flagged.append((path, "; ".join(reasons)))
+            named.update(reasons)
+    for nested in diff.get("nested_repositories") or []:
+        flagged.append((str(nested), NESTED_REPOSITORY))
+    named.add("nested repository")
+    # a risk the daemon reports for the whole diff that no file above accounts for
+    flagged.extend(("(this attempt)", str(risk)) for risk in diff.get("risks") or [] if str(risk) not in named)
+    return flagged
+
+
+def warn_about(flagged: list[tuple[str, str]], risk: str) -> None:
+    """A warning block on stderr: `risk` ("opening this folder in an editor can run code"), then each path and why."""
+    if not flagged:
+        return
+    width = max(len(visible(path)) for path, _ in flagged)
+    lines = [f"kilod: warning: {risk}: the agent changed files that editors, git or build tools act on; "
+             "read them first (kilod ctl diff):"]
+    lines += [f"  {visible(path):<{width}}  {visible(why)}" for path, why in flagged]
+    _say("\n".join(lines))
+
+
+def _worktree_of(client: Client, attempt_id: str) -> tuple[dict[str, Any], Path]:
+    attempt: dict[str, Any] = client.get(attempt_path(attempt_id))
+    worktree = Path(str(attempt.get("worktree") or ""))
+    if not attempt.get("worktree") or not worktree.is_dir():
+        raise CliError(f"attempt {attempt_id} has no worktree on this machine (state: {attempt.get('state')}; "
+                       f"expected at {worktree})")
+    return attempt, worktree
+
+
+# -- open ----------------------------------------------------------------
+
+
+def editor_command(template: str, path: Path) -> list[str]:
+    """KILOD_EDITOR split like a shell would; `{path}` replaced, or the path appended if absent."""
+    try:
+        argv = shlex.split(template)
+    except ValueError as exc:
+        raise CliError(f"KILOD_EDITOR is not a valid command line ({exc}): {template}") from None
+    if not argv:
+        raise CliError("KILOD_EDITOR is empty; set it to an editor command, e.g. 'code --new-window {path}'")
+    if any("{path}" in arg for arg in argv):
+        return [arg.replace("{path}", str(path)) for arg in argv]
+    return [*argv, str(path)]
+
+
+def open_editor(client: Client, attempt_id: str) -> int:
+    _, worktree = _worktree_of(client, attempt_id)
+    warn_about(flagged_paths(client.get(attempt_path(attempt_id, "diff"))),
+               "opening this folder in an editor can run code")
+    argv = editor_command(os.environ.get("KILOD_EDITOR") or DEFAULT_EDITOR, worktree)
+    print(worktree, flush=True)
+    if shutil.which(argv[0]) is None:
+        _say(f"kilod: editor '{argv[0]}' not found (set KILOD_EDITOR); open the worktree yourself:\n"
+             f"  {shlex.join(argv)}")
+        return EXIT_OK
+    try:
+        done = subprocess.run(argv, check=False)
+    except OSError as exc:
+        raise CliError(f"could not run {shlex.join(argv)}: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise CliError(f"the editor exited with code {done.returncode}: {shlex.join(argv)}")
+    return EXIT_OK
+
+
+# -- shell ---------------------------------------------------------------
+
+
+def _exec(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
+    """Become `argv` (its TTY, signals and exit code are its own). Returns only on failure."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        if env is None:
+            os.execvp(argv[0], argv)
+        else:
+            os.execvpe(argv[0], argv, env)
+    except OSError as exc:
+        raise CliError(f"could not run {argv[0]}: {exc.strerror or exc}") from None
+    return EXIT_FAILURE  # not reached: exec replaced this process
+
+
+def shell(client: Client, attempt_id: str, host: bool) -> int:
+    if host:
+        attempt, worktree = _worktree_of(client, attempt_id)
+        with contextlib.suppress(ApiError):  # the warning is a courtesy here; the shell is what was asked for
+            warn_about(flagged_paths(client.get(attempt_path(attempt_id, "diff"))),
+                       "a shell in this folder can run code (a prompt that runs git, direnv, make, ...)")
+        program = os.environ.get("SHELL") or DEFAULT_HOST_SHELL
+        _say(f"shell on the host in {worktree} (attempt {attempt['id']}); exit to leave")
+        return _exec([program], cwd=worktree, env={**os.environ, "KILOD_ATTEMPT": str(attempt["id"])})
+    docker = shutil.which("docker")
+    if docker is None:
+        raise CliError("docker is not on PATH; install the Docker CLI to open a shell in the sandbox "
+                       "(or use --host for a shell in the worktree on this machine)")
+    target = client.post(attempt_path(attempt_id, "shell"))
+    flags = "-it" if sys.stdin.isatty() else "-i"
+    argv = ["docker", "exec", flags, "-u", str(target["user"]), "-w", str(target["workdir"]),
+            str(target["container"]), *SANDBOX_SHELL]
+    _say(f"shell in container {target['container']} as {target['user']} in {target['workdir']} "
+         f"(the worktree {target['worktree']}); exit to leave")
+    return _exec(argv)
+
+
+# -- comments ------------------------------------------------------------
+
+
+def comment(client: Client, attempt_id: str, path: str, line: int, text: str, as_json: bool) -> int:
+    created = client.post(attempt_path(attempt_id, "comments"), {"path": path, "line": line, "text": text})
+    if as_json:
+        _print_json(created)
+        return EXIT_OK
+    print(created["id"])
+    _say(f"comment {created['id']} on {visible(path)}:{line}; the agent reads it with the next follow-up "
+         f"(kilod ctl followup {attempt_id} \"…\")")
+    return EXIT_OK
+
+
+def comment_lines(comments: list[dict[str, Any]]) -> list[str]:
+    if not comments:
+        return []
+    ids = [f"#{c['id']}" for c in comments]
+    places = [visible(f"{c['path']}:{c['line']}") for c in comments]
+    id_width, place_width = max(map(len, ids)), max(map(len, places))
+    lines = []
+    for shown_id, place, item in zip(ids, places, comments, strict=True):
+        state = "sent   " if item.get("sent_at") else "pending"
+        first, *rest = visible(str(item.get("text") or "")).split("\n")
+        lines.append(f"{shown_id:<{id_width}}  {place:<{place_width}}  {state}  {first}")
+        indent = " " * (id_width + place_width + len(state) + 6)
+        lines.extend(indent + more for more in rest)
+    return lines
+
+
+def list_comments(client: Client, attempt_id: str, as_json: bool) -> int:
+    answer = client.get(attempt_path(attempt_id, "comments"))
+    if as_json:
+        _print_json(answer)
+        return EXIT_OK
+    comments: list[dict[str, Any]] = answer.get("comments") or []
+    if not comments:
+        _say(f"no comments on {attempt_id}")
+    for line in comment_lines(comments):
+        print(line)
+    return EXIT_OK
+
+
+# -- landing -------------------------------------------------------------
+
+
+def landing_lines(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """What approve did, as (key, value) lines."""
+    attempt = result.get("attempt") or {}
+    lines = [("approved", str(attempt.get("id", "?"))), ("commit", str(result["commit"])),
+             ("branch", str(result["branch"]))]
+    merge = result.get("merge")
+    if merge:
+        how = "fast-forward" if merge.get("fast_forward") else "merge commit"
+        lines.append(("merged", f"into {merge['branch']} ({how}), now at {str(merge['head'])[:12]}"))
+        updated = merge.get("worktree_updated")
+        lines.append(("checkout", f"{updated} updated" if updated else "ref only: your checkout was not touched"))
+    else:
+        lines.append(("merged", "no (the work stays on its branch; 'kilod ctl merge' merges it into the base)"))
+    discarded = [str(d) for d in result.get("discarded") or []]
+    if discarded:
+        lines.append(("discarded", ", ".join(discarded)))
+    return lines
+
+
+def approve(client: Client, attempt_id: str, message: str | None, merge: bool, tree: str | None,
+            as_json: bool) -> int:
+    body: dict[str, Any] = {"merge": merge}
+    if message is not None:
+        body["message"] = message
+    if tree is not None:
+        body["tree"] = tree
+    try:
+        result = client.post(attempt_path(attempt_id, "approve"), body)
+    except ApiError as exc:
+        paths = exc.details.get("paths")
+        if exc.status != 409 or not isinstance(paths, list):
+            raise
+        lines = [f"kilod: {exc.message}", "conflicting files:"]
+        lines += [f"  {visible(str(path))}" for path in paths]
+        lines.append(f"nothing was committed or moved; {attempt_id} is still in review. Send a follow-up "
+                     f"(kilod ctl followup {attempt_id} \"…\"), or approve without --merge and merge its branch "
+                     "yourself.")
+        _say("\n".join(lines))
+        return EXIT_FAILURE
+    if as_json:
+        _print_json(result)
+        return EXIT_OK
+    landed = landing_lines(result)
+    width = max(len(key) for key, _ in landed)
+    for key, value in landed:
+        print(f"{key:<{width}}  {value}")
+    return EXIT_OK
+
+
+def discard(client: Client, attempt_id: str, as_json: bool) -> int:
+    attempt = client.post(attempt_path(attempt_id, "discard"))
+    if as_json:
+        _print_json(attempt)
+        return EXIT_OK
+    print(f"{attempt['id']} {attempt['state']}")
+    _say(f"removed {attempt_id}'s container, worktree and branch")
+    return EXIT_OK
+
+
+def cancel(client: Client, attempt_id: str, as_json: bool) -> int:
+    attempt = client.post(attempt_path(attempt_id, "cancel"))
+    if as_json:
+        _print_json(attempt)
+        return EXIT_OK
+    print(f"{attempt['id']} {attempt['state']}")
+    return EXIT_OK
+
+
+def retry(client: Client, attempt_id: str, as_json: bool) -> int:
+    attempt = client.post(attempt_path(attempt_id, "retry"))
+    if as_json:
+        _print_json(attempt)
+        return EXIT_OK
+    print(attempt["id"])
+    _say(f"retrying {attempt_id} as {attempt['id']} ({attempt['model']}, {attempt['state']})")
+    return EXIT_OK
+
+
+def follow_up(client: Client, attempt_id: str, text: str) -> dict[str, Any]:
+    attempt: dict[str, Any] = client.post(attempt_path(attempt_id, "messages"), {"text": text})
+    return attempt
