@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +48,18 @@ class CliEnv:
     def data_dir(self) -> Path:
         return Path(self.env["KILOD_DATA_DIR"])
 
-    def run(self, *args: str, cwd: Path | None = None,
-            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None,
+            unset: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
         """`python -m kilod_cli.main ARGS` as a real process; stdout and stderr captured apart."""
-        return subprocess.run([sys.executable, "-m", "kilod_cli.main", *args], env={**self.env, **(extra_env or {})},
+        return subprocess.run([sys.executable, "-m", "kilod_cli.main", *args], env=self.env_with(extra_env, unset),
                               cwd=cwd or self.root, capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS,
                               stdin=subprocess.DEVNULL)
+
+    def env_with(self, extra_env: dict[str, str] | None = None, unset: tuple[str, ...] = ()) -> dict[str, str]:
+        env = {**self.env, **(extra_env or {})}
+        for key in unset:
+            env.pop(key, None)
+        return env
 
 
 @contextlib.contextmanager
@@ -153,11 +159,17 @@ def git_repo(tmp_path: Path) -> Path:
 # -- a fake daemon ---------------------------------------------------------
 
 
+GATE_SECONDS = 30.0
+
+
 @dataclass
 class Sse:
-    """An SSE answer: raw frames written one chunk each (chunked encoding, as aiohttp sends)."""
+    """An SSE answer: raw frames written one chunk each (chunked encoding, as aiohttp sends).
 
-    chunks: list[str]
+    A `threading.Event` among the chunks holds the stream open until the test sets it.
+    """
+
+    chunks: Sequence[str | threading.Event]
 
 
 @dataclass
@@ -208,17 +220,21 @@ def _handler_for(fake: FakeDaemon) -> type[http.server.BaseHTTPRequestHandler]:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                for chunk in answer.chunks:
-                    data = chunk.encode()
-                    self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
                 self.close_connection = True
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client hung up
+                    for chunk in answer.chunks:
+                        if isinstance(chunk, threading.Event):
+                            chunk.wait(GATE_SECONDS)
+                            continue
+                        data = chunk.encode()
+                        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
                 return
             status, body = answer
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/x-diff" if "format=text" in self.path else "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.send_header("Connection", "close")
             self.end_headers()

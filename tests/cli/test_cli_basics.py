@@ -13,7 +13,7 @@ from kilod import __version__
 
 from .conftest import CliEnv
 
-HEAVY_MODULES = ("litellm", "docker", "aiohttp", "pydantic", "pydantic_settings", "kilod.app", "rich")
+HEAVY_MODULES = ("litellm", "docker", "aiohttp", "pydantic", "pydantic_settings", "kilod.app", "rich", "pygments")
 
 
 def test_version(cli: CliEnv) -> None:
@@ -39,6 +39,18 @@ def test_console_script_runs() -> None:
     ["ctl", "logs", "abc-1", "-f"],
     ["ctl", "new", "do something"],
     ["ctl", "shutdown"],
+    ["ctl", "diff", "abc-1"],
+    ["ctl", "diff", "abc-1", "--stat"],
+    ["ctl", "comment", "abc-1", "a.py:1", "hm"],
+    ["ctl", "comments", "abc-1", "--json"],
+    ["ctl", "followup", "abc-1", "more", "-f"],
+    ["ctl", "open", "abc-1"],
+    ["ctl", "shell", "abc-1", "--host"],
+    ["ctl", "approve", "abc-1"],
+    ["ctl", "merge", "abc-1"],
+    ["ctl", "discard", "abc-1"],
+    ["ctl", "cancel", "abc-1"],
+    ["ctl", "retry", "abc-1"],
 ])
 def test_no_daemon_exits_3_with_how_to_start_one(cli: CliEnv, args: list[str]) -> None:
     result = cli.run(*args)
@@ -80,6 +92,13 @@ def test_a_stale_socket_file_counts_as_not_running(cli: CliEnv) -> None:
     ["ctl", "new"],
     ["images", "build", "bogus"],
     ["images"],
+    ["ctl", "diff"],
+    ["ctl", "diff", "abc"],  # a card id where an attempt is needed
+    ["ctl", "comment", "abc-1", "a.py", "text"],
+    ["ctl", "comment", "abc-1", "a.py:0", "text"],
+    ["ctl", "followup", "abc-1"],
+    ["ctl", "merge", "abc-1", "--merge"],
+    ["ctl", "shell", "abc-1", "--bogus"],
 ])
 def test_usage_errors_exit_2(cli: CliEnv, args: list[str]) -> None:
     result = cli.run(*args)
@@ -116,15 +135,53 @@ def test_parsing_a_verb_loads_nothing_heavy() -> None:
         "import contextlib, io, kilod_cli.main as cli\n"
         "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "    cli.build_parser().parse_args(['ctl', 'board', '--help'])\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    cli.build_parser().parse_args(['ctl', '--help'])\n"
         "cli.build_parser().parse_args(['ctl', 'logs', 'abc-1', '-f', '--json'])\n"
+        "for verb in (['diff', 'abc-1', '--stat'], ['comment', 'abc-1', 'a.py:3', 'x'], ['comments', 'abc-1'],\n"
+        "             ['followup', 'abc-1', 'x', '-f'], ['shell', 'abc-1', '--host'], ['open', 'abc-1'],\n"
+        "             ['approve', 'abc-1', '--merge', '-m', 'x'], ['merge', 'abc-1'], ['discard', 'abc-1'],\n"
+        "             ['cancel', 'abc-1'], ['retry', 'abc-1']):\n"
+        "    cli.build_parser().parse_args(['ctl', *verb])\n"
     )
     assert _modules_after(code) == []
 
 
-def test_a_json_verb_without_daemon_loads_nothing_heavy(cli: CliEnv) -> None:
+# The review desk's modules: the verbs that print data or talk to the daemon load no rich;
+# the diff view loads rich and pygments, and still none of the daemon's dependencies.
+DESK_MODULES = ("kilod_cli.desk", "kilod_cli.text", "kilod_cli.client")
+
+
+@pytest.mark.parametrize("module", DESK_MODULES)
+def test_the_desk_modules_load_nothing_heavy(module: str) -> None:
+    assert _modules_after(f"import {module}") == []
+
+
+def test_the_diff_view_loads_only_rich_and_pygments() -> None:
+    loaded = _modules_after("import kilod_cli.diffview")
+    assert "rich" in loaded and "pygments" in loaded
+    assert [m for m in loaded if m.split(".")[0] not in ("rich", "pygments")] == []
+
+
+@pytest.mark.parametrize("verb", [
+    ["board", "--json"],
+    ["diff", "abc-1", "--json"],
+    ["diff", "abc-1", "--stat", "--json"],
+    ["comments", "abc-1", "--json"],
+    ["approve", "abc-1", "--json"],
+    ["merge", "abc-1"],
+    ["discard", "abc-1"],
+    ["cancel", "abc-1"],
+    ["retry", "abc-1", "--json"],
+    ["comment", "abc-1", "a.py:1", "x"],
+    ["followup", "abc-1", "x"],
+    ["open", "abc-1"],
+    ["shell", "abc-1", "--host"],
+])
+def test_a_json_verb_without_daemon_loads_nothing_heavy(cli: CliEnv, verb: list[str]) -> None:
     code = (
         "import os, kilod_cli.main as cli\n"
         f"os.environ['KILOD_SOCKET'] = {str(cli.socket)!r}\n"
-        "assert cli.main(['ctl', 'board', '--json']) == 3\n"
+        f"assert cli.main(['ctl', *{verb!r}]) == 3\n"
     )
     assert _modules_after(code) == []
