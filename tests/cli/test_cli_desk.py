@@ -572,12 +572,12 @@ def board(title: str) -> dict[str, Any]:
 
 def test_board_watch_redraws_when_an_event_arrives(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
     boards: list[dict[str, Any]] = []
-    send_event, end_stream = threading.Event(), threading.Event()
+    send_event, send_another, end_stream = threading.Event(), threading.Event(), threading.Event()
     fake_daemon.on("GET", "/v1/status", (200, {"last_event_id": 41}))
     fake_daemon.on("GET", "/v1/board", lambda _r: (200, boards.pop(0) if len(boards) > 1 else boards[0]))
     boards.extend([board("before the event"), board("after the event")])
-    frame = sse_frame({**event(1, "state", {"from": "starting", "to": "running"}), "id": 42})
-    fake_daemon.on("GET", "/v1/events", Sse([send_event, frame, end_stream]))
+    frames = [sse_frame({**event(n, "log", {"message": "x"}), "id": 41 + n}) for n in (1, 2)]
+    fake_daemon.on("GET", "/v1/events", Sse([send_event, frames[0], send_another, frames[1], end_stream]))
     watch = subprocess.Popen([sys.executable, "-m", "kilod_cli.main", "ctl", "board", "--watch"], env=cli.env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
@@ -588,6 +588,9 @@ def test_board_watch_redraws_when_an_event_arrives(cli: CliEnv, fake_daemon: Fak
                    "the first board and the event stream")
         send_event.set()
         wait_until(lambda: fetched_boards() == 2, "the board fetched again after the event")
+        # a third fetch means the CLI is done drawing the second board (it fetches, draws, then waits)
+        send_another.set()
+        wait_until(lambda: fetched_boards() == 3, "the board fetched after the next event")
         watch.send_signal(signal.SIGINT)
         out, err = watch.communicate(timeout=CLI_TIMEOUT_SECONDS)
     finally:
