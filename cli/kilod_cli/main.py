@@ -19,6 +19,7 @@ from typing import Any
 
 from kilod import __version__
 from kilod.paths import socket_path
+from kilod_cli import web as web_verb
 from kilod_cli.client import RESTING_STATES, Client, CliError, segment
 
 EXIT_OK = 0
@@ -51,7 +52,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The one place the CLI loads the daemon itself (aiohttp, pydantic, ...).
     from kilod.__main__ import main as serve_main
 
-    return serve_main()
+    return serve_main(["--http", args.http] if args.http else [])
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -370,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = verbs.add_parser("serve", parents=[common], help="run the daemon in the foreground",
                              description="Run the daemon in the foreground (settings from KILOD_* env).")
+    serve.add_argument("--http", metavar="HOST:PORT",
+                       help="also serve the web board and the API on TCP, e.g. 127.0.0.1:8765 (token required)")
     serve.set_defaults(handler=cmd_serve)
 
     demo = verbs.add_parser("demo", parents=[common], help="three scripted agents on a sample repo",
@@ -513,6 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
         _attempt_argument(parser_)
         _json_option(parser_, "print the attempt as JSON")
         parser_.set_defaults(handler=handler)
+
+    web_verb.add_parser(ctl_verbs)
 
     status = ctl_verbs.add_parser("status", parents=[common], help="the daemon's status")
     _json_option(status)
