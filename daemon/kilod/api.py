@@ -203,8 +203,10 @@ class Api:
         attempt_id = request.match_info["attempt_id"]
         self.store.get_attempt(attempt_id)
         message = parse(FollowUpRequest, await read_json(request))
+        before = self.store.last_seq(attempt_id)
         attempt = await self.review.follow_up(attempt_id, message.text)
-        return web.json_response(attempt.to_json(), status=202)
+        # what the follow-up starts comes after this seq: `Last-Event-ID: follow_from_seq`
+        return web.json_response({**attempt.to_json(), "follow_from_seq": before}, status=202)
 
     async def approve(self, request: web.Request) -> web.Response:
         attempt_id = request.match_info["attempt_id"]

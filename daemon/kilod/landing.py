@@ -35,6 +35,8 @@ class MergeResult:
     head: str
     fast_forward: bool
     worktree_updated: str | None   # the checkout whose files were updated, if any
+    checkout: str | None = None    # where the branch is checked out, updated or not
+    note: str = ""                 # what happened to that checkout, in words
 
 
 def identity(repo: RepoInfo, name: str | None, email: str | None) -> Identity:
@@ -160,20 +162,26 @@ def land_merge(repo: RepoInfo, branch: str, old: str, new: str, fast_forward: bo
                config: tuple[str, ...] = ()) -> MergeResult:
     """Move `branch` old → new; update the checkout that has it only if that checkout is clean."""
     if old == new:
-        return MergeResult(branch, new, fast_forward, None)
+        return MergeResult(branch, new, fast_forward, None, note=f"{branch} already contained the commit")
     checkout = checked_out_at(repo, branch)
-    if checkout is not None and checkout.is_dir():
-        git_dir = Path(run_git("rev-parse", "--absolute-git-dir", cwd=checkout).strip())
-        dirty = run_git("status", "--porcelain", "--untracked-files=no", git_dir=git_dir, work_tree=checkout,
-                        cwd=checkout).strip()
-        if not dirty:
-            # two-tree read-tree refuses to clobber anything; then the ref moves (compare-and-swap)
-            run_git("read-tree", "-m", "-u", old, new, git_dir=git_dir, work_tree=checkout, cwd=checkout,
-                    config=config)
-            move_ref(repo, f"refs/heads/{branch}", new, old, "kilod: merge")
-            return MergeResult(branch, new, fast_forward, str(checkout))
+    if checkout is None or not checkout.is_dir():
+        move_ref(repo, f"refs/heads/{branch}", new, old, "kilod: merge")
+        return MergeResult(branch, new, fast_forward, None, note=f"{branch} is not checked out: only the ref moved")
+    git_dir = Path(run_git("rev-parse", "--absolute-git-dir", cwd=checkout).strip())
+    dirty = run_git("status", "--porcelain", "--untracked-files=no", git_dir=git_dir, work_tree=checkout,
+                    cwd=checkout).strip()
+    if not dirty:
+        # two-tree read-tree refuses to clobber anything; then the ref moves (compare-and-swap)
+        run_git("read-tree", "-m", "-u", old, new, git_dir=git_dir, work_tree=checkout, cwd=checkout,
+                config=config)
+        move_ref(repo, f"refs/heads/{branch}", new, old, "kilod: merge")
+        return MergeResult(branch, new, fast_forward, str(checkout), str(checkout),
+                           f"the clean checkout at {checkout} was updated")
     move_ref(repo, f"refs/heads/{branch}", new, old, "kilod: merge")
-    return MergeResult(branch, new, fast_forward, None)
+    return MergeResult(branch, new, fast_forward, None, str(checkout),
+                       f"the checkout at {checkout} has local changes, so kilod did not touch its files: only the "
+                       "ref moved, and `git status` there shows the merge's changes as reverted until that "
+                       "checkout is brought up to date")
 
 
 def base_branch_of(repo: RepoInfo, base_ref: str) -> str | None:

@@ -208,7 +208,7 @@ class Review:
             "branch": attempt.branch,
             "merge": None if merged is None else {
                 "branch": merged.branch, "head": merged.head, "fast_forward": merged.fast_forward,
-                "worktree_updated": merged.worktree_updated,
+                "worktree_updated": merged.worktree_updated, "checkout": merged.checkout, "note": merged.note,
             },
             "discarded": discarded,
         }

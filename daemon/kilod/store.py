@@ -308,6 +308,10 @@ class Store:
         rows = self._db.execute("SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
         return [_event(r) for r in rows]
 
+    def last_seq(self, attempt_id: str) -> int:
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE attempt_id = ?", (attempt_id,))
+        return int(row.fetchone()[0])
+
     def last_event_id(self) -> int:
         return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
 

@@ -45,7 +45,7 @@ def run_three(daemon: DaemonProcess, repo: Path) -> tuple[dict[str, Any], list[d
 def test_three_models_run_in_parallel_each_in_its_own_worktree_container_and_branch(
     daemon: DaemonProcess, configured_repo: Path
 ) -> None:
-    card, attempts = run_three(daemon, configured_repo)
+    _, attempts = run_three(daemon, configured_repo)
     ids = [a["id"] for a in attempts]
     assert [a["model"] for a in attempts] == MODELS
     assert len({a["branch"] for a in attempts}) == 3 and len({a["worktree"] for a in attempts}) == 3

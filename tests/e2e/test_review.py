@@ -169,6 +169,8 @@ def test_merge_does_not_touch_a_dirty_checkout_only_the_ref(daemon: DaemonProces
     (repo / "README.md").write_text("uncommitted work of the user\n")
     result = daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
     assert result["merge"]["worktree_updated"] is None
+    assert result["merge"]["checkout"] == str(repo.resolve())
+    assert "has local changes" in result["merge"]["note"]
     assert git(repo, "rev-parse", "main").strip() == result["commit"]
     assert (repo / "README.md").read_text() == "uncommitted work of the user\n"
     assert not (repo / "HELLO.md").exists()
@@ -200,7 +202,9 @@ def test_follow_up_resumes_with_the_conversation_comments_and_human_change(daemo
     assert comment["sent_at"] is None
     (Path(attempt["worktree"]) / "human.txt").write_text("I fixed the import by hand\n")
 
-    daemon.request("POST", f"/v1/attempts/{attempt_id}/messages", {"text": "carry on, please"})
+    seq_before = daemon.events(attempt_id)[-1]["seq"]
+    accepted = daemon.request("POST", f"/v1/attempts/{attempt_id}/messages", {"text": "carry on, please"})
+    assert accepted["state"] == "running" and accepted["follow_from_seq"] == seq_before
     done = daemon.wait_state(attempt_id, "review")
     assert done["summary"] == "second pass"
     told = (Path(done["worktree"]) / "followup.txt").read_text()
