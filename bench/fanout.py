@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.kilod_testing import DaemonProcess, make_repo, new_instance, remove_labelled  # noqa: E402
+from tests.kilod_testing import DaemonProcess, make_repo, new_instance, remove_labelled
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 SIZES = (1, 2, 4, 8)
