@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from kilod.domain import Attempt, EventKind, State, check_transition, now
 from kilod.events import EventLog
 from kilod.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class Lifecycle:
@@ -37,6 +40,9 @@ class Lifecycle:
         assert event is not None
         self.events.publish(event)
         after = self.store.get_attempt(attempt_id)
+        log.info("attempt %s: %s → %s%s", attempt_id, attempt.state, target,
+                 f" ({fields['error']})" if fields.get("error") else "",
+                 extra={"card_id": attempt.card_id, "attempt_id": attempt_id, "model": attempt.model})
         for observe in self.observers:
             observe(attempt, after)
         return after

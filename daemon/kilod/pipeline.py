@@ -59,7 +59,7 @@ class Pipeline:
             self._count_error(exc)
             self._fail(attempt_id, str(exc))
         except Exception as exc:  # a bug must fail the attempt, not kill the scheduler
-            log.exception("attempt %s crashed", attempt_id)
+            log.exception("attempt %s crashed", attempt_id, extra={"attempt_id": attempt_id})
             self._count_error(exc)
             self._fail(attempt_id, f"internal error: {type(exc).__name__}: {exc}")
 

@@ -111,5 +111,6 @@ class Scheduler:
                 continue
             if state == State.QUEUED:
                 continue  # about to be adopted by its own pipeline
-            log.info("removing leftover container %s (attempt state: %s)", info.name, state)
+            log.info("removing leftover container %s (attempt state: %s)", info.name, state,
+                     extra={"attempt_id": info.attempt_id})
             await asyncio.to_thread(self.sandbox.remove, info.name)
