@@ -334,15 +334,16 @@ def landing_lines(result: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
-def approve(client: Client, attempt_id: str, message: str | None, merge: bool, tree: str | None,
-            as_json: bool) -> int:
+def land(client: Client, attempt_id: str, message: str | None, merge: bool,
+         tree: str | None) -> dict[str, Any] | None:
+    """Approve: the daemon's answer, or None once a merge conflict has been explained on stderr."""
     body: dict[str, Any] = {"merge": merge}
     if message is not None:
         body["message"] = message
     if tree is not None:
         body["tree"] = tree
     try:
-        result = client.post(attempt_path(attempt_id, "approve"), body)
+        result: dict[str, Any] = client.post(attempt_path(attempt_id, "approve"), body)
     except ApiError as exc:
         paths = exc.details.get("paths")
         if exc.status != 409 or not isinstance(paths, list):
@@ -353,14 +354,26 @@ def approve(client: Client, attempt_id: str, message: str | None, merge: bool, t
                      f"(kilod ctl followup {attempt_id} \"…\"), or approve without --merge and merge its branch "
                      "yourself.")
         _say("\n".join(lines))
+        return None
+    return result
+
+
+def print_pairs(pairs: list[tuple[str, str]]) -> None:
+    """`key  value` lines on stdout, the values aligned."""
+    width = max((len(key) for key, _ in pairs), default=0)
+    for key, value in pairs:
+        print(f"{key:<{width}}  {value}")
+
+
+def approve(client: Client, attempt_id: str, message: str | None, merge: bool, tree: str | None,
+            as_json: bool) -> int:
+    result = land(client, attempt_id, message, merge, tree)
+    if result is None:
         return EXIT_FAILURE
     if as_json:
         _print_json(result)
         return EXIT_OK
-    landed = landing_lines(result)
-    width = max(len(key) for key, _ in landed)
-    for key, value in landed:
-        print(f"{key:<{width}}  {value}")
+    print_pairs(landing_lines(result))
     return EXIT_OK
 
 
