@@ -31,6 +31,8 @@ STALE_SOCKET_SECONDS = 5.0
 ATTEMPT_ID = re.compile(r"^[^-/\s]+-\d+$")
 # Kept here, not imported from images.py, so that building the parser loads nothing extra.
 IMAGE_TARGETS = ("sandbox", "daemon")
+# Attempts per model on one card (the daemon's NewCard.repeat).
+MIN_REPEAT, MAX_REPEAT = 1, 8
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -86,6 +88,16 @@ def cmd_new(args: argparse.Namespace) -> int:
         body["models"] = args.models
     if args.network is not None:
         body["network"] = args.network
+    if args.repeat is not None:
+        body["repeat"] = args.repeat
+    budget = {key: value for key, value in (("tokens", args.budget_tokens), ("cost_usd", args.budget_cost))
+              if value is not None}
+    if budget:
+        body["budget"] = budget
+    settings = {key: value for key, value in (("setup", args.setup), ("checks", args.checks), ("copy", args.copy))
+                if value is not None}
+    if settings:
+        body["settings"] = settings
     card = client_for(args).post("/v1/cards", body)
     if args.json:
         print_json(card)
@@ -93,7 +105,7 @@ def cmd_new(args: argparse.Namespace) -> int:
     attempts = card.get("attempts") or []
     print(card["id"])
     for attempt in attempts:
-        print(attempt["id"])
+        print(f"{attempt['id']}  {attempt['model']}")
     models = ", ".join(str(a["model"]) for a in attempts)
     print(f"created card {card['id']} ({card['title']!r}) with {len(attempts)} "
           f"attempt{'s' if len(attempts) != 1 else ''}: {models}", file=sys.stderr)
@@ -325,6 +337,29 @@ def image_target(value: str) -> str:
     return value
 
 
+def repeat_count(value: str) -> int:
+    if not value.isdigit() or not MIN_REPEAT <= int(value) <= MAX_REPEAT:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number of attempts per model from {MIN_REPEAT} "
+                                         f"to {MAX_REPEAT}")
+    return int(value)
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number above 0")
+    return int(value)
+
+
+def positive_usd(value: str) -> float:
+    try:
+        amount = float(value.removeprefix("$"))
+    except ValueError:
+        amount = float("nan")
+    if not amount > 0 or amount == float("inf"):
+        raise argparse.ArgumentTypeError(f"'{value}' is not an amount of US dollars above 0 (like 0.50)")
+    return amount
+
+
 def attempt_id(value: str) -> str:
     if not ATTEMPT_ID.match(value):
         raise argparse.ArgumentTypeError(
@@ -407,8 +442,21 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--base", help="ref the attempts start from (default: HEAD)")
     new.add_argument("-m", "--model", dest="models", action="append", metavar="MODEL",
                      help="litellm model name; repeat for several attempts side by side")
+    new.add_argument("-n", "--repeat", type=repeat_count, metavar="N",
+                     help=f"attempts per model, {MIN_REPEAT} to {MAX_REPEAT} (best of N; default 1)")
     new.add_argument("--network", action=argparse.BooleanOptionalAction, default=None,
-                     help="give the sandboxes network access (default: the daemon's setting)")
+                     help="give the sandboxes network access (default: .kilod.toml, then the daemon's setting)")
+    new.add_argument("--budget-tokens", type=positive_int, metavar="N",
+                     help="stop an attempt (it goes to review, reason shown) once its tokens in+out reach N")
+    new.add_argument("--budget-cost", type=positive_usd, metavar="USD",
+                     help="stop an attempt once its known cost reaches USD dollars")
+    new.add_argument("--setup", action="append", metavar="CMD",
+                     help="run in the sandbox before the agent; repeatable; replaces .kilod.toml's setup")
+    new.add_argument("--check", dest="checks", action="append", metavar="CMD",
+                     help="run in the sandbox after the agent; repeatable; replaces .kilod.toml's checks")
+    new.add_argument("--copy", action="append", metavar="GLOB",
+                     help="untracked files copied from the repository into each worktree; repeatable; replaces "
+                          ".kilod.toml's copy")
     _json_option(new, "print the created card as JSON")
     new.set_defaults(handler=cmd_new)
 

@@ -25,7 +25,9 @@ def test_a_card_reviewed_and_merged_through_the_cli(cli: CliEnv, daemon: DaemonP
     base = git(repo, "rev-parse", "main").strip()
     created = ctl("new", "say hello", "--repo", str(repo), "-m", "scripted/hello")
     assert created.returncode == 0, created.stderr
-    card_id, attempt_id = created.stdout.split()
+    card_id, attempt_line = created.stdout.splitlines()
+    attempt_id, model = attempt_line.split()
+    assert model == "scripted/hello"
     daemon.wait_state(attempt_id, "review")
 
     piped = ctl("diff", attempt_id)

@@ -194,7 +194,7 @@ def test_new_sends_the_card_and_prints_its_ids(cli: CliEnv, fake_daemon: FakeDae
     result = cli.run("ctl", "new", "do it", "--repo", str(repo), "--title", "T", "--base", "main",
                      "-m", "a/b", "--model", "c/d", "--no-network")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["c0ffee01", "c0ffee01-1", "c0ffee01-2"]
+    assert result.stdout.splitlines() == ["c0ffee01", "c0ffee01-1  a/b", "c0ffee01-2  c/d"]
     assert "created card c0ffee01" in result.stderr
     body = fake_daemon.requests[-1].body
     assert body == {"prompt": "do it", "repo": str((cli.root / "repo").resolve()), "title": "T",
