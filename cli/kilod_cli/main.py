@@ -309,6 +309,18 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return approve(client_for(args), args.attempt, args.message, args.merge, args.tree, args.json)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from kilod_cli.compare import compare
+
+    return compare(client_for(args), args.card, args.json, args.diff, use_pager=not args.no_pager)
+
+
+def cmd_pick(args: argparse.Namespace) -> int:
+    from kilod_cli.compare import pick
+
+    return pick(client_for(args), args.attempt, args.message, args.merge, args.json)
+
+
 def cmd_discard(args: argparse.Namespace) -> int:
     from kilod_cli.desk import discard
 
@@ -431,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ctl", help="talk to the running daemon",
         description="Cards, attempts and the board, through the daemon's API. The review desk: read an "
                     "attempt's diff, comment on its lines, send a follow-up, open a shell or an editor on its "
-                    "worktree, then approve (and merge) it or discard it.",
+                    "worktree, then approve (and merge) it or discard it. Several attempts at one card: compare "
+                    "them side by side, then pick one.",
         epilog="exit codes: 0 ok, 1 failure (the daemon's message on stderr), 2 usage error, 3 daemon not running")
     ctl_verbs = ctl.add_subparsers(dest="ctl_command", metavar="VERB", required=True)
 
@@ -554,6 +567,32 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("--merge", action="store_true", help="also merge into the card's base branch")
     approve.set_defaults(handler=cmd_approve)
     approve_merge.set_defaults(handler=cmd_approve, merge=True)
+
+    compare = ctl_verbs.add_parser(
+        "compare", parents=[common], help="a card's attempts side by side; the best value in each column marked",
+        description="One row per attempt: model, state, files changed, lines added and removed, checks, steps, "
+                    "tool calls, tokens, cost, wall time, stop reason; the best value in each column marked with "
+                    "a star. Then the files each attempt touched, where they overlap, and the card's totals. With "
+                    "--diff FILE: that file's diff in every attempt in turn (highlighted through $PAGER on a "
+                    "terminal; piped: a header line per attempt and the file's unified diff).")
+    compare.add_argument("card", metavar="CARD", help="a card id, like 3fa9c2d1")
+    compare.add_argument("--diff", metavar="FILE", help="show this file's diff (a path as the diff names it) for "
+                                                        "every attempt")
+    compare.add_argument("--no-pager", action="store_true", help="with --diff: print straight to the terminal")
+    _json_option(compare, "print the daemon's comparison as JSON (with --diff: each attempt's diff of the file)")
+    compare.set_defaults(handler=cmd_compare)
+
+    pick = ctl_verbs.add_parser(
+        "pick", parents=[common], help="keep this attempt: approve it and discard its siblings",
+        description="Approve the attempt (commit the reviewed worktree on its branch; with --merge also merge "
+                    "it into the card's base branch); the daemon discards the card's other attempts, and pick "
+                    "says which. A merge conflict changes nothing: the files are listed and the exit code is 1.")
+    _attempt_argument(pick)
+    pick.add_argument("-m", "--message", help="the commit message (default: the card's title, the agent's "
+                                              "summary and kilod trailers)")
+    pick.add_argument("--merge", action="store_true", help="also merge into the card's base branch")
+    _json_option(pick, "print the daemon's answer as JSON")
+    pick.set_defaults(handler=cmd_pick)
 
     discard = ctl_verbs.add_parser("discard", parents=[common],
                                    help="drop an attempt: its container, worktree and branch")
