@@ -51,6 +51,10 @@ def test_console_script_runs() -> None:
     ["ctl", "discard", "abc-1"],
     ["ctl", "cancel", "abc-1"],
     ["ctl", "retry", "abc-1"],
+    ["ctl", "new", "do something", "-n", "3", "--budget-tokens", "100", "--check", "pytest -q"],
+    ["ctl", "compare", "abc"],
+    ["ctl", "compare", "abc", "--diff", "a.py"],
+    ["ctl", "pick", "abc-1", "--merge"],
 ])
 def test_no_daemon_exits_3_with_how_to_start_one(cli: CliEnv, args: list[str]) -> None:
     result = cli.run(*args)
@@ -99,6 +103,12 @@ def test_a_stale_socket_file_counts_as_not_running(cli: CliEnv) -> None:
     ["ctl", "followup", "abc-1"],
     ["ctl", "merge", "abc-1", "--merge"],
     ["ctl", "shell", "abc-1", "--bogus"],
+    ["ctl", "new", "x", "-n", "9"],
+    ["ctl", "new", "x", "--budget-cost", "0"],
+    ["ctl", "compare"],
+    ["ctl", "compare", "abc", "--diff"],
+    ["ctl", "pick", "abc"],  # a card id where an attempt is needed
+    ["ctl", "pick", "abc-1", "--tree", "t"],
 ])
 def test_usage_errors_exit_2(cli: CliEnv, args: list[str]) -> None:
     result = cli.run(*args)
@@ -141,7 +151,10 @@ def test_parsing_a_verb_loads_nothing_heavy() -> None:
         "for verb in (['diff', 'abc-1', '--stat'], ['comment', 'abc-1', 'a.py:3', 'x'], ['comments', 'abc-1'],\n"
         "             ['followup', 'abc-1', 'x', '-f'], ['shell', 'abc-1', '--host'], ['open', 'abc-1'],\n"
         "             ['approve', 'abc-1', '--merge', '-m', 'x'], ['merge', 'abc-1'], ['discard', 'abc-1'],\n"
-        "             ['cancel', 'abc-1'], ['retry', 'abc-1']):\n"
+        "             ['cancel', 'abc-1'], ['retry', 'abc-1'], ['compare', 'abc', '--diff', 'a.py', '--json'],\n"
+        "             ['pick', 'abc-1', '-m', 'x', '--merge'],\n"
+        "             ['new', 'x', '-n', '2', '--budget-tokens', '5', '--budget-cost', '1', '--setup', 's',\n"
+        "              '--check', 'c', '--copy', '.env']):\n"
         "    cli.build_parser().parse_args(['ctl', *verb])\n"
     )
     assert _modules_after(code) == []
@@ -149,7 +162,7 @@ def test_parsing_a_verb_loads_nothing_heavy() -> None:
 
 # The review desk's modules: the verbs that print data or talk to the daemon load no rich;
 # the diff view loads rich and pygments, and still none of the daemon's dependencies.
-DESK_MODULES = ("kilod_cli.desk", "kilod_cli.text", "kilod_cli.client")
+DESK_MODULES = ("kilod_cli.desk", "kilod_cli.text", "kilod_cli.client", "kilod_cli.compare")
 
 
 @pytest.mark.parametrize("module", DESK_MODULES)
@@ -161,6 +174,12 @@ def test_the_diff_view_loads_only_rich_and_pygments() -> None:
     loaded = _modules_after("import kilod_cli.diffview")
     assert "rich" in loaded and "pygments" in loaded
     assert [m for m in loaded if m.split(".")[0] not in ("rich", "pygments")] == []
+
+
+def test_the_compare_view_loads_only_rich() -> None:
+    loaded = _modules_after("import kilod_cli.compareview")
+    assert "rich" in loaded
+    assert [m for m in loaded if m.split(".")[0] != "rich"] == []  # pygments only for --diff on a terminal
 
 
 @pytest.mark.parametrize("verb", [
@@ -177,6 +196,10 @@ def test_the_diff_view_loads_only_rich_and_pygments() -> None:
     ["followup", "abc-1", "x"],
     ["open", "abc-1"],
     ["shell", "abc-1", "--host"],
+    ["compare", "abc", "--json"],
+    ["compare", "abc", "--diff", "a.py"],
+    ["pick", "abc-1"],
+    ["new", "x", "-n", "2", "--check", "c"],
 ])
 def test_a_json_verb_without_daemon_loads_nothing_heavy(cli: CliEnv, verb: list[str]) -> None:
     code = (

@@ -1,5 +1,5 @@
-"""One card from the command line to the repository's main branch, with a real daemon, real
-Docker and the scripted agent: new → review → diff → comment → approve --merge."""
+"""Cards from the command line to the repository, with a real daemon, real Docker and the
+scripted agent: new → review → diff → comment → approve --merge; two models → compare → pick."""
 
 from __future__ import annotations
 
@@ -59,3 +59,36 @@ def test_a_card_reviewed_and_merged_through_the_cli(cli: CliEnv, daemon: DaemonP
     assert git(repo, "status", "--porcelain") == ""
     assert daemon.attempt(attempt_id)["state"] == "approved"
     assert ctl("show", card_id, "--json").returncode == 0
+
+
+def test_two_models_compared_and_one_picked_through_the_cli(cli: CliEnv, daemon: DaemonProcess, repo: Path) -> None:
+    def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+        return cli.run("--socket", str(daemon.socket), "ctl", *args)
+
+    created = ctl("new", "say hello", "--repo", str(repo), "-m", "scripted/hello", "-m", "scripted/steady")
+    assert created.returncode == 0, created.stderr
+    card_id, *attempt_lines = created.stdout.splitlines()
+    attempts = [text.split() for text in attempt_lines]
+    assert [model for _, model in attempts] == ["scripted/hello", "scripted/steady"]
+    first, second = (attempt_id for attempt_id, _ in attempts)
+    for attempt_id in (first, second):
+        daemon.wait_state(attempt_id, "review")
+
+    compared = ctl("compare", card_id, "--json")
+    assert compared.returncode == 0, compared.stderr
+    rows = json.loads(compared.stdout)["rows"]
+    assert [(r["attempt_id"], r["model"], r["files"]) for r in rows] == [
+        (first, "scripted/hello", ["HELLO.md"]), (second, "scripted/steady", ["steady.txt"])]
+    table = ctl("compare", card_id)
+    assert table.returncode == 0, table.stderr
+    assert "overlap: none" in table.stdout
+    one_file = ctl("compare", card_id, "--diff", "steady.txt")
+    assert one_file.stdout.startswith(f"### attempt {first} (scripted/hello)\nnot changed by this attempt\n"
+                                      f"### attempt {second} (scripted/steady)\ndiff --git a/steady.txt")
+
+    picked = ctl("pick", first)
+    assert picked.returncode == 0, picked.stderr
+    assert f"discarded  {second}" in picked.stdout.splitlines()
+    assert daemon.attempt(first)["state"] == "approved"
+    assert daemon.attempt(second)["state"] == "discarded"
+    assert git(repo, "branch", "--list", f"kilod/{second}").strip() == ""
