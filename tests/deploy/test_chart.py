@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,8 @@ DASHBOARD = (CHART / "dashboards" / "kilod.json").read_text()
 KUBERNETES_VERSION = "1.30.0"
 RELEASE = "rel"
 NAMESPACE = "agents"
-DIND = {"docker": {"mode": "dind"}, "metrics": {"serviceMonitor": {"enabled": True}}}
+DIND = {"docker": {"mode": "dind"}, "metrics": {"public": True, "serviceMonitor": {"enabled": True}},
+        "http": {"allowedHosts": ["kilod.example.com"]}}
 SOCKET = {"docker": {"mode": "socket", "gid": 998}}
 VARIANTS: dict[str, dict[str, Any]] = {"defaults": {}, "dind+serviceMonitor": DIND, "socket": SOCKET}
 
@@ -30,7 +32,9 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "unknown docker mode": {"docker": {"mode": "podman"}},
     "relative data dir": {"dataDir": "var/lib/kilod"},
     "gid is a string": {"docker": {"gid": "docker"}},
-    "port out of range": {"service": {"port": 70000}},
+    "port out of range": {"http": {"port": 70000}},
+    "NodePort (its port would fail the Host check)": {"service": {"type": "NodePort"}},
+    "allowed host with a port": {"http": {"allowedHosts": ["kilod.example.com:443"]}},
     "persistence.enabled is a string": {"persistence": {"enabled": "yes"}},
     "network is a string": {"settings": {"network": "no"}},
     "model key is a number": {"secret": {"modelKeys": {"ANTHROPIC_API_KEY": 12345}}},
@@ -197,7 +201,7 @@ def test_socket_mode_uses_the_node_socket_and_the_node_path(rendered: dict[str, 
 def test_service_secret_and_settings(rendered: dict[str, list[dict[str, Any]]]) -> None:
     docs = rendered["defaults"]
     [service] = by_kind(docs, "Service")
-    assert service["spec"]["ports"][0]["port"] == VALUES["service"]["port"]
+    assert service["spec"]["ports"][0]["port"] == VALUES["http"]["port"]
     [daemon, _] = deployment(docs)["spec"]["template"]["spec"]["containers"]
     assert daemon["ports"][0]["containerPort"] == VALUES["http"]["port"]
     [secret] = by_kind(docs, "Secret")
@@ -206,6 +210,12 @@ def test_service_secret_and_settings(rendered: dict[str, list[dict[str, Any]]]) 
     assert config["data"]["KILOD_HTTP"] == f"0.0.0.0:{VALUES['http']['port']}"
     assert config["data"]["KILOD_MAX_PARALLEL"] == "4"
     assert config["data"]["KILOD_SANDBOX_IMAGE"] == VALUES["settings"]["sandboxImage"]
+    assert config["data"]["KILOD_METRICS_PUBLIC"] == "false"
+    # clients inside the cluster may name the Service: its DNS names pass the daemon's Host check
+    service_name = service["metadata"]["name"]
+    assert json.loads(config["data"]["KILOD_HTTP_ALLOWED_HOSTS"]) == [
+        service_name, f"{service_name}.{NAMESPACE}", f"{service_name}.{NAMESPACE}.svc",
+        f"{service_name}.{NAMESPACE}.svc.cluster.local"]
     sources = {next(iter(s)): next(iter(s.values()))["name"] for s in daemon["envFrom"]}
     assert sources == {"configMapRef": config["metadata"]["name"], "secretRef": secret["metadata"]["name"]}
 
@@ -231,6 +241,9 @@ def test_service_monitor_scrapes_metrics_with_the_token(rendered: dict[str, list
     assert endpoint["path"] == "/metrics"
     assert endpoint["authorization"] == {"type": "Bearer",
                                          "credentials": {"name": secret["metadata"]["name"], "key": "KILOD_TOKEN"}}
+    config = settings_configmap(rendered["dind+serviceMonitor"])
+    assert config["data"]["KILOD_METRICS_PUBLIC"] == "true"
+    assert json.loads(config["data"]["KILOD_HTTP_ALLOWED_HOSTS"])[-1] == "kilod.example.com"
 
 
 def test_dashboard_configmap_carries_the_dashboard_file(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -238,3 +251,29 @@ def test_dashboard_configmap_carries_the_dashboard_file(rendered: dict[str, list
         [dashboard] = [c for c in by_kind(docs, "ConfigMap") if c["metadata"]["name"].endswith("-dashboard")]
         assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
         assert json.loads(dashboard["data"]["kilod.json"]) == json.loads(DASHBOARD)
+
+
+def test_the_configmap_holds_settings_the_daemon_accepts(rendered: dict[str, list[dict[str, Any]]],
+                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every KILOD_* variable the chart sets names a setting (a misspelt one would be ignored
+    silently), and the daemon's Settings parse them all."""
+    from kilod.config import Settings
+    from kilod.logs import FORMAT_ENV, LEVEL_ENV
+
+    known = {f"KILOD_{name.upper()}" for name in Settings.model_fields} | {FORMAT_ENV, LEVEL_ENV}
+    for name, docs in rendered.items():
+        data = settings_configmap(docs)["data"]
+        unknown = sorted(key for key in data if key.startswith("KILOD_") and key not in known)
+        assert unknown == [], f"{name}: not kilod settings: {unknown}"
+        for key in [k for k in os.environ if k.startswith("KILOD_")]:
+            monkeypatch.delenv(key)
+        for key, value in data.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("KILOD_CONFIG", str(tmp_path / "none.toml"))
+        settings = Settings()
+        assert str(settings.data_dir) == VALUES["dataDir"]
+        assert settings.http_address == ("0.0.0.0", VALUES["http"]["port"])
+        assert settings.max_parallel == VALUES["settings"]["maxParallel"]
+        assert settings.network is VALUES["settings"]["network"]
+        assert settings.metrics_public is (name == "dind+serviceMonitor")
+        assert "rel-kilod.agents.svc" in settings.http_allowed_hosts

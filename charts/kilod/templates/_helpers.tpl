@@ -38,6 +38,14 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- default (include "kilod.fullname" .) .Values.secret.existingSecret }}
 {{- end }}
 
+{{/* Host names the TCP listener accepts besides IP addresses: the Service's DNS names and http.allowedHosts. */}}
+{{- define "kilod.allowedHosts" -}}
+{{- $service := include "kilod.fullname" . }}
+{{- $namespace := .Release.Namespace }}
+{{- $names := list $service (printf "%s.%s" $service $namespace) (printf "%s.%s.svc" $service $namespace) (printf "%s.%s.svc.cluster.local" $service $namespace) }}
+{{- concat $names .Values.http.allowedHosts | uniq | toJson }}
+{{- end }}
+
 {{- define "kilod.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
