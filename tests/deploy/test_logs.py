@@ -145,8 +145,11 @@ def test_a_daemon_on_a_pipe_writes_only_json_lines(sandbox_image: str, piped_dae
         assert isinstance(entry, dict), line
         assert {"time", "level", "logger", "message"} <= entry.keys(), line
         assert entry["level"] in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-    messages = [json.loads(line)["message"] for line in lines]
-    assert any("listening on" in m for m in messages) and any("stopping" in m for m in messages)
+    entries = [json.loads(line) for line in lines]
+    assert any("listening on" in e["message"] for e in entries) and any("stopping" in e["message"] for e in entries)
+    attempt_id = card["attempts"][0]["id"]
+    about = [e for e in entries if e.get("attempt_id") == attempt_id]
+    assert about and all(e["card_id"] == card["id"] and e["model"] == "scripted/hello" for e in about), about
 
 
 def test_kilod_log_format_text_gives_text(piped_daemons: list[PipedDaemon]) -> None:
