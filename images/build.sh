@@ -101,7 +101,13 @@ build_one() {
     ensure_base
     say "building $tag"
     local file_args=()
-    [ "$name" = daemon ] && file_args=(-f "$repo_root/Dockerfile")
+    if [ "$name" = daemon ]; then
+        file_args=(-f "$repo_root/Dockerfile")
+        # where egress goes through a TLS-inspecting proxy, pip in the build must trust its CA too
+        local ca
+        ca=$(cat /usr/local/share/ca-certificates/*.crt 2>/dev/null || true)
+        [ -n "$ca" ] && file_args+=(--build-arg "EXTRA_CA_CERTS=$ca")
+    fi
     docker build -q "${file_args[@]+"${file_args[@]}"}" --label "kilod.source-hash=$source_hash" --label kilod.image="$name" \
         -t "$tag" "$context" >/dev/null
     say "built $tag"
