@@ -38,7 +38,7 @@ from kilod.landing import (
 from kilod.lifecycle import Lifecycle
 from kilod.sandbox import Sandbox
 from kilod.scheduler import Scheduler
-from kilod.snapshot import snapshot
+from kilod.snapshot import Snapshot, snapshot
 from kilod.worktrees import RepoInfo, inspect_repo, remove_worktree, worktree_git_dir
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,7 @@ class Review:
     async def diff(self, attempt_id_: str) -> tuple[dict[str, Any], str]:
         """(structured diff, unified text) of the worktree against the base commit."""
         attempt, card, repo = await self._context(attempt_id_)
-        worktree = self._require_worktree(attempt)
-        snap = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
-        text, files = await asyncio.to_thread(diff_trees, worktree_git_dir(repo, worktree), card.base_commit,
-                                              snap.tree)
+        snap, text, files = await self._snapshot_diff(attempt, card, repo)
         structured = {
             "attempt_id": attempt.id,
             "base_commit": card.base_commit,
@@ -92,12 +89,17 @@ class Review:
         }
         return structured, text
 
-    async def _files(self, attempt: Attempt, card: Card, repo: RepoInfo) -> list[FileDiff]:
+    async def _snapshot_diff(self, attempt: Attempt, card: Card,
+                             repo: RepoInfo) -> tuple[Snapshot, str, list[FileDiff]]:
+        """The worktree's snapshot and its diff against the base: (snapshot, patch text, files)."""
         worktree = self._require_worktree(attempt)
         snap = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
-        _, files = await asyncio.to_thread(diff_trees, worktree_git_dir(repo, worktree), card.base_commit,
-                                           snap.tree)
-        return files
+        text, files = await asyncio.to_thread(diff_trees, worktree_git_dir(repo, worktree), card.base_commit,
+                                              snap.tree)
+        return snap, text, files
+
+    async def _files(self, attempt: Attempt, card: Card, repo: RepoInfo) -> list[FileDiff]:
+        return (await self._snapshot_diff(attempt, card, repo))[2]
 
     # -- comments -------------------------------------------------------------
 
