@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 from tests.kilod_testing import DaemonProcess, git
@@ -33,6 +34,8 @@ def test_card_reaches_review_with_the_edit_only_in_its_worktree(daemon: DaemonPr
     status_output = next(e["payload"]["output"] for e in events
                          if e["kind"] == "tool_result" and e["payload"]["name"] == "shell")
     assert "?? HELLO.md" in status_output  # git works inside the sandbox
+
+    assert stat.S_IMODE(daemon.socket.stat().st_mode) == 0o600  # only the daemon's user reaches the API
 
     board = daemon.request("GET", "/v1/board")
     columns = {c["id"]: [k["id"] for k in c["cards"]] for c in board["columns"]}
