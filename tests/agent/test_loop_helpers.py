@@ -107,3 +107,15 @@ def test_a_follow_up_after_finish_means_not_finished() -> None:
     finished = [*START, assistant(call("f", "finish", {"summary": "first pass"})), result("f")]
     assert finish_summary(finished) == "first pass"
     assert finish_summary([*finished, {"role": "user", "content": "also add a test"}]) is None
+
+
+def test_budget_says_which_limit_was_reached_and_never_guesses_an_unknown_cost() -> None:
+    from kilod.agent.loop import Budget
+
+    assert Budget().exceeded(10**9, 10**6) is None
+    assert Budget(tokens=500).exceeded(499, None) is None
+    assert Budget(tokens=500).exceeded(500, None) == "token budget of 500 reached (500 used)"
+    assert Budget(cost_usd=0.01).exceeded(10**9, None) is None  # no known price: cannot be enforced
+    assert Budget(cost_usd=0.01).exceeded(0, 0.0099) is None
+    assert Budget(cost_usd=0.01).exceeded(0, 0.0125) == "cost budget of $0.01 reached ($0.0125 used)"
+    assert Budget(tokens=100, cost_usd=0.01).exceeded(150, 0.02) == "token budget of 100 reached (150 used)"

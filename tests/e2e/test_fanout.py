@@ -168,3 +168,13 @@ def test_a_bad_kilod_toml_fails_card_creation_naming_file_key_and_line(
     assert daemon.request("GET", "/v1/cards") == {"cards": []}
     assert list((daemon.data_dir / "worktrees").iterdir()) == []
     assert git(repo, "branch", "--list") == "* main\n"
+
+
+def test_a_cost_budget_stops_a_priced_model_at_the_limit(daemon: DaemonProcess, repo: Path) -> None:
+    card = daemon.request("POST", "/v1/cards", {"prompt": "spend money", "repo": str(repo),
+                                                "models": ["scripted/fan_pass"], "budget": {"cost_usd": 0.0002}})
+    attempt = daemon.wait_state(card["attempts"][0]["id"], "review")
+    # each call costs 100 * $0.000001 + 10 * $0.000002 = $0.00012: the second crosses $0.0002
+    assert attempt["steps"] == 2
+    assert attempt["cost_usd"] == pytest.approx(0.00024)
+    assert attempt["stop_reason"] == "cost budget of $0.0002 reached ($0.00024 used)"

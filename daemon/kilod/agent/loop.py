@@ -37,7 +37,7 @@ class Budget:
         if self.tokens is not None and tokens >= self.tokens:
             return f"token budget of {self.tokens} reached ({tokens} used)"
         if self.cost_usd is not None and cost_usd is not None and cost_usd >= self.cost_usd:
-            return f"cost budget of ${self.cost_usd:.4f} reached (${cost_usd:.4f} used)"
+            return f"cost budget of ${self.cost_usd:g} reached (${cost_usd:.6g} used)"
         return None
 
 
