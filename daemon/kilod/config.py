@@ -6,11 +6,12 @@ user's data dir. The TOML file is `$KILOD_CONFIG` or `<config dir>/kilod/config.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,7 +31,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=default_data_dir, description="store, worktrees, logs")
     socket: Path | None = Field(None, description="unix socket of the API (default <data_dir>/kilod.sock)")
-    instance: str = Field("default", description="label value that marks this daemon's containers")
+    instance: str = Field("", description="label value that marks this daemon's containers "
+                                          "(default: derived from the data dir, so two daemons never share one)")
     max_parallel: int = Field(4, ge=1, le=256, description="attempts running at once; the rest queue")
     default_model: str = Field("anthropic/claude-sonnet-4-5", description="litellm model name")
     sandbox_image: str = Field("kilod/sandbox", description="image for attempt containers")
@@ -67,9 +69,17 @@ class Settings(BaseSettings):
     @field_validator("instance")
     @classmethod
     def _label_safe(cls, value: str) -> str:
-        if not value or not all(c.isalnum() or c in "-_." for c in value):
+        if not all(c.isalnum() or c in "-_." for c in value):
             raise ValueError("instance must be letters, digits, '-', '_' or '.'")
         return value
+
+    @model_validator(mode="after")
+    def _instance_of_data_dir(self) -> Settings:
+        # The reconciler removes labelled containers it has no attempt for: two daemons
+        # on one Docker engine (two users, two data dirs) must never share a label.
+        if not self.instance:
+            self.instance = "kilod-" + hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        return self
 
     @field_validator("http")
     @classmethod

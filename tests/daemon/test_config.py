@@ -37,7 +37,7 @@ def test_defaults_with_nothing_set(tmp_path: Path) -> None:
     assert settings.worktrees_dir == data / "worktrees"
     assert settings.socket is None
     assert settings.socket_path == data / "kilod.sock"
-    assert settings.instance == "default"
+    assert settings.instance.startswith("kilod-") and len(settings.instance) == len("kilod-") + 12
     assert settings.max_parallel == 4
     assert settings.sandbox_image == "kilod/sandbox"
     assert settings.network is False
@@ -96,8 +96,16 @@ def test_an_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KILOD_INSTANCE", "")
     monkeypatch.setenv("KILOD_MAX_PARALLEL", "")
     settings = Settings()
-    assert settings.instance == "default"
+    assert settings.instance == Settings().instance != ""
     assert settings.max_parallel == 4
+
+
+def test_the_default_instance_label_follows_the_data_dir(tmp_path: Path) -> None:
+    """Two daemons on one engine must not remove each other's containers as leftovers."""
+    first = Settings(data_dir=tmp_path / "one")
+    assert Settings(data_dir=tmp_path / "one").instance == first.instance  # stable across restarts
+    assert Settings(data_dir=tmp_path / "two").instance != first.instance
+    assert Settings(data_dir=tmp_path / "two", instance="shared").instance == "shared"
 
 
 @pytest.mark.parametrize(
