@@ -33,8 +33,9 @@ from kilod.events import EventLog
 from kilod.landing import base_branch_of
 from kilod.repo_settings import load as load_repo_settings
 from kilod.repo_settings import parse_override
+from kilod.snapshot import diffstat
 from kilod.store import Store
-from kilod.worktrees import branch_exists, diffstat, inspect_repo, resolve_base
+from kilod.worktrees import branch_exists, inspect_repo, resolve_base
 
 MAX_ATTEMPTS_PER_CARD = 16
 

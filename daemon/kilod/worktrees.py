@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,42 +185,6 @@ def _chown_tree(root: Path, uid: int, gid: int) -> None:
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             os.chown(os.path.join(dirpath, name), uid, gid, follow_symlinks=False)
-
-
-@dataclass(frozen=True)
-class FileStat:
-    path: str
-    added: int | None     # None for binary files
-    deleted: int | None
-
-
-def diffstat(repo: RepoInfo, worktree: Path, base_commit: str) -> list[FileStat]:
-    """Files changed in the worktree against the base, untracked (not ignored) ones included.
-
-    Uses a throwaway index so neither the agent's index nor the user's is touched.
-    """
-    git_dir = worktree_git_dir(repo, worktree)
-    with tempfile.TemporaryDirectory(prefix="kilod-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        run_git("read-tree", base_commit, git_dir=git_dir, work_tree=worktree, env=env)
-        run_git("add", "--all", "--", ".", git_dir=git_dir, work_tree=worktree, cwd=worktree, env=env)
-        out = run_git("diff", "--cached", "--numstat", "--no-ext-diff", "--no-textconv", "-z", base_commit,
-                      git_dir=git_dir, work_tree=worktree, env=env)
-    stats: list[FileStat] = []
-    fields = out.split("\0")
-    i = 0
-    while i < len(fields) - 1:
-        head = fields[i]
-        if not head:
-            i += 1
-            continue
-        added, deleted, path = head.split("\t", 2)
-        if path == "":  # rename: the next two fields are the old and new paths
-            path = f"{fields[i + 1]} => {fields[i + 2]}"
-            i += 2
-        stats.append(FileStat(path, None if added == "-" else int(added), None if deleted == "-" else int(deleted)))
-        i += 1
-    return stats
 
 
 def copy_untracked(repo: Path, worktree: Path, patterns: list[str], owner: tuple[int, int] | None) -> list[str]:

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from kilod.errors import Invalid
+from kilod.snapshot import FileStat, diffstat
 from kilod.worktrees import (
-    FileStat,
     RepoInfo,
     add_worktree,
     branch_exists,
-    diffstat,
     inspect_repo,
     registered_worktrees,
     remove_worktree,
@@ -398,3 +397,16 @@ def test_diffstat_ignores_a_replaced_git_pointer(repo: Path, info: RepoInfo, tmp
     assert "mine.txt" in stats
     assert "greeter.py" not in stats and "README.md" not in stats  # diffed against the real base
     assert git(decoy, "status", "--porcelain") == ""
+
+
+def test_diffstat_runs_no_filter_a_planted_gitattributes_names(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+    marker = tmp_path / "filter-ran"
+    git(repo, "config", "filter.evil.clean", f"touch {marker}")
+    git(repo, "config", "filter.evil.smudge", f"touch {marker}")
+    worktree = tmp_path / "worktrees" / "abc-1"
+    add_worktree(info, worktree, BRANCH, head(repo))
+    (worktree / ".gitattributes").write_text("* filter=evil\n")
+    (worktree / "new.txt").write_text("x\n")
+    stats = diffstat(info, worktree, head(repo))
+    assert {s.path for s in stats} == {".gitattributes", "new.txt"}
+    assert not marker.exists()
