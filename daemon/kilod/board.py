@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kilod.agent.models import Models
 from kilod.config import Settings
+from kilod.diffs import diffstat
 from kilod.domain import (
     COLUMN_TITLES,
     Attempt,
@@ -33,7 +34,6 @@ from kilod.events import EventLog
 from kilod.landing import base_branch_of
 from kilod.repo_settings import load as load_repo_settings
 from kilod.repo_settings import parse_override
-from kilod.snapshot import diffstat
 from kilod.store import Store
 from kilod.worktrees import branch_exists, inspect_repo, resolve_base
 

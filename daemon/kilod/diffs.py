@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from kilod.snapshot import MODE_EXECUTABLE, MODE_SYMLINK
-from kilod.worktrees import run_git
+from kilod.snapshot import MODE_EXECUTABLE, MODE_SYMLINK, snapshot
+from kilod.worktrees import RepoInfo, run_git, worktree_git_dir
 
 DIFF_OPTIONS = ("-M", "--no-color", "--no-ext-diff", "--no-textconv", "--full-index")
 HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
@@ -94,7 +94,8 @@ class FileDiff:
         return {line["new"] for h in self.hunks for line in h.lines if line["new"] is not None}
 
 
-def _numstat(git_dir: Any, base: str, tree: str) -> list[tuple[int | None, int | None, str | None, str]]:
+def numstat(git_dir: Any, base: str, tree: str) -> list[tuple[int | None, int | None, str | None, str]]:
+    """(added, deleted, old path of a rename, path) per changed file; None counts for binary files."""
     out = run_git("diff", *DIFF_OPTIONS, "--numstat", "-z", base, tree, git_dir=git_dir)
     fields = out.split("\0")
     result: list[tuple[int | None, int | None, str | None, str]] = []
@@ -165,7 +166,27 @@ def _parse_section(lines: list[str], stat: tuple[int | None, int | None, str | N
 def diff_trees(git_dir: Any, base: str, tree: str) -> tuple[str, list[FileDiff]]:
     """(unified patch text, parsed files) for base → tree."""
     text = run_git("diff", *DIFF_OPTIONS, base, tree, git_dir=git_dir)
-    stats = _numstat(git_dir, base, tree)
+    stats = numstat(git_dir, base, tree)
     sections = _sections(text)
     files = [_parse_section(section, stat) for section, stat in zip(sections, stats, strict=False)]
     return text, files
+
+
+@dataclass(frozen=True)
+class FileStat:
+    path: str
+    added: int | None     # None for binary files
+    deleted: int | None
+
+
+def diffstat(repo: RepoInfo, worktree: Path, base_commit: str) -> list[FileStat]:
+    """Files changed in the worktree against the base, untracked (not ignored) ones included.
+
+    Counted between the base and the worktree's snapshot: no `git add`, no filter, and
+    neither the agent's index nor the user's is touched.
+    """
+    tree = snapshot(repo, worktree, base_commit).tree
+    return [
+        FileStat(f"{old} => {path}" if old else path, added, deleted)
+        for added, deleted, old, path in numstat(worktree_git_dir(repo, worktree), base_commit, tree)
+    ]

@@ -142,31 +142,3 @@ def _store_missing_blobs(git_dir: Path, contents: dict[str, bytes], scratch: Pat
     run_git("hash-object", "-w", "--no-filters", "--stdin-paths", git_dir=git_dir,
             stdin="".join(f"{copies / sha}\n" for sha in missing))
 
-
-@dataclass(frozen=True)
-class FileStat:
-    path: str
-    added: int | None     # None for binary files
-    deleted: int | None
-
-
-def diffstat(repo: RepoInfo, worktree: Path, base_commit: str) -> list[FileStat]:
-    """Files changed in the worktree against the base, untracked (not ignored) ones included.
-
-    Counted between the base and the worktree's snapshot: no `git add`, no filter, and
-    neither the agent's index nor the user's is touched.
-    """
-    tree = snapshot(repo, worktree, base_commit).tree
-    out = run_git("diff", "--numstat", "-z", "-M", "--no-ext-diff", "--no-textconv", base_commit, tree,
-                  git_dir=worktree_git_dir(repo, worktree))
-    stats: list[FileStat] = []
-    fields = out.split("\0")
-    i = 0
-    while i < len(fields) and fields[i]:
-        added, deleted, path = fields[i].split("\t", 2)
-        if path == "":  # a rename: the old and the new path follow
-            path = f"{fields[i + 1]} => {fields[i + 2]}"
-            i += 2
-        stats.append(FileStat(path, None if added == "-" else int(added), None if deleted == "-" else int(deleted)))
-        i += 1
-    return stats

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from kilod.diffs import FileStat, diffstat
 from kilod.errors import Invalid
-from kilod.snapshot import FileStat, diffstat
 from kilod.worktrees import (
     RepoInfo,
     add_worktree,
