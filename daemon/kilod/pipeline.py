@@ -17,7 +17,7 @@ from kilod.agent.loop import AgentRun, Budget
 from kilod.agent.models import ModelError, Models
 from kilod.agent.tools import ToolRunner
 from kilod.config import Settings
-from kilod.domain import Attempt, Card, EventKind, State, Step, container_name
+from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name
 from kilod.errors import Conflict, Invalid, KilodError, Unavailable
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
@@ -70,7 +70,7 @@ class Pipeline:
 
     def _fail(self, attempt_id: str, message: str) -> None:
         attempt = self.store.get_attempt(attempt_id)
-        if attempt.state in (State.QUEUED, State.STARTING, State.RUNNING):
+        if attempt.state in LIVE_STATES:
             self.lifecycle.transition(attempt_id, State.FAILED, error=message)
 
     def _advance(self, attempt: Attempt, step: Step, message: str, **fields: Any) -> Attempt:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from kilod.config import Settings
-from kilod.domain import State
+from kilod.domain import LIVE_STATES, State
 from kilod.errors import KilodError
 from kilod.pipeline import Pipeline
 from kilod.sandbox import Sandbox
@@ -56,18 +56,20 @@ class Scheduler:
 
         def done(_: asyncio.Task[None]) -> None:
             self.active.pop(attempt_id, None)
-            if self.pipeline.metrics is not None:
-                self.pipeline.metrics.running.set(len(self.active))
+            self._report_slots()
             self.kick()
 
         task.add_done_callback(done)
+        self._report_slots()
+
+    def _report_slots(self) -> None:
         if self.pipeline.metrics is not None:
             self.pipeline.metrics.running.set(len(self.active))
 
     async def cancel(self, attempt_id: str) -> None:
         """Stop a live attempt; its worktree and container stay for review."""
         attempt = self.store.get_attempt(attempt_id)
-        if attempt.state in (State.QUEUED, State.STARTING, State.RUNNING):
+        if attempt.state in LIVE_STATES:
             self.pipeline.lifecycle.transition(attempt_id, State.CANCELLED, error="cancelled by a person")
         task = self.active.get(attempt_id)
         if task is not None:

@@ -121,6 +121,20 @@ _UPDATABLE = frozenset(
 )
 
 
+def _check_updatable(fields: dict[str, Any]) -> None:
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+
+
+def _set_fields(db: sqlite3.Connection, attempt_id: str, fields: dict[str, Any]) -> None:
+    """UPDATE the attempt's columns named in `fields` (already checked), inside the caller's transaction."""
+    if fields:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        values = [str(v) if isinstance(v, (State, Step)) else v for v in fields.values()]
+        db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*values, attempt_id])
+
+
 def _card(row: sqlite3.Row) -> Card:
     return Card(
         id=row["id"], title=row["title"], prompt=row["prompt"], repo=row["repo"],
@@ -259,11 +273,7 @@ class Store:
         `message` is appended to the conversation and `sent_comments` marked sent in
         that transaction too: a follow-up is all there or not there after a crash.
         """
-        unknown = set(fields) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
-        sets = ", ".join(f"{k} = ?" for k in fields)
-        values = [str(v) if isinstance(v, (State, Step)) else v for v in fields.values()]
+        _check_updatable(fields)
         with self.transaction() as db:
             if message is not None:
                 index = db.execute("SELECT COUNT(*) FROM conversation WHERE attempt_id = ?",
@@ -272,8 +282,7 @@ class Store:
                            (attempt_id, index, json.dumps(message)))
             for comment_id in sent_comments or []:
                 db.execute("UPDATE comments SET sent_at = ? WHERE id = ?", (now(), comment_id))
-            if fields:
-                db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*values, attempt_id])
+            _set_fields(db, attempt_id, fields)
             if event is not None:
                 return self._append_event(db, attempt_id, event[0], event[1])
         return None
@@ -367,19 +376,13 @@ class Store:
         return [json.loads(r["message"]) for r in rows]
 
     def append_messages(self, attempt_id: str, start: int, messages: list[dict[str, Any]],
-                        sent_comments: list[int] | None = None, **attempt_fields: Any) -> None:
+                        **attempt_fields: Any) -> None:
         """Append messages at index `start` (and update counters) in one transaction."""
-        unknown = set(attempt_fields) - _UPDATABLE
-        if unknown:
-            raise ValueError(f"not updatable: {sorted(unknown)}")
-        sets = ", ".join(f"{k} = ?" for k in attempt_fields)
+        _check_updatable(attempt_fields)
         with self.transaction() as db:
-            for comment_id in sent_comments or []:
-                db.execute("UPDATE comments SET sent_at = ? WHERE id = ?", (now(), comment_id))
             for offset, message in enumerate(messages):
                 db.execute(
                     "INSERT INTO conversation (attempt_id, idx, message) VALUES (?, ?, ?)",
                     (attempt_id, start + offset, json.dumps(message)),
                 )
-            if attempt_fields:
-                db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*attempt_fields.values(), attempt_id])
+            _set_fields(db, attempt_id, attempt_fields)

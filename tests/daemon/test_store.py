@@ -240,14 +240,16 @@ def test_comments_are_marked_sent_with_the_message_that_carries_them(store: Stor
     assert (first["path"], first["line"], first["text"], first["sent_at"]) == (
         "greeter.py", 2, "use an f-string", None)
 
-    store.append_messages(attempt.id, 0, [{"role": "user", "content": "please fix"}],
-                          sent_comments=[first["id"]])
+    store.update_attempt(attempt.id, message={"role": "user", "content": "please fix"},
+                         sent_comments=[first["id"]])
     assert [c["id"] for c in store.comments(attempt.id, pending_only=True)] == [second["id"]]
     assert len(store.comments(attempt.id)) == 2
+    assert store.conversation(attempt.id) == [{"role": "user", "content": "please fix"}]
 
-    # a failing append marks nothing as sent
+    # a failing write (the message names no attempt) marks nothing as sent
     with pytest.raises(sqlite3.IntegrityError):
-        store.append_messages(attempt.id, 0, [{"role": "user", "content": "again"}], sent_comments=[second["id"]])
+        store.update_attempt("no-such-attempt", message={"role": "user", "content": "again"},
+                             sent_comments=[second["id"]])
     assert [c["id"] for c in store.comments(attempt.id, pending_only=True)] == [second["id"]]
 
 
