@@ -20,14 +20,11 @@ from kilod.domain import (
     Attempt,
     Card,
     Column,
-    State,
-    Step,
-    attempt_id,
-    branch_name,
     card_json,
     column_of,
     new_card_id,
     now,
+    queued_attempt,
 )
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
@@ -35,7 +32,7 @@ from kilod.landing import base_branch_of
 from kilod.repo_settings import load as load_repo_settings
 from kilod.repo_settings import parse_override
 from kilod.store import Store
-from kilod.worktrees import branch_exists, inspect_repo, resolve_base
+from kilod.worktrees import inspect_repo, require_free_branches, resolve_base
 
 MAX_ATTEMPTS_PER_CARD = 16
 
@@ -108,16 +105,9 @@ class Board:
             budget_tokens=request.budget.tokens if request.budget else None,
             budget_cost_usd=request.budget.cost_usd if request.budget else None,
         )
-        attempts = []
-        for n, model in enumerate(models, start=1):
-            aid = attempt_id(card.id, n)
-            if await asyncio.to_thread(branch_exists, repo, branch_name(aid)):
-                raise Conflict(f"branch {branch_name(aid)} already exists in {repo.path}")
-            attempts.append(Attempt(
-                id=aid, card_id=card.id, n=n, model=model, runtime="docker", branch=branch_name(aid),
-                worktree=str(self.settings.worktrees_dir / aid), state=State.QUEUED, step=Step.WORKTREE,
-                created_at=card.created_at,
-            ))
+        attempts = [queued_attempt(card.id, n, model, str(self.settings.worktrees_dir), card.created_at)
+                    for n, model in enumerate(models, start=1)]
+        await asyncio.to_thread(require_free_branches, repo, [a.branch for a in attempts])
         self.events.publish(*self.store.insert_card(card, attempts))
         return self._json(card, attempts)
 

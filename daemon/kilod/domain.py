@@ -200,6 +200,14 @@ class Attempt:
         }
 
 
+def queued_attempt(card_id: str, n: int, model: str, worktrees_dir: str, created_at: float,
+                   runtime: str = "docker") -> Attempt:
+    """Attempt n of a card, waiting for a slot: its id, branch and worktree follow from card and n."""
+    aid = attempt_id(card_id, n)
+    return Attempt(id=aid, card_id=card_id, n=n, model=model, runtime=runtime, branch=branch_name(aid),
+                   worktree=f"{worktrees_dir}/{aid}", state=State.QUEUED, step=Step.WORKTREE, created_at=created_at)
+
+
 @dataclass
 class Event:
     id: int

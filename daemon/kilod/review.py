@@ -17,11 +17,10 @@ from kilod.domain import (
     EventKind,
     State,
     Step,
-    attempt_id,
-    branch_name,
     checks_summary,
     container_name,
     now,
+    queued_attempt,
     usage_totals,
 )
 from kilod.errors import Conflict, Invalid
@@ -39,7 +38,7 @@ from kilod.lifecycle import Lifecycle
 from kilod.sandbox import Sandbox
 from kilod.scheduler import Scheduler
 from kilod.snapshot import Snapshot, snapshot
-from kilod.worktrees import RepoInfo, inspect_repo, remove_worktree, worktree_git_dir
+from kilod.worktrees import RepoInfo, inspect_repo, remove_worktree, require_free_branches, worktree_git_dir
 
 log = logging.getLogger(__name__)
 HUMAN_CHANGE_LIMIT = 8000
@@ -76,15 +75,16 @@ class Review:
         """(structured diff, unified text) of the worktree against the base commit."""
         attempt, card, repo = await self._context(attempt_id_)
         snap, text, files = await self._snapshot_diff(attempt, card, repo)
+        files_json = [f.to_json() for f in files]
         structured = {
             "attempt_id": attempt.id,
             "base_commit": card.base_commit,
             "tree": snap.tree,
-            "files": [f.to_json() for f in files],
+            "files": files_json,
             "nested_repositories": snap.nested_repositories,
             "additions": sum(f.additions for f in files),
             "deletions": sum(f.deletions for f in files),
-            "risks": sorted({r for f in files for r in f.to_json()["risks"]}
+            "risks": sorted({r for f in files_json for r in f["risks"]}
                             | ({"nested repository"} if snap.nested_repositories else set())),
         }
         return structured, text
@@ -248,20 +248,16 @@ class Review:
         return self.store.get_attempt(attempt.id)
 
     async def retry(self, attempt_id_: str) -> Attempt:
-        attempt = self.store.get_attempt(attempt_id_)
+        attempt, _, repo = await self._context(attempt_id_)
         if attempt.state in LIVE_STATES:
             raise Conflict(f"attempt {attempt.id} is still {attempt.state}; cancel it first or wait")
-        siblings = self.store.attempts_of(attempt.card_id)
-        n = max(a.n for a in siblings) + 1
-        new_id = attempt_id(attempt.card_id, n)
-        fresh = Attempt(
-            id=new_id, card_id=attempt.card_id, n=n, model=attempt.model, runtime=attempt.runtime,
-            branch=branch_name(new_id), worktree=str(self.settings.worktrees_dir / new_id), state=State.QUEUED,
-            step=Step.WORKTREE, created_at=now(),
-        )
+        n = max(a.n for a in self.store.attempts_of(attempt.card_id)) + 1
+        fresh = queued_attempt(attempt.card_id, n, attempt.model, str(self.settings.worktrees_dir), now(),
+                               attempt.runtime)
+        await asyncio.to_thread(require_free_branches, repo, [fresh.branch])
         self.lifecycle.events.publish(*self.store.add_attempts([fresh]))
         self.scheduler.kick()
-        return self.store.get_attempt(new_id)
+        return self.store.get_attempt(fresh.id)
 
     async def compare(self, card_id: str) -> dict[str, Any]:
         """One row per attempt, the best value per column marked, and which files each touched."""

@@ -112,6 +112,13 @@ def branch_exists(repo: RepoInfo, branch: str) -> bool:
     return True
 
 
+def require_free_branches(repo: RepoInfo, branches: list[str]) -> None:
+    """Conflict if a branch already exists: kilod never adopts a branch it did not make."""
+    for branch in branches:
+        if branch_exists(repo, branch):
+            raise Conflict(f"branch {branch} already exists in {repo.path}")
+
+
 def worktree_git_dir(repo: RepoInfo, worktree: Path) -> Path:
     """The worktree's own admin dir inside the repository; never read from the worktree."""
     return repo.common_dir / "worktrees" / worktree.name
