@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kilod.errors import Conflict, Unavailable
-from kilod.worktrees import SAFE_CONFIG, SAFE_ENV, RepoInfo, run_git
+from kilod.worktrees import SAFE_ENV, RepoInfo, git_command, run_git
 
 
 @dataclass(frozen=True)
@@ -109,11 +109,9 @@ def neutralised_drivers(repo: RepoInfo, base: str, tree: str) -> tuple[str, ...]
 
 def _merge_tree(repo: RepoInfo, ours: str, theirs: str, config: tuple[str, ...]) -> tuple[str, list[str]]:
     """(tree, conflicting paths) of merging theirs into ours, computed without a checkout."""
-    command = ["git"]
-    for item in (*SAFE_CONFIG, *config):
-        command += ["-c", item]
-    command += [f"--git-dir={repo.common_dir}", "merge-tree", "--write-tree", "--name-only", "--no-messages",
-                "-z", ours, theirs]
+    # exit 1 means "conflicts", not failure, which run_git cannot tell apart
+    command = git_command("merge-tree", "--write-tree", "--name-only", "--no-messages", "-z", ours, theirs,
+                          git_dir=repo.common_dir, config=config)
     done = subprocess.run(command, capture_output=True, env={**os.environ, **SAFE_ENV})
     if done.returncode not in (0, 1):
         raise Unavailable(f"git merge-tree failed: {done.stderr.decode(errors='replace').strip()}")

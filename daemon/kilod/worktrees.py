@@ -37,9 +37,9 @@ SAFE_ENV = {
 }
 
 
-def run_git(*args: str, git_dir: Path | None = None, work_tree: Path | None = None,
-            cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None,
-            config: tuple[str, ...] = ()) -> str:
+def git_command(*args: str, git_dir: Path | None = None, work_tree: Path | None = None,
+                config: tuple[str, ...] = ()) -> list[str]:
+    """A git command line with the safe config, an explicit git dir and work tree."""
     command = ["git"]
     for item in (*SAFE_CONFIG, *config):
         command += ["-c", item]
@@ -47,7 +47,13 @@ def run_git(*args: str, git_dir: Path | None = None, work_tree: Path | None = No
         command.append(f"--git-dir={git_dir}")
     if work_tree is not None:
         command.append(f"--work-tree={work_tree}")
-    command += list(args)
+    return command + list(args)
+
+
+def run_git(*args: str, git_dir: Path | None = None, work_tree: Path | None = None,
+            cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str | None = None,
+            config: tuple[str, ...] = ()) -> str:
+    command = git_command(*args, git_dir=git_dir, work_tree=work_tree, config=config)
     full_env = {**SAFE_ENV, **(env or {})}
     try:
         if stdin is not None:  # GitPython's execute has no way to feed stdin text
