@@ -40,12 +40,14 @@ class ScriptedLLM(CustomLLM):  # type: ignore[misc]
         super().__init__()
         self.scripts_dir = scripts_dir
 
-    def reply(self, model: str, messages: list[dict[str, Any]]) -> litellm.ModelResponse:
-        name = model.split("/", 1)[-1]
-        script = scripts.load(name, self.scripts_dir)
+    def step_for(self, model: str, messages: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+        """(turn, step): the step to play is the number of assistant turns so far."""
+        steps = scripts.load(model.split("/", 1)[-1], self.scripts_dir)["steps"]
         turn = sum(1 for m in messages if m.get("role") == "assistant")
-        steps = script["steps"]
-        step: dict[str, Any] = steps[turn] if turn < len(steps) else {"say": "The script has no more steps."}
+        return turn, (steps[turn] if turn < len(steps) else {"say": "The script has no more steps."})
+
+    def reply(self, model: str, messages: list[dict[str, Any]], turn: int, step: dict[str, Any]
+              ) -> litellm.ModelResponse:
         last_user = next((str(m.get("content") or "") for m in reversed(messages) if m.get("role") == "user"), "")
         step = _fill(step, {"last_user": last_user, "message_count": str(len(messages)),
                             "roles": " ".join(str(m.get("role")) for m in messages)})
@@ -73,17 +75,15 @@ class ScriptedLLM(CustomLLM):  # type: ignore[misc]
 
     async def acompletion(self, model: str, messages: list[dict[str, Any]], *args: Any,
                           **kwargs: Any) -> litellm.ModelResponse:
-        name = model.split("/", 1)[-1]
-        turn = sum(1 for m in messages if m.get("role") == "assistant")
-        steps = scripts.load(name, self.scripts_dir)["steps"]
-        delay = float(steps[turn].get("delay", 0)) if turn < len(steps) else 0.0
+        turn, step = self.step_for(model, messages)
+        delay = float(step.get("delay", 0))
         if delay:
             await asyncio.sleep(delay)
-        return self.reply(model, messages)
+        return self.reply(model, messages, turn, step)
 
     def completion(self, model: str, messages: list[dict[str, Any]], *args: Any,
                    **kwargs: Any) -> litellm.ModelResponse:
-        return self.reply(model, messages)
+        return self.reply(model, messages, *self.step_for(model, messages))
 
 
 def make_provider(scripts_dir: Path | None) -> ScriptedLLM:
