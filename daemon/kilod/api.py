@@ -1,6 +1,7 @@
 """HTTP API under /v1: JSON in and out, SSE for live events.
 
-This is the one place the error tree becomes HTTP status codes.
+Errors leave as `{"error": {"status", "reason", "message", …details}}`: each kind in
+the error tree carries its own status and reason.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kilod import __version__
 from kilod.board import Board, NewCard
-from kilod.errors import Conflict, Invalid, KilodError, NotFound, Unavailable
+from kilod.errors import Invalid, KilodError
 from kilod.events import EventLog
 from kilod.metrics import CONTENT_TYPE, Metrics
 from kilod.openapi import OPENAPI
@@ -26,14 +27,14 @@ from kilod.store import Store
 from kilod.web.highlight import highlight_diff
 
 log = logging.getLogger(__name__)
-STATUS = {NotFound: 404, Conflict: 409, Invalid: 400, Unavailable: 503}
 SSE_HEARTBEAT_SECONDS = 15.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(status: int, message: str, **details: Any) -> web.Response:
-    return web.json_response({"error": {"status": status, "message": message, **details}}, status=status)
+def error_response(status: int, message: str, *, reason: str | None = None, **details: Any) -> web.Response:
+    body = {"status": status, **({"reason": reason} if reason else {}), "message": message, **details}
+    return web.json_response({"error": body}, status=status)
 
 
 @web.middleware
@@ -41,8 +42,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except KilodError as exc:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
-        return error_response(status, exc.message, **exc.details)
+        return error_response(exc.status, exc.message, reason=exc.reason, **exc.details)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

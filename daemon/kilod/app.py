@@ -22,6 +22,7 @@ from kilod.config import Settings
 from kilod.domain import State
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
+from kilod.git.repository import Repositories
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
 from kilod.pipeline import Pipeline
@@ -81,10 +82,11 @@ class Daemon:
         sandbox = Sandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
         models.start_loading()
-        pipeline = Pipeline(settings, lifecycle, sandbox, models, metrics)
+        repositories = Repositories()
+        pipeline = Pipeline(settings, lifecycle, sandbox, models, repositories, metrics)
         scheduler = Scheduler(settings, store, pipeline, sandbox)
-        board = Board(settings, store, events, models)
-        review = Review(settings, lifecycle, sandbox, scheduler)
+        board = Board(settings, store, events, models, repositories)
+        review = Review(settings, lifecycle, sandbox, scheduler, repositories)
 
         def status() -> dict[str, Any]:
             return {

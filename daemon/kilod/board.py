@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kilod.agent.models import Models
 from kilod.config import Settings
-from kilod.diffs import diffstat
 from kilod.domain import (
     COLUMN_TITLES,
     Attempt,
@@ -28,11 +27,10 @@ from kilod.domain import (
 )
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
-from kilod.landing import base_branch_of
+from kilod.git.repository import Repositories
 from kilod.repo_settings import load as load_repo_settings
 from kilod.repo_settings import parse_override
 from kilod.store import Store
-from kilod.worktrees import inspect_repo, require_free_branches, resolve_base
 
 MAX_ATTEMPTS_PER_CARD = 16
 
@@ -68,15 +66,17 @@ def default_title(prompt: str) -> str:
 
 
 class Board:
-    def __init__(self, settings: Settings, store: Store, events: EventLog, models: Models) -> None:
+    def __init__(self, settings: Settings, store: Store, events: EventLog, models: Models,
+                 repositories: Repositories) -> None:
         self.settings = settings
         self.store = store
         self.events = events
         self.models = models
+        self.repositories = repositories
 
     async def create_card(self, request: NewCard) -> dict[str, Any]:
-        repo = await asyncio.to_thread(inspect_repo, request.repo)
-        base_commit = await asyncio.to_thread(resolve_base, repo, request.base)
+        repo = await self.repositories.open(request.repo)
+        base_commit = await repo.resolve_base(request.base)
         models = [m for m in (request.models or [self.settings.default_model]) for _ in range(request.repeat)]
         if len(models) > MAX_ATTEMPTS_PER_CARD:
             raise Invalid(f"{len(models)} attempts on one card; at most {MAX_ATTEMPTS_PER_CARD}", field="models")
@@ -90,7 +90,7 @@ class Board:
             network = repo_settings.network
         else:
             network = self.settings.network
-        base_branch = await asyncio.to_thread(base_branch_of, repo, request.base)
+        base_branch = await repo.base_branch_of(request.base)
         card = Card(
             id=new_card_id(),
             title=request.title or default_title(request.prompt),
@@ -107,7 +107,7 @@ class Board:
         )
         attempts = [queued_attempt(card.id, n, model, str(self.settings.worktrees_dir), card.created_at)
                     for n, model in enumerate(models, start=1)]
-        await asyncio.to_thread(require_free_branches, repo, [a.branch for a in attempts])
+        await repo.require_free_branches([a.branch for a in attempts])
         self.events.publish(*self.store.insert_card(card, attempts))
         return self._json(card, attempts)
 
@@ -118,16 +118,14 @@ class Board:
         worktree = Path(attempt.worktree)
         if not worktree.is_dir():
             raise Conflict(f"attempt {attempt_id} has no worktree (state: {attempt.state})")
-        repo = await asyncio.to_thread(inspect_repo, card.repo)
-        stats = await asyncio.to_thread(diffstat, repo, worktree, card.base_commit)
-        files = [{"path": s.path, "added": s.added, "deleted": s.deleted, "binary": s.added is None}
-                 for s in stats]
+        repo = await self.repositories.open(card.repo)
+        _, diff = await repo.worktree_diff(worktree, card.base_commit)
         return {
             "attempt_id": attempt_id,
             "base_commit": card.base_commit,
-            "files": files,
-            "added": sum(s.added or 0 for s in stats),
-            "deleted": sum(s.deleted or 0 for s in stats),
+            "files": diff.stat_json(),
+            "added": diff.additions,
+            "deleted": diff.deletions,
         }
 
     def _json(self, card: Card, attempts: list[Attempt]) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from kilod.config import Settings
-from kilod.diffs import FileDiff, diff_trees
 from kilod.domain import (
     FINAL_STATES,
     LIVE_STATES,
@@ -24,43 +23,36 @@ from kilod.domain import (
     usage_totals,
 )
 from kilod.errors import Conflict, Invalid
-from kilod.landing import (
-    commit_tree,
-    identity,
-    land_merge,
-    move_ref,
-    neutralised_drivers,
-    plan_merge,
-    rev,
-    tree_of,
-)
+from kilod.git.diff import Diff, FileDiff
+from kilod.git.repository import Repositories, Repository
+from kilod.git.snapshot import Snapshot
 from kilod.lifecycle import Lifecycle
 from kilod.sandbox import Sandbox
 from kilod.scheduler import Scheduler
-from kilod.snapshot import Snapshot, snapshot
-from kilod.worktrees import RepoInfo, inspect_repo, remove_worktree, require_free_branches, worktree_git_dir
 
 log = logging.getLogger(__name__)
 HUMAN_CHANGE_LIMIT = 8000
 
 
 class Review:
-    def __init__(self, settings: Settings, lifecycle: Lifecycle, sandbox: Sandbox, scheduler: Scheduler) -> None:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, sandbox: Sandbox, scheduler: Scheduler,
+                 repositories: Repositories) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.store = lifecycle.store
         self.sandbox = sandbox
         self.scheduler = scheduler
+        self.repositories = repositories
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, attempt: Attempt) -> asyncio.Lock:
         # one landing operation per card at a time: approving one attempt touches its siblings
         return self._locks.setdefault(attempt.card_id, asyncio.Lock())
 
-    async def _context(self, attempt_id_: str) -> tuple[Attempt, Card, RepoInfo]:
+    async def _context(self, attempt_id_: str) -> tuple[Attempt, Card, Repository]:
         attempt = self.store.get_attempt(attempt_id_)
         card = self.store.get_card(attempt.card_id)
-        repo = await asyncio.to_thread(inspect_repo, card.repo)
+        repo = await self.repositories.open(card.repo)
         return attempt, card, repo
 
     def _require_worktree(self, attempt: Attempt) -> Path:
@@ -74,7 +66,8 @@ class Review:
     async def diff(self, attempt_id_: str) -> tuple[dict[str, Any], str]:
         """(structured diff, unified text) of the worktree against the base commit."""
         attempt, card, repo = await self._context(attempt_id_)
-        snap, text, files = await self._snapshot_diff(attempt, card, repo)
+        snap, diff = await self._snapshot_diff(attempt, card, repo)
+        files, text = diff.files, diff.text
         files_json = [f.to_json() for f in files]
         structured = {
             "attempt_id": attempt.id,
@@ -82,24 +75,20 @@ class Review:
             "tree": snap.tree,
             "files": files_json,
             "nested_repositories": snap.nested_repositories,
-            "additions": sum(f.additions for f in files),
-            "deletions": sum(f.deletions for f in files),
+            "additions": diff.additions,
+            "deletions": diff.deletions,
             "risks": sorted({r for f in files_json for r in f["risks"]}
                             | ({"nested repository"} if snap.nested_repositories else set())),
         }
         return structured, text
 
     async def _snapshot_diff(self, attempt: Attempt, card: Card,
-                             repo: RepoInfo) -> tuple[Snapshot, str, list[FileDiff]]:
-        """The worktree's snapshot and its diff against the base: (snapshot, patch text, files)."""
-        worktree = self._require_worktree(attempt)
-        snap = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
-        text, files = await asyncio.to_thread(diff_trees, worktree_git_dir(repo, worktree), card.base_commit,
-                                              snap.tree)
-        return snap, text, files
+                             repo: Repository) -> tuple[Snapshot, Diff]:
+        """The worktree's snapshot and its diff against the base."""
+        return await repo.worktree_diff(self._require_worktree(attempt), card.base_commit)
 
-    async def _files(self, attempt: Attempt, card: Card, repo: RepoInfo) -> list[FileDiff]:
-        return (await self._snapshot_diff(attempt, card, repo))[2]
+    async def _files(self, attempt: Attempt, card: Card, repo: Repository) -> list[FileDiff]:
+        return (await self._snapshot_diff(attempt, card, repo))[1].files
 
     # -- comments -------------------------------------------------------------
 
@@ -138,14 +127,13 @@ class Review:
         self.scheduler.kick()
         return attempt
 
-    async def _human_changes(self, attempt: Attempt, repo: RepoInfo, worktree: Path) -> str:
+    async def _human_changes(self, attempt: Attempt, repo: Repository, worktree: Path) -> str:
         if not attempt.review_tree:
             return ""
-        now_tree = (await asyncio.to_thread(snapshot, repo, worktree, attempt.review_tree)).tree
+        now_tree = (await repo.snapshot(worktree, attempt.review_tree)).tree
         if now_tree == attempt.review_tree:
             return ""
-        text, _ = await asyncio.to_thread(diff_trees, worktree_git_dir(repo, worktree), attempt.review_tree,
-                                          now_tree)
+        text = (await repo.diff(attempt.review_tree, now_tree, worktree)).text
         if len(text) > HUMAN_CHANGE_LIMIT:
             text = text[:HUMAN_CHANGE_LIMIT] + "\n[… diff cut …]\n"
         return text
@@ -162,36 +150,18 @@ class Review:
             worktree = self._require_worktree(attempt)
             if merge and not card.base_branch:
                 raise Conflict(f"the card's base '{card.base_ref}' is not a branch; there is nothing to merge into")
-            snap = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
+            snap = await repo.snapshot(worktree, card.base_commit)
             if expected_tree and expected_tree != snap.tree:
                 raise Conflict("the worktree changed since that diff was shown; review it again", tree=snap.tree)
-            branch_head = await asyncio.to_thread(rev, repo, f"refs/heads/{attempt.branch}")
-            if branch_head is None:
-                raise Conflict(f"branch {attempt.branch} is gone")
-            who = await asyncio.to_thread(identity, repo, self.settings.git_author_name,
-                                          self.settings.git_author_email)
-            commit_message = message or default_message(card, attempt)
-            if branch_head != card.base_commit and await asyncio.to_thread(tree_of, repo, branch_head) == snap.tree:
-                commit = branch_head  # committed by an approve that was interrupted: do not commit it twice
-            else:
-                commit = await asyncio.to_thread(commit_tree, repo, snap.tree, [branch_head], commit_message, who)
-            plan = None
-            drivers: tuple[str, ...] = ()
-            if merge:
-                assert card.base_branch is not None
-                drivers = await asyncio.to_thread(neutralised_drivers, repo, card.base_commit, snap.tree)
-                plan = await asyncio.to_thread(plan_merge, repo, card.base_branch, commit,
-                                               f"Merge {attempt.branch}: {card.title}", who, drivers)
+            who = await repo.identity(self.settings.git_author_name, self.settings.git_author_email)
+            plan = await repo.plan_landing(attempt.branch, card.base_commit, snap.tree,
+                                           message or default_message(card, attempt), who,
+                                           card.base_branch if merge else None,
+                                           f"Merge {attempt.branch}: {card.title}")
             # nothing has moved yet; from here on refs move, each with compare-and-swap
-            if commit != branch_head:
-                await asyncio.to_thread(move_ref, repo, f"refs/heads/{attempt.branch}", commit, branch_head,
-                                        "kilod: approve")
-            merged = None
-            if plan is not None:
-                assert card.base_branch is not None
-                old, new, fast_forward = plan
-                merged = await asyncio.to_thread(land_merge, repo, card.base_branch, old, new, fast_forward,
-                                                 drivers)
+            await repo.commit_landing(plan)
+            commit = plan.commit
+            merged = None if plan.merge is None else await repo.land_merge(plan.merge)
             attempt = self.lifecycle.transition(attempt.id, State.APPROVED, landed_commit=commit)
             self.lifecycle.record(attempt.id, EventKind.LOG, {
                 "message": f"committed {commit[:12]} on {attempt.branch}"
@@ -224,7 +194,7 @@ class Review:
             await self._discard(attempt, repo)
         return self.store.get_attempt(attempt.id)
 
-    async def _discard(self, attempt: Attempt, repo: RepoInfo) -> None:
+    async def _discard(self, attempt: Attempt, repo: Repository) -> None:
         if attempt.state in LIVE_STATES:
             await self.scheduler.cancel(attempt.id)
             attempt = self.store.get_attempt(attempt.id)
@@ -232,12 +202,10 @@ class Review:
             self.lifecycle.transition(attempt.id, State.DISCARDED)
         await self._clean(attempt, repo, keep_branch=False)
 
-    async def _clean(self, attempt: Attempt, repo: RepoInfo, keep_branch: bool) -> None:
+    async def _clean(self, attempt: Attempt, repo: Repository, keep_branch: bool) -> None:
         """Remove the container, the worktree and (unless kept) the branch; already-gone is fine."""
         await asyncio.to_thread(self.sandbox.remove, container_name(attempt.id))
-        async with self.scheduler.repo_lock(repo):
-            await asyncio.to_thread(remove_worktree, repo, Path(attempt.worktree),
-                                    None if keep_branch else attempt.branch)
+        await repo.remove_worktree(Path(attempt.worktree), None if keep_branch else attempt.branch)
 
     async def cancel(self, attempt_id_: str) -> Attempt:
         attempt = self.store.get_attempt(attempt_id_)
@@ -254,7 +222,7 @@ class Review:
         n = max(a.n for a in self.store.attempts_of(attempt.card_id)) + 1
         fresh = queued_attempt(attempt.card_id, n, attempt.model, str(self.settings.worktrees_dir), now(),
                                attempt.runtime)
-        await asyncio.to_thread(require_free_branches, repo, [fresh.branch])
+        await repo.require_free_branches([fresh.branch])
         self.lifecycle.events.publish(*self.store.add_attempts([fresh]))
         self.scheduler.kick()
         return self.store.get_attempt(fresh.id)
@@ -262,7 +230,7 @@ class Review:
     async def compare(self, card_id: str) -> dict[str, Any]:
         """One row per attempt, the best value per column marked, and which files each touched."""
         card = self.store.get_card(card_id)
-        repo = await asyncio.to_thread(inspect_repo, card.repo)
+        repo = await self.repositories.open(card.repo)
         rows: list[dict[str, Any]] = []
         touched: dict[str, list[str]] = {}
         for attempt in self.store.attempts_of(card_id):
@@ -302,13 +270,12 @@ class Review:
             "usage": usage_totals(self.store.attempts_of(card_id)),
         }
 
-    async def _changed_files(self, attempt: Attempt, card: Card, repo: RepoInfo) -> list[FileDiff] | None:
+    async def _changed_files(self, attempt: Attempt, card: Card, repo: Repository) -> list[FileDiff] | None:
         """The attempt's changed files: from its worktree, or its landed commit; None when gone."""
         if Path(attempt.worktree).is_dir():
             return await self._files(attempt, card, repo)
         if attempt.landed_commit:
-            _, files = await asyncio.to_thread(diff_trees, repo.common_dir, card.base_commit, attempt.landed_commit)
-            return files
+            return (await repo.diff(card.base_commit, attempt.landed_commit)).files
         return None
 
     async def shell_target(self, attempt_id_: str) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from kilod.errors import KilodError
 from kilod.pipeline import Pipeline
 from kilod.sandbox import Sandbox
 from kilod.store import Store
-from kilod.worktrees import RepoInfo
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +74,6 @@ class Scheduler:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-    def repo_lock(self, repo: RepoInfo) -> asyncio.Lock:
-        return self.pipeline.repo_lock(repo)
 
     def start(self) -> None:
         self._reconciler = asyncio.create_task(self._reconcile_forever(), name="reconciler")

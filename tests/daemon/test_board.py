@@ -17,8 +17,10 @@ from kilod.config import Settings
 from kilod.domain import Event, State, Step
 from kilod.errors import Conflict, Invalid, KilodError
 from kilod.events import EventLog
+from kilod.git.paths import inspect_repo
+from kilod.git.repository import Repositories
+from kilod.git.worktree import add_worktree
 from kilod.store import Store
-from kilod.worktrees import add_worktree, inspect_repo
 from tests.kilod_testing import git
 
 
@@ -40,7 +42,8 @@ def board_store(settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def board(settings: Settings, board_store: Store) -> Board:
-    return Board(settings, board_store, EventLog(board_store), Models(settings.scripts_dir, timeout=30))
+    return Board(settings, board_store, EventLog(board_store), Models(settings.scripts_dir, timeout=30),
+                 Repositories())
 
 
 def branches(repo: Path) -> set[str]:
