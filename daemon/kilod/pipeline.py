@@ -40,11 +40,6 @@ class Pipeline:
         self.models = models
         self.repositories = repositories
 
-    @property
-    def owner(self) -> tuple[int, int]:
-        uid = self.settings.effective_sandbox_uid
-        return uid, (os.getgid() if uid == os.getuid() else uid)
-
     async def run(self, attempt_id: str) -> None:
         try:
             await self._run(attempt_id)
@@ -118,7 +113,7 @@ class Pipeline:
             attempt = self._advance(attempt, Step.AGENT, "setup done" if settings.setup else "no setup commands")
 
         if attempt.step == Step.AGENT:
-            uid, gid = self.owner
+            uid, gid = self.settings.sandbox_owner
             tools = ToolRunner(self.sandbox, container_id, uid, gid, self.settings.tool_timeout,
                                self.settings.tool_output_limit, self.metrics)
             agent = AgentRun(attempt.id, attempt.model, card.prompt, self.lifecycle, self.models, tools,
@@ -162,11 +157,11 @@ class Pipeline:
 
     def _chown(self) -> tuple[int, int] | None:
         """Files in a worktree must belong to the sandbox user; only a root daemon has to say so."""
-        uid, gid = self.owner
+        uid, gid = self.settings.sandbox_owner
         return (uid, gid) if os.getuid() == 0 and uid != 0 else None
 
     async def ensure_container(self, attempt: Attempt, card: Card, repo: Repository) -> str:
-        uid, gid = self.owner
+        uid, gid = self.settings.sandbox_owner
         worktree = Path(attempt.worktree)
         spec = ContainerSpec(
             name=container_name(attempt.id),

@@ -12,16 +12,13 @@ import asyncio
 import logging
 
 from kilod.config import Settings
-from kilod.domain import LIVE_STATES, State
+from kilod.domain import KEEPS_CONTAINER, LIVE_STATES, SLOT_STATES, State
 from kilod.errors import KilodError
 from kilod.pipeline import Pipeline
 from kilod.sandbox import Sandbox
 from kilod.store import Store
 
 log = logging.getLogger(__name__)
-
-# Attempts in these states keep their container (for review, follow-ups and shells).
-KEEPS_CONTAINER = frozenset({State.STARTING, State.RUNNING, State.REVIEW, State.FAILED, State.CANCELLED})
 
 
 class Scheduler:
@@ -39,7 +36,7 @@ class Scheduler:
         """Start what may start now. Cheap and idempotent: call it after anything changes."""
         if self._stopping:
             return
-        for attempt in self.store.attempts_in(State.STARTING, State.RUNNING):
+        for attempt in self.store.attempts_in(*SLOT_STATES):
             if attempt.id not in self.active:  # was running when the daemon stopped: resume it
                 self._start(attempt.id)
         free = self.settings.max_parallel - len(self.active)
