@@ -49,7 +49,7 @@ def cmd_followup(args: argparse.Namespace) -> int:
     if not args.follow:
         return EXIT_OK
     try:
-        state = show_events(attempt_events(client, args.attempt, True, after=start), False, True)
+        state = show_events(client, attempt_events(client, args.attempt, True, after=start), False, True)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     if state in ("failed", "cancelled"):

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from kilod_cli.client import RESTING_STATES, Client, CliError, segment
+from kilod_cli.client import Client, CliError, segment
 from kilod_cli.verbs import EXIT_INTERRUPTED, EXIT_OK, Subparsers, add_json_option, client_for
 
 
@@ -37,19 +37,24 @@ def attempt_events(client: Client, attempt_id: str, follow: bool, after: int = 0
     yield from history
     if not follow:
         return
+    resting = client.meta().resting_states
     states = [state for state in map(_state_of, history) if state is not None]
-    if states and states[-1] in RESTING_STATES:
+    if states and states[-1] in resting:
         return
     seen = max((int(e["seq"]) for e in history), default=after)
     for event in client.stream(path, last_event_id=seen):
         yield event
-        if _state_of(event) in RESTING_STATES:
+        if _state_of(event) in resting:
             return
     raise CliError(f"the event stream ended before attempt {attempt_id} came to rest (did the daemon stop?)")
 
 
-def show_events(events: Iterator[dict[str, Any]], as_json: bool, follow: bool) -> str | None:
-    """Print events (NDJSON or log lines); returns the last state seen, if any."""
+def show_events(client: Client, events: Iterator[dict[str, Any]], as_json: bool, follow: bool) -> str | None:
+    """Print events (NDJSON or log lines); returns the last state seen, if any.
+
+    Log lines show a state the attempt rests in (review, failed, ...) in capitals, so
+    they need the daemon's states: asked only once an event names a state.
+    """
     state: str | None = None
     if as_json:
         for event in events:
@@ -60,8 +65,10 @@ def show_events(events: Iterator[dict[str, Any]], as_json: bool, follow: bool) -
 
     console = make_console()
     for event in events:
-        state = _state_of(event) or state
-        console.print(event_text(event), soft_wrap=True)
+        moved_to = _state_of(event)
+        state = moved_to or state
+        resting = client.meta().resting_states if moved_to is not None else frozenset()
+        console.print(event_text(event, resting), soft_wrap=True)
         if follow:
             console.file.flush()
     return state
@@ -70,7 +77,7 @@ def show_events(events: Iterator[dict[str, Any]], as_json: bool, follow: bool) -
 def cmd_logs(args: argparse.Namespace) -> int:
     client = client_for(args)
     try:
-        show_events(attempt_events(client, args.attempt, args.follow), args.json, args.follow)
+        show_events(client, attempt_events(client, args.attempt, args.follow), args.json, args.follow)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     return EXIT_OK
