@@ -29,7 +29,9 @@ class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str | None = Field(None, min_length=1, max_length=20_000)
     merge: bool = False
-    tree: str | None = Field(None, description="the tree id the reviewer saw; 409 if the worktree changed")
+    tree: str = Field(pattern=r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$",
+                      description="the tree id of the diff the reviewer saw (the diff's `tree`); what lands is "
+                                  "exactly this tree, and 409 (with the new `tree`) if the worktree changed since")
 
 
 class Landing:
@@ -44,7 +46,7 @@ class Landing:
         self.locks = locks
 
     async def approve(self, attempt_id: str, message: str | None, merge: bool,
-                      expected_tree: str | None) -> dict[str, Any]:
+                      expected_tree: str) -> dict[str, Any]:
         ctx = await open_attempt(self.store, self.repositories, attempt_id)
         async with self.locks.of(ctx.attempt):
             ctx = AttemptContext(self.store.get_attempt(attempt_id), ctx.card, ctx.repo)
@@ -66,7 +68,7 @@ class Landing:
         }
 
     async def _plan(self, ctx: AttemptContext, message: str | None, merge: bool,
-                    expected_tree: str | None) -> LandingPlan:
+                    expected_tree: str) -> LandingPlan:
         """The commit and merge approve will make; Conflict (changing nothing) if it cannot."""
         attempt, card = ctx.attempt, ctx.card
         if attempt.state != State.REVIEW:
@@ -74,8 +76,10 @@ class Landing:
         worktree = ctx.worktree()
         if merge and not card.base_branch:
             raise Conflict(f"the card's base '{card.base_ref}' is not a branch; there is nothing to merge into")
+        # a shell or follow-up may have started the container again: freeze it before looking
+        await asyncio.to_thread(self.sandbox.stop, container_name(attempt.id))
         snap = await ctx.repo.snapshot(worktree, card.base_commit)
-        if expected_tree and expected_tree != snap.tree:
+        if expected_tree != snap.tree:
             raise Conflict("the worktree changed since that diff was shown; review it again", tree=snap.tree)
         who = await ctx.repo.identity(self.settings.git_author_name, self.settings.git_author_email)
         return await ctx.repo.plan_landing(attempt.branch, card.base_commit, snap.tree,
