@@ -16,7 +16,7 @@ from typing import Any, TypedDict
 from kilod.git.names import exact, readable, shown
 from kilod.git.paths import RepoPaths
 from kilod.git.runner import run_git
-from kilod.git.snapshot import MODE_EXECUTABLE, MODE_SYMLINK, Snapshot, snapshot
+from kilod.git.snapshot import DEFAULT_MAX_FILE_BYTES, MODE_EXECUTABLE, MODE_SYMLINK, Snapshot, snapshot
 
 DIFF_OPTIONS = ("-M", "--no-color", "--no-ext-diff", "--no-textconv", "--full-index")
 HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
@@ -218,10 +218,11 @@ def diff_trees(git_dir: Path, base: str, tree: str) -> Diff:
     return Diff(base, tree, text, files)
 
 
-def worktree_diff(repo: RepoPaths, worktree: Path, base_commit: str) -> tuple[Snapshot, Diff]:
+def worktree_diff(repo: RepoPaths, worktree: Path, base_commit: str,
+                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[Snapshot, Diff]:
     """The worktree's snapshot and its diff against the base, untracked (not ignored) files included.
 
     No `git add`, no filter, and neither the agent's index nor the user's is touched.
     """
-    snap = snapshot(repo, worktree, base_commit)
+    snap = snapshot(repo, worktree, base_commit, max_file_bytes)
     return snap, diff_trees(repo.worktree_git_dir(worktree), base_commit, snap.tree)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kilod.domain import EventKind, State, checks_summary, usage_totals
 from kilod.errors import Conflict, Invalid
 from kilod.git.diff import FileDiff
-from kilod.git.names import shown
+from kilod.git.names import exact, shown
 from kilod.git.repository import Repositories
 from kilod.lifecycle import Lifecycle
 from kilod.review.context import AttemptContext, open_attempt
@@ -51,10 +51,14 @@ class Queries:
             "tree": snap.tree,
             "files": files_json,
             "nested_repositories": [shown(p) for p in snap.nested_repositories],
+            # worktree paths that are not part of what lands: a FIFO, a device, a file over the size limit
+            "left_out": [{"path": shown(item.path), "path_base64": exact(item.path), "reason": item.reason,
+                          "note": item.note} for item in snap.left_out],
             "additions": diff.additions,
             "deletions": diff.deletions,
             "risks": sorted({r for f in files_json for r in f["risks"]}
-                            | ({"nested repository"} if snap.nested_repositories else set())),
+                            | ({"nested repository"} if snap.nested_repositories else set())
+                            | ({"files left out"} if snap.left_out else set())),
         }
         return structured, diff.text   # git's own bytes (surrogateescape): api sends them as they are
 
