@@ -200,12 +200,16 @@ EVIL_SECTION = ("diff --git a/evil\x1b[31m.py b/evil\x1b[31m.py\nnew file mode 1
 DIFFS = {
     "c0ffee01-1": {
         "attempt_id": "c0ffee01-1", "tree": "t1", "text": HELLO_SECTION + APP_SECTION_1,
+        "base_commit": "0123456789abcdef0123", "additions": 2, "deletions": 1, "nested_repositories": [],
+        "risks": [],
         "files": [file_diff("HELLO.md", "added", [hunk("@@ -0,0 +1 @@", [line("add", None, 1, "# Hello")])]),
                   file_diff("app.py", "modified", [hunk("@@ -1 +1 @@", [
                       line("delete", 1, None, "print('hi')"), line("add", None, 1, "print('hello')  \t\r")])])],
     },
     "c0ffee01-2": {
         "attempt_id": "c0ffee01-2", "tree": "t2", "text": APP_SECTION_2 + EVIL_SECTION,
+        "base_commit": "0123456789abcdef0123", "additions": 2, "deletions": 0, "nested_repositories": [],
+        "risks": [],
         "files": [file_diff("app.py", "modified", [hunk("@@ -1 +1,2 @@", [
                       line("context", 1, 1, "print('hi')"), line("add", None, 2, "print('diff --git a/x b/x')"),
                       line("note", None, None, "No newline at end of file")])]),
