@@ -82,10 +82,10 @@ _DIFF = _object({
     "risks": {"type": "array", "items": STRING},
 }, {"text": STRING})
 _DIFFSTAT = _object({
-    "added": INT, "deleted": INT,
+    "attempt_id": STRING, "base_commit": STRING, "added": INT, "deleted": INT,
     "files": {"type": "array", "items": _object({"path": STRING, "added": nullable(INT), "deleted": nullable(INT),
                                                   "binary": BOOL})},
-}, {"attempt_id": STRING, "base_commit": STRING})
+})
 _COMMENT = _object({"id": INT, "attempt_id": STRING, "path": STRING, "line": INT, "text": STRING},
                    {"created_at": NUMBER, "sent_at": nullable(NUMBER)})
 _COMPARE = _object({
@@ -96,20 +96,20 @@ _COMPARE = _object({
         "attempt_id": STRING, "model": STRING, "state": _enum(State), "files_changed": nullable(INT),
         "additions": nullable(INT), "deletions": nullable(INT), "checks_failing": BOOL, "steps": INT,
         "tool_calls": INT, "tokens": INT, "cost_usd": nullable(NUMBER), "wall_seconds": nullable(NUMBER),
-        "files": nullable({"type": "array", "items": STRING})})},
+        "files": {"type": "array", "items": STRING}})},
 })
 _BOARD = _object({"columns": {"type": "array", "items": _object({
     "id": _enum(Column), "title": STRING, "cards": {"type": "array", "items": ref("Card")}})}})
 _APPROVAL = _object({
     "attempt": ref("Attempt"), "commit": STRING, "branch": STRING, "discarded": {"type": "array", "items": STRING},
-    "merge": nullable(_object({"branch": STRING, "head": STRING, "fast_forward": BOOL},
-                              {"worktree_updated": nullable(STRING), "checkout": nullable(STRING), "note": STRING})),
+    "merge": nullable(_object({"branch": STRING, "head": STRING, "fast_forward": BOOL,
+                               "worktree_updated": nullable(STRING), "checkout": nullable(STRING),
+                               "note": STRING})),
 })
 _SHELL = _object({"container": STRING, "container_id": STRING, "user": STRING, "workdir": STRING,
                   "worktree": STRING})
-# every field optional: a client must cope with an older (or newer) daemon's status
-_STATUS = _object({}, {"version": STRING, "pid": INT, "instance": STRING, "max_parallel": INT, "running": INT,
-                       "queued": INT, "litellm_ready": BOOL, "last_event_id": INT})
+_STATUS = _object({"version": STRING, "pid": INT, "instance": STRING, "max_parallel": INT, "running": INT,
+                   "queued": INT, "litellm_ready": BOOL, "last_event_id": INT})
 _META = _object({
     "states": {"type": "array", "items": _enum(State)}, "live_states": {"type": "array", "items": _enum(State)},
     "final_states": {"type": "array", "items": _enum(State)}, "steps": {"type": "array", "items": _enum(Step)},
@@ -124,7 +124,7 @@ def component_schemas() -> dict[str, Schema]:
         "Error": _ERROR, "Card": _CARD, "Attempt": _ATTEMPT, "Event": _EVENT, "Diff": _DIFF,
         "Diffstat": _DIFFSTAT, "Comment": _COMMENT, "Compare": _COMPARE, "Board": _BOARD, "Approval": _APPROVAL,
         "Shell": _SHELL, "Status": _STATUS, "Meta": _META,
-        "FollowUp": {"allOf": [ref("Attempt"), _object({}, {"follow_from_seq": INT})]},
+        "FollowUp": {"allOf": [ref("Attempt"), _object({"follow_from_seq": INT})]},
     }
     for model in REQUEST_MODELS:
         schema = model.model_json_schema(ref_template=REF_TEMPLATE)

@@ -119,7 +119,7 @@ class Queries:
                 "wall_seconds": (round(attempt.finished_at - attempt.started_at, 3)
                                  if attempt.finished_at and attempt.started_at else None),
                 "stop_reason": attempt.stop_reason,
-                "files": None if files is None else sorted(f.path for f in files),   # None: gone, unknown
+                "files": sorted(f.path for f in files or []),
             })
         return {
             "card_id": card.id,
