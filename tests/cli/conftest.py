@@ -291,13 +291,18 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
     daemon_threads = True
 
 
-@pytest.fixture
-def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
-    """An HTTP server on the test's socket that answers what the test tells it to."""
-    fake = FakeDaemon(cli.socket)
+def new_fake_daemon(socket: Path) -> FakeDaemon:
+    fake = FakeDaemon(socket)
     fake.on("GET", "/healthz", (200, {"ok": True, "version": "fake"}))
     fake.on("GET", "/v1/meta", (200, META))
-    server = _UnixHTTPServer(str(cli.socket), _handler_for(fake))
+    return fake
+
+
+@contextlib.contextmanager
+def serving(fake: FakeDaemon) -> Iterator[FakeDaemon]:
+    """`fake` answering on its socket until the block ends (then the socket is gone, as after a daemon stops);
+    fails the test if it answered anything the daemon's OpenAPI document does not allow."""
+    server = _UnixHTTPServer(str(fake.socket), _handler_for(fake))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -306,7 +311,14 @@ def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
         server.shutdown()
         server.server_close()
         with contextlib.suppress(FileNotFoundError):
-            cli.socket.unlink()
+            fake.socket.unlink()
     if fake.drift:
         pytest.fail("the fake daemon answered what the daemon's OpenAPI document does not allow:\n"
                     + "\n".join(dict.fromkeys(fake.drift)))
+
+
+@pytest.fixture
+def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
+    """An HTTP server on the test's socket that answers what the test tells it to."""
+    with serving(new_fake_daemon(cli.socket)) as fake:
+        yield fake
