@@ -14,7 +14,7 @@ import os
 import sys
 
 from kilod import __version__
-from kilod_cli import ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
+from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
 from kilod_cli import service as service_verb
 from kilod_cli import web as web_verb
 from kilod_cli.client import CliError
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl_desk.register(ctl_verbs, common)
     web_verb.add_parser(ctl_verbs)
     ctl_daemon.register(ctl_verbs, common)
+    completion.register(verbs, common)
     return parser
 
 
