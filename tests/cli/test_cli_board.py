@@ -17,7 +17,7 @@ from rich.console import Console
 from kilod_cli import boardview
 from kilod_cli.boardfilter import CardFilter
 
-from .conftest import CLI_TIMEOUT_SECONDS, META, CliEnv, FakeDaemon, Sse, new_fake_daemon, serving
+from .conftest import CLI_TIMEOUT_SECONDS, META, CliEnv, FakeDaemon, Sse, new_fake_daemon, running_daemon, serving
 from .test_cli_fake_daemon import NOW, attempt, card, event, sse_frame
 
 WAIT_SECONDS = 30.0
@@ -237,3 +237,28 @@ def test_a_lost_daemon_is_said_above_the_last_board() -> None:
     text = console.export_text()
     assert text.index("no answer from the daemon since") < text.index("still here")
     assert len(text.splitlines()) <= 20
+
+
+def test_watch_survives_a_real_daemon_restart(cli: CliEnv) -> None:
+    """The real daemon stopped and started again on the same socket: the watch waits, then draws again."""
+    watch: subprocess.Popen[str] | None = None
+    try:
+        with running_daemon(cli):
+            watch = subprocess.Popen([sys.executable, "-m", "kilod_cli.main", "ctl", "board", "--watch"],
+                                     env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     stdin=subprocess.DEVNULL, text=True)
+            time.sleep(3)  # it has drawn the board and follows the events
+            assert watch.poll() is None, watch.communicate()
+        time.sleep(boardview.FALLBACK_POLL_SECONDS + 1)
+        assert watch.poll() is None, watch.communicate()  # the daemon is gone; the watch is not
+        with running_daemon(cli):
+            time.sleep(boardview.FALLBACK_POLL_SECONDS + boardview.TICK_SECONDS + 1)
+            watch.send_signal(signal.SIGINT)
+            out, err = watch.communicate(timeout=CLI_TIMEOUT_SECONDS)
+    finally:
+        if watch is not None and watch.poll() is None:
+            watch.kill()
+            watch.wait()
+    assert watch.returncode == 0, err
+    assert "To Do (0)" in out
+    assert "no answer from the daemon" not in out  # the last drawing came from the new daemon
