@@ -76,8 +76,9 @@ def find_file(diff: dict[str, Any], path: str) -> tuple[dict[str, Any], str | No
 
 def one_file(client: Client, row: dict[str, Any], path: str) -> AttemptFile:
     found = AttemptFile(str(row["attempt_id"]), str(row.get("model") or "?"))
-    touched = row.get("files")
-    if touched is None:
+    # the daemon always sends a list of files; "files_changed": null is how it says they are unknown
+    touched: list[str] = row.get("files") or []
+    if row.get("files_changed") is None:
         found.missing = f"unknown: the attempt is {row.get('state')} and its changes are gone"
         return found
     try:

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from kilod import domain
 from kilod_cli.client import Client
 
 from . import api_schemas
@@ -186,18 +187,8 @@ Answer = tuple[int, Any] | Sse
 Route = Callable[[Recorded], Answer]
 
 
-# What the fake says GET /v1/meta answers; held to the agreed shape (api_schemas.AGREED) or,
-# once documented, to the daemon's OpenAPI schema.
-META: dict[str, Any] = {
-    "states": ["queued", "starting", "running", "paused", "review", "approved", "discarded", "failed",
-               "cancelled"],
-    "live_states": ["queued", "starting", "running", "paused"],
-    "final_states": ["approved", "discarded", "failed", "cancelled"],
-    "columns": [{"id": "todo", "title": "To Do"}, {"id": "doing", "title": "Doing"},
-                {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"}],
-    "steps": ["worktree", "container", "setup", "agent", "checks", "review"],
-    "event_kinds": ["state", "message", "tool_call", "tool_result", "log", "check"],
-}
+# What the fake answers to GET /v1/meta: the daemon's own constants, not a copy of them.
+META: dict[str, Any] = dict(domain.meta())
 
 
 @dataclass

@@ -18,7 +18,7 @@ from kilod_cli import boardview
 from kilod_cli.boardfilter import CardFilter
 
 from .conftest import CLI_TIMEOUT_SECONDS, META, CliEnv, FakeDaemon, Sse, new_fake_daemon, running_daemon, serving
-from .test_cli_fake_daemon import NOW, attempt, card, event, sse_frame
+from .test_cli_fake_daemon import NOW, attempt, card, event, sse_frame, status
 
 WAIT_SECONDS = 30.0
 COLUMN_IDS = ("todo", "doing", "review", "done")
@@ -199,7 +199,7 @@ def test_watch_waits_through_a_daemon_restart(cli: CliEnv) -> None:
     first, second = new_fake_daemon(cli.socket), new_fake_daemon(cli.socket)
     held, held_again = threading.Event(), threading.Event()
     for fake, title, hold in ((first, "before the restart", held), (second, "after the restart", held_again)):
-        fake.on("GET", "/v1/status", (200, {"last_event_id": 7}))
+        fake.on("GET", "/v1/status", (200, status(last_event_id=7)))
         fake.on("GET", "/v1/board", (200, watched_board(title)))
         fake.on("GET", "/v1/events", Sse([sse_frame({**event(1, "log", {"message": "x"}), "id": 7}), hold]))
     watch: subprocess.Popen[str] | None = None
@@ -208,7 +208,8 @@ def test_watch_waits_through_a_daemon_restart(cli: CliEnv) -> None:
             watch = subprocess.Popen([sys.executable, "-m", "kilod_cli.main", "ctl", "board", "--watch"],
                                      env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True)
-            wait_until(lambda: any(r.path == "/v1/events" for r in first.requests), "the watch to follow events")
+            wait_until(lambda: {"/v1/board", "/v1/events"} <= {r.path for r in first.requests},
+                       "the watch to draw the board and follow events")
             held.set()  # the stream ends as the daemon stops
         time.sleep(boardview.FALLBACK_POLL_SECONDS + 1)  # it polls a socket nobody answers on
         assert watch.poll() is None, watch.communicate()
