@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.table import Table
@@ -30,6 +31,7 @@ SIDE_BY_SIDE_MIN_WIDTH = 100
 PIPED_HEIGHT = 50
 # The side-by-side table's borders and header: top, titles, rule, bottom.
 TABLE_CHROME_LINES = 4
+STACKED_INDENT = 2
 WATCH_INTERVAL_SECONDS = 0.5
 # Following the event stream: redraw (ages move) this often, fetch at most this often,
 # and poll this often while the stream (or the daemon) is down.
@@ -83,36 +85,46 @@ def fit_column(title: str, cards: list[dict[str, Any]], budget: int | None) -> C
     return ColumnView(title, shown, len(ordered) - len(shown))
 
 
-def card_block(card: dict[str, Any], now: float) -> RenderableType:
-    """Title, id, then one line per attempt: id, model, state, age (the model gives way when narrow)."""
+def _fit(text: str, cells: int) -> str:
+    """`text` in exactly `cells` terminal cells: padded, or cut with "…"."""
+    if cell_len(text) <= cells:
+        return set_cell_size(text, cells)
+    return set_cell_size(text, max(0, cells - 1)) + "…" if cells > 0 else ""
+
+
+def card_block(card: dict[str, Any], now: float, width: int) -> list[Text]:
+    """Title, id, then one line per attempt: id, model, state, age, each line `width` cells at most.
+
+    Plain lines, not a nested table: a board draws dozens of cards, and measuring tables
+    inside a table is what made a large board slow. Only the model gives way when narrow:
+    ids, states and ages are what people scan the board for.
+    """
     title = Text(visible(str(card.get("title") or "(untitled)")).replace("\n", " "), style="bold",
                  no_wrap=True, overflow="ellipsis")
-    card_id = Text(visible(str(card["id"])), style="cyan", no_wrap=True, overflow="ellipsis")
-    attempts = card.get("attempts") or []
-    if not attempts:
-        return Group(title, card_id)
-    rows = [(" " + visible(str(a["id"])), visible(str(a["model"])), str(a["state"]), attempt_age(a, now))
-            for a in attempts]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = Table.grid(padding=(0, 1), pad_edge=False)
-    # Only the model may shrink: ids, states and ages are what people scan the board for.
-    lines.add_column(no_wrap=True, style="cyan", min_width=widths[0])
-    lines.add_column(overflow="ellipsis")
-    lines.add_column(no_wrap=True, min_width=widths[2])
-    lines.add_column(no_wrap=True, justify="right", style="dim", min_width=widths[3])
+    lines = [title, Text(visible(str(card["id"])), style="cyan", no_wrap=True, overflow="ellipsis")]
+    rows = [(visible(str(a["id"])), visible(str(a["model"])), visible(str(a["state"])), attempt_age(a, now))
+            for a in card.get("attempts") or []]
+    if not rows:
+        return lines
+    id_width, state_width, age_width = (max(cell_len(row[i]) for row in rows) for i in (0, 2, 3))
+    room = width - (1 + id_width + 1 + 1 + state_width + 1 + age_width)  # " id model state age"
+    model_width = max(0, min(room, max(cell_len(row[1]) for row in rows)))  # 0: no room, no model
     for attempt_id, model, state, since in rows:
-        # one line whatever the name holds: the column shrinks, the name is cut with "…"
-        shown_model = Text(model, no_wrap=True, overflow="ellipsis")
-        lines.add_row(attempt_id, shown_model, state_text(visible(state)), since)
-    return Group(title, card_id, lines)
+        line = Text(" ", no_wrap=True, overflow="ellipsis")
+        line.append(_fit(attempt_id, id_width), style="cyan")
+        line.append(" " + (_fit(model, model_width) + " " if model_width > 1 else ""))
+        line.append_text(state_text(_fit(state, state_width)))
+        line.append(" " + since.rjust(age_width), style="dim")
+        lines.append(line)
+    return lines
 
 
-def _cell(view: ColumnView, now: float) -> RenderableType:
+def _cell(view: ColumnView, now: float, width: int) -> RenderableType:
     blocks: list[RenderableType] = []
     for card in view.cards:
         if blocks:
             blocks.append(Text(""))
-        blocks.append(card_block(card, now))
+        blocks.extend(card_block(card, now, width))
     if view.hidden:
         blocks.append(Text(f"+{view.hidden} more (--all)", style="dim", no_wrap=True, overflow="ellipsis"))
     return Group(*blocks) if blocks else Text("—", style="dim")
@@ -134,13 +146,15 @@ def board_view(board: dict[str, Any], width: int, height: int | None = None, now
     if not side_by_side:
         for view in views:
             parts.append(Text(f"{visible(view.title)} ({view.total})", style="bold underline"))
-            parts.append(Padding(_cell(view, now), (0, 0, 1, 2), expand=False))
+            parts.append(Padding(_cell(view, now, width - STACKED_INDENT), (0, 0, 1, STACKED_INDENT), expand=False))
         return Group(*parts)
     table = Table(expand=True)
     for view in views:
         table.add_column(f"{visible(view.title)} ({view.total})", ratio=1, overflow="ellipsis", vertical="top",
                          no_wrap=True)
-    table.add_row(*(_cell(view, now) for view in views))
+    # what rich gives each of n columns of an expanded, boxed table: n + 1 rules, one space each side
+    cell_width = (width - (len(views) + 1) - 2 * len(views)) // max(1, len(views))
+    table.add_row(*(_cell(view, now, cell_width) for view in views))
     parts.append(table)
     return Group(*parts)
 
