@@ -207,8 +207,7 @@ def files_view(data: dict[str, Any]) -> list[RenderableType]:
     rows: list[dict[str, Any]] = data.get("rows") or []
     files: dict[str, list[str]] = data.get("files") or {}
     overlap: list[str] = list(data.get("overlap") or [])
-    # "files_changed": null is how the daemon says an attempt's files are unknown (its "files" is then [])
-    unknown = [row for row in rows if row.get("files_changed") is None]
+    unknown = [row for row in rows if row.get("files_changed") is None]  # changes gone
     parts: list[RenderableType] = [Text("files touched", style="bold")]
     if files:
         matrix = Table(box=box.SIMPLE_HEAD, pad_edge=False)
