@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_parallel: int = Field(4, ge=1, le=256, description="attempts running at once; the rest queue")
     default_model: str = Field("anthropic/claude-sonnet-4-5", description="litellm model name")
     sandbox_image: str = Field("kilod/sandbox", description="image for attempt containers")
+    forwarder_image: str = Field("kilod/sandbox", description="image of the per-attempt gateway forwarder "
+                                                               "sidecar (kilod's own: it has socat)")
     sandbox_uid: int | None = Field(
         None, description="user id in sandboxes (default: the daemon's own, or 1000 when it is root)"
     )

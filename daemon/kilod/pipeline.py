@@ -16,6 +16,8 @@ from typing import Any
 from kilod.agent.loop import AgentRun, Budget
 from kilod.agent.models import ModelError, Models
 from kilod.agent.tools import ToolRunner
+from kilod.agents.catalog import BUILTIN
+from kilod.agents.runner import AgentContext, GatewayPort, Stops, agent_mounts, run_agent
 from kilod.config import Settings
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name
 from kilod.errors import Conflict, Invalid, KilodError, Unavailable
@@ -32,8 +34,10 @@ OUTPUT_TAIL = 4000  # characters of setup/check output kept
 
 class Pipeline:
     def __init__(self, settings: Settings, lifecycle: Lifecycle, sandbox: Sandbox, models: Models,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, gateway: GatewayPort | None = None) -> None:
         self.settings = settings
+        self.gateway = gateway          # agent CLIs reach their model through it (kilod.agents)
+        self.agent_stops = Stops()      # the gateway's "budget spent" → stop that agent
         self.metrics = metrics
         self.lifecycle = lifecycle
         self.store = lifecycle.store
@@ -125,6 +129,12 @@ class Pipeline:
                                      f"{command}\n{result['output_tail'][-1000:]}")
             attempt = self._advance(attempt, Step.AGENT, "setup done" if settings.setup else "no setup commands")
 
+        if attempt.step == Step.AGENT and attempt.agent != BUILTIN:
+            ran = await run_agent(self._agent_context(attempt, card, container_id))
+            stopped = f"stopped: {ran.stopped_early}" if ran.stopped_early else ""
+            attempt = self._advance(attempt, Step.CHECKS, f"{attempt.agent} finished",
+                                    summary=ran.summary or stopped, stop_reason=ran.stopped_early)
+
         if attempt.step == Step.AGENT:
             uid, gid = self.owner
             tools = ToolRunner(self.sandbox, container_id, uid, gid, self.settings.tool_timeout,
@@ -149,6 +159,14 @@ class Pipeline:
             # what the agent left, so a follow-up can tell it what a person changed since
             left = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
             self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, review_tree=left.tree)
+
+    def _agent_context(self, attempt: Attempt, card: Card, container_id: str) -> AgentContext:
+        if self.gateway is None:
+            raise Unavailable(f"agent '{attempt.agent}' needs the model gateway, which this daemon does not run")
+        asked = [m for m in self.store.conversation(attempt.id) if m.get("role") == "user"]
+        prompt = str(asked[-1]["content"]) if attempt.run > 1 and asked else card.prompt
+        return AgentContext(attempt, card, container_id, prompt, self.settings, self.sandbox, self.lifecycle,
+                            self.gateway, self.agent_stops)
 
     async def _exec(self, container_id: str, command: str, timeout: float) -> dict[str, Any]:
         """Run a setup or check command; passed, failed (non-zero exit) or error (could not run, timed out)."""
@@ -191,6 +209,7 @@ class Pipeline:
             memory_limit=self.settings.memory_limit,
             cpu_limit=self.settings.cpu_limit,
             pids_limit=self.settings.pids_limit,
+            extra_mounts=tuple(agent_mounts(self.settings, attempt)),
         )
         # the pointer file must say what git wrote, whatever the worktree holds now
         expected = f"gitdir: {worktree_git_dir(repo, worktree)}\n"

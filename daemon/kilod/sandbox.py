@@ -59,6 +59,7 @@ class ContainerSpec:
     cpu_limit: float
     pids_limit: int
     extra_labels: dict[str, str] = field(default_factory=dict)
+    extra_mounts: tuple[tuple[str, str, bool], ...] = ()  # (target, source, read-only): an agent CLI, its state
 
     def labels(self) -> dict[str, str]:
         return {
@@ -129,6 +130,7 @@ class Sandbox:
             Mount(WORKSPACE, spec.worktree, type="bind", read_only=False),
             Mount(f"{WORKSPACE}/.git", spec.git_pointer, type="bind", read_only=True),
             Mount(spec.repo_git_dir, spec.repo_git_dir, type="bind", read_only=True),
+            *(Mount(target, source, type="bind", read_only=ro) for target, source, ro in spec.extra_mounts),
         ]
         try:
             return self.client.containers.create(
