@@ -1,0 +1,117 @@
+"""One agent request through litellm, in the agent's own wire format, streamed as it arrives.
+
+    Anthropic Messages  → litellm.anthropic_messages   (native for anthropic/…, otherwise litellm's
+                                                        adapter: Chat Completions, or the Responses
+                                                        API for openai/… models)
+    Chat Completions    → litellm.acompletion
+    Responses           → litellm.aresponses           (native where the provider has it, otherwise
+                                                        bridged to Chat Completions, e.g. scripted/…)
+
+A streamed answer becomes server-sent-event bytes; the first event is awaited before the
+answer starts, so a failure of the call itself still gets its own status code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from kilod.gateway.wire import StreamUsage, Wire, sse
+
+# fields the gateway decides, whatever the agent sent
+_OURS = ("model", "api_key", "api_base", "base_url", "custom_llm_provider", "timeout", "num_retries",
+         "metadata_api_key", "extra_headers", "extra_body", "mock_response", "litellm_params", "user_config")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole JSON body, or (streaming) SSE bytes as they come."""
+
+    body: dict[str, Any] | None = None
+    stream: AsyncIterator[bytes] | None = None
+
+
+def to_json(value: Any) -> dict[str, Any]:
+    """litellm answers with dicts, TypedDicts or pydantic models: one JSON-shaped dict."""
+    if isinstance(value, dict):
+        return json.loads(json.dumps(value, default=_default))  # type: ignore[no-any-return]
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json", exclude_none=True)  # type: ignore[no-any-return]
+    raise TypeError(f"unexpected answer from litellm: {type(value).__name__}")
+
+
+def _default(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json", exclude_none=True)
+    return str(value)
+
+
+def request_kwargs(wire: Wire, body: dict[str, Any], model: str, timeout: float) -> dict[str, Any]:
+    kwargs = {k: v for k, v in body.items() if k not in _OURS}
+    kwargs.update(model=model, timeout=timeout, num_retries=0)  # the agent retries, seeing our status
+    if wire == Wire.CHAT and kwargs.get("stream"):
+        # usage arrives in the last chunk only when asked for: the meter always needs it
+        kwargs["stream_options"] = {**(kwargs.get("stream_options") or {}), "include_usage": True}
+    if wire != Wire.ANTHROPIC:
+        kwargs["drop_params"] = True  # a parameter this provider lacks is dropped, not a 400
+    return kwargs
+
+
+async def call(litellm: Any, wire: Wire, kwargs: dict[str, Any], usage: StreamUsage,
+               usage_wanted: bool = True) -> Answer:
+    """Make the call; raises whatever litellm raises (mapped by the caller, once).
+
+    A stream's usage is fed to `usage` as its events pass (before anything is trimmed for the agent).
+    """
+    stream = bool(kwargs.get("stream"))
+    if wire == Wire.ANTHROPIC:
+        result = await litellm.anthropic_messages(**kwargs)
+    elif wire == Wire.CHAT:
+        result = await litellm.acompletion(**kwargs)
+    else:
+        result = await litellm.aresponses(**kwargs)
+    if not stream:
+        return Answer(body=to_json(result))
+    events = _encode(wire, result, usage, usage_wanted)
+    first = await anext(events, None)   # a failure before the first event is still a status code
+    return Answer(stream=_prepend(first, events))
+
+
+async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is not None:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _encode(wire: Wire, result: Any, usage: StreamUsage, usage_wanted: bool) -> AsyncIterator[bytes]:
+    if wire == Wire.ANTHROPIC:
+        async for item in result:
+            if isinstance(item, (bytes, str)):
+                raw = item if isinstance(item, bytes) else item.encode()
+                usage.feed_bytes(raw)
+                yield raw
+            else:
+                event = to_json(item)
+                usage.feed(event)
+                yield sse(event, str(event.get("type") or "message"))
+        return
+    if wire == Wire.CHAT:
+        async for chunk in result:
+            data = to_json(chunk)
+            usage.feed(data)
+            if not usage_wanted:   # the agent did not ask for usage: keep the stream as it expects it
+                data.pop("usage", None)
+                if not data.get("choices"):
+                    continue
+            yield sse(data)
+        yield b"data: [DONE]\n\n"
+        return
+    async for event in result:
+        data = to_json(event)
+        usage.feed(data)
+        yield sse(data, str(data.get("type") or "message"))

@@ -1,0 +1,80 @@
+"""Each wire format, streamed and not, through the gateway to the scripted provider (real litellm)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from kilod.domain import EventKind
+from tests.gateway.conftest import PRICED, Rig
+
+Client = Callable[[str], Awaitable[aiohttp.ClientSession]]
+SAY = "scripted hello through the gateway"
+PRICE_IN, PRICE_OUT = 0.000001, 0.000002
+
+REQUESTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "anthropic": ("/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 100,
+                                   "messages": [{"role": "user", "content": "hi"}]}),
+    "chat": ("/v1/chat/completions", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+    "responses": ("/v1/responses", {"model": "gpt-5-codex", "input": "hi"}),
+}
+
+
+def sse_events(raw: bytes) -> list[dict[str, Any]]:
+    events = []
+    for block in raw.decode().split("\n\n"):
+        for line in block.splitlines():
+            if line.startswith("data:") and line[5:].strip().startswith("{"):
+                events.append(json.loads(line[5:]))
+    return events
+
+
+def text_of(wire: str, body: dict[str, Any]) -> str:
+    if wire == "anthropic":
+        return "".join(b.get("text", "") for b in body["content"] if b["type"] == "text")
+    if wire == "chat":
+        return str(body["choices"][0]["message"]["content"])
+    return "".join(c["text"] for item in body["output"] if item["type"] == "message" for c in item["content"])
+
+
+def streamed_text(wire: str, events: list[dict[str, Any]]) -> str:
+    if wire == "anthropic":
+        return "".join(e["delta"].get("text", "") for e in events if e.get("type") == "content_block_delta")
+    if wire == "chat":
+        return "".join(c["delta"].get("content") or "" for e in events for c in e.get("choices", []))
+    return "".join(e["delta"] for e in events if e.get("type") == "response.output_text.delta")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("wire", list(REQUESTS))
+async def test_each_wire_format_reaches_the_scripted_model_and_is_metered(
+    rig: Rig, client_for: Client, wire: str, stream: bool
+) -> None:
+    attempt_id = rig.running_attempt()
+    token = rig.gateway.issue(attempt_id, "claude-code")
+    client = await client_for(attempt_id)
+    path, body = REQUESTS[wire]
+    async with client.post(path, json={**body, "stream": stream}, headers={"x-api-key": token}) as response:
+        raw = await response.read()
+        assert response.status == 200, raw
+        if stream:
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            assert streamed_text(wire, sse_events(raw)) == SAY
+        else:
+            assert text_of(wire, json.loads(raw)) == SAY
+
+    attempt = rig.store.get_attempt(attempt_id)
+    assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (1, 100, 20)
+    assert attempt.cost_usd == pytest.approx(100 * PRICE_IN + 20 * PRICE_OUT)
+    logged = [e for e in rig.store.events_of(attempt_id) if e.kind == EventKind.LOG]
+    assert logged[-1].payload["source"] == "gateway"
+    assert logged[-1].payload["model"] == PRICED      # pinned, whatever the agent named
+    assert logged[-1].payload["step"] == 1
+    assert rig.metric("kilod_model_calls_total", model=PRICED, outcome="ok", agent="claude-code") == 1
+    assert rig.metric("kilod_model_tokens_total", model=PRICED, direction="input", agent="claude-code") == 100
+    assert rig.metric("kilod_model_cost_usd_total", model=PRICED, agent="claude-code") == pytest.approx(
+        attempt.cost_usd)
