@@ -22,6 +22,7 @@ from kilod.config import Settings
 from kilod.domain import State
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
+from kilod.gateway import Gateway
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
 from kilod.pipeline import Pipeline
@@ -81,7 +82,10 @@ class Daemon:
         sandbox = Sandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
         models.start_loading()
-        pipeline = Pipeline(settings, lifecycle, sandbox, models, metrics)
+        # agent CLIs reach models only through the gateway, one unix socket per attempt (kilod.agents)
+        gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout, metrics=metrics)
+        pipeline = Pipeline(settings, lifecycle, sandbox, models, metrics, gateway=gateway)
+        gateway.on_budget_spent = pipeline.agent_stops.request
         scheduler = Scheduler(settings, store, pipeline, sandbox)
         board = Board(settings, store, events, models)
         review = Review(settings, lifecycle, sandbox, scheduler)
@@ -127,6 +131,7 @@ class Daemon:
         finally:
             log.info("stopping; running attempts resume at the next start")
             await scheduler.stop()
+            await gateway.aclose()
             events.close()
             await web_board.stop()
             await runner.cleanup()

@@ -62,7 +62,7 @@ def command(socket_name: str) -> list[str]:
 
 
 def ensure_forwarder(sandbox: Sandbox, spec: ForwarderSpec) -> str:
-    """Start the sidecar for this attempt container, replacing a stale one; returns its id."""
+    """Start the sidecar for this attempt container (replacing an earlier one); returns its id."""
     client = sandbox.client
     name = forwarder_name(spec.attempt_id)
     try:
@@ -74,12 +74,9 @@ def ensure_forwarder(sandbox: Sandbox, spec: ForwarderSpec) -> str:
         labels = existing.labels or {}
         if labels.get(LABEL_ATTEMPT) != spec.attempt_id or labels.get(LABEL_INSTANCE) != spec.instance:
             raise Conflict(f"a container named {name} exists but is not this attempt's; remove it by hand")
-        started = str(existing.attrs.get("State", {}).get("StartedAt", ""))
-        target_started = str(target.attrs.get("State", {}).get("StartedAt", ""))
-        if (existing.status == "running" and labels.get(LABEL_TARGET) == target.id
-                and started >= target_started):
-            return str(existing.id)
-        existing.remove(force=True)  # its namespace is gone with the old container (or start)
+        # Always a new one: the old one's namespace may have died with a re-created container, and
+        # its mount may hold a socket directory the gateway has since removed and made anew.
+        existing.remove(force=True)
     if not sandbox.image_present(spec.image):
         raise Unavailable(f"the forwarder image '{spec.image}' is not present; build it with `kilod images build`")
     try:

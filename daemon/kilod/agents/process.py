@@ -100,7 +100,7 @@ class AgentProcess:
     def alive(self, pgid: int) -> bool:
         """Whether any process of the group still runs (False too when the container is gone)."""
         try:
-            result = self.sandbox.exec(self.container_id, f"kill -0 -- -{pgid}", timeout=15, user=self.user)
+            result = self.sandbox.exec(self.container_id, f"kill -0 -{pgid}", timeout=15, user=self.user)
         except Unavailable:
             return False
         return result.exit_code == 0
@@ -108,10 +108,10 @@ class AgentProcess:
     def kill(self, pgid: int, grace: float = 3.0) -> None:
         """TERM the whole process group, then KILL what is left. The sandbox user's own
         processes: with every capability dropped, no other user could signal them."""
-        script = (f"kill -TERM -- -{pgid} 2>/dev/null; i=0; "
-                  f"while kill -0 -- -{pgid} 2>/dev/null && [ $i -lt {int(grace * 10)} ]; "
+        script = (f"kill -TERM -{pgid} 2>/dev/null; i=0; "
+                  f"while kill -0 -{pgid} 2>/dev/null && [ $i -lt {int(grace * 10)} ]; "
                   "do sleep 0.1; i=$((i+1)); done; "
-                  f"kill -KILL -- -{pgid} 2>/dev/null; true")
+                  f"kill -KILL -{pgid} 2>/dev/null; true")
         with contextlib.suppress(Unavailable):  # a container that is gone took its processes with it
             self.sandbox.exec(self.container_id, script, timeout=grace + 15, user=self.user)
 

@@ -56,8 +56,7 @@ def request_kwargs(wire: Wire, body: dict[str, Any], model: str, timeout: float)
     if wire == Wire.CHAT and kwargs.get("stream"):
         # usage arrives in the last chunk only when asked for: the meter always needs it
         kwargs["stream_options"] = {**(kwargs.get("stream_options") or {}), "include_usage": True}
-    if wire != Wire.ANTHROPIC:
-        kwargs["drop_params"] = True  # a parameter this provider lacks is dropped, not a 400
+    kwargs["drop_params"] = True  # a parameter this provider lacks is dropped, not a 400
     return kwargs
 
 

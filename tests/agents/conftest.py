@@ -1,0 +1,57 @@
+"""Agent CLI fixtures: the real binaries, installed once per machine, in real sandboxes.
+
+The wheels come from the shared cache (kilod.agents.install.cache_root(), downloaded by
+the first run on a machine); the extracted agents live in one folder per test session
+that every test daemon's data dir links to, so no test extracts 400 MB again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kilod.agents.install import install
+from tests.conftest import SANDBOX_IMAGE
+from tests.kilod_testing import DaemonProcess, make_repo, rmtree, short_tmpdir
+
+AGENT_SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+@pytest.fixture(scope="session")
+def agents_home() -> Iterator[Path]:
+    """A data dir holding the installed agents (installed on first use)."""
+    home = short_tmpdir("kag-")
+    yield home
+    rmtree(home)
+
+
+def installed(home: Path, name: str) -> None:
+    install(name, home, say=lambda message: None)
+
+
+@pytest.fixture
+def agent_daemon(daemon_factory: type[DaemonProcess], agents_home: Path, sandbox_image: str
+                 ) -> Iterator[type[DaemonProcess]]:
+    """Start daemons whose data dir sees the installed agents; the forwarder uses the sandbox image."""
+
+    def start(*agents: str, extra_env: dict[str, str] | None = None) -> DaemonProcess:
+        for name in agents:
+            installed(agents_home, name)
+        daemon = daemon_factory({"KILOD_SCRIPTS_DIR": str(AGENT_SCRIPTS), "KILOD_FORWARDER_IMAGE": sandbox_image,
+                                 "KILOD_SANDBOX_IMAGE": SANDBOX_IMAGE, "KILOD_STEP_LIMIT": "12",
+                                 **(extra_env or {})})
+        daemon.data_dir.mkdir(parents=True, exist_ok=True)
+        link = daemon.data_dir / "agents"
+        if not link.exists():
+            os.symlink(agents_home / "agents", link)
+        return daemon.start()
+
+    yield start  # type: ignore[misc]
+
+
+@pytest.fixture
+def small_repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo", {"README.md": "# agents\n"})
