@@ -8,7 +8,7 @@ that every test daemon's data dir links to, so no test extracts 400 MB again.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,8 +33,8 @@ def installed(home: Path, name: str) -> None:
 
 
 @pytest.fixture
-def agent_daemon(daemon_factory: type[DaemonProcess], agents_home: Path, sandbox_image: str
-                 ) -> Iterator[type[DaemonProcess]]:
+def agent_daemon(daemon_factory: Callable[..., DaemonProcess], agents_home: Path, sandbox_image: str
+                 ) -> Iterator[Callable[..., DaemonProcess]]:
     """Start daemons whose data dir sees the installed agents; the forwarder uses the sandbox image."""
 
     def start(*agents: str, extra_env: dict[str, str] | None = None) -> DaemonProcess:
@@ -49,7 +49,7 @@ def agent_daemon(daemon_factory: type[DaemonProcess], agents_home: Path, sandbox
             os.symlink(agents_home / "agents", link)
         return daemon.start()
 
-    yield start  # type: ignore[misc]
+    yield start
 
 
 @pytest.fixture
