@@ -8,6 +8,9 @@ that every test daemon's data dir links to, so no test extracts 400 MB again.
 from __future__ import annotations
 
 import os
+from typing import Any
+
+import docker
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,12 +40,13 @@ def agent_daemon(daemon_factory: Callable[..., DaemonProcess], agents_home: Path
                  ) -> Iterator[Callable[..., DaemonProcess]]:
     """Start daemons whose data dir sees the installed agents; the forwarder uses the sandbox image."""
 
-    def start(*agents: str, extra_env: dict[str, str] | None = None) -> DaemonProcess:
+    def start(*agents: str, extra_env: dict[str, str] | None = None, instance: str | None = None,
+              data_dir: Path | None = None) -> DaemonProcess:
         for name in agents:
             installed(agents_home, name)
         daemon = daemon_factory({"KILOD_SCRIPTS_DIR": str(AGENT_SCRIPTS), "KILOD_FORWARDER_IMAGE": sandbox_image,
                                  "KILOD_SANDBOX_IMAGE": SANDBOX_IMAGE, "KILOD_STEP_LIMIT": "12",
-                                 **(extra_env or {})})
+                                 **(extra_env or {})}, instance=instance, data_dir=data_dir)
         daemon.data_dir.mkdir(parents=True, exist_ok=True)
         link = daemon.data_dir / "agents"
         if not link.exists():
@@ -55,3 +59,23 @@ def agent_daemon(daemon_factory: Callable[..., DaemonProcess], agents_home: Path
 @pytest.fixture
 def small_repo(tmp_path: Path) -> Path:
     return make_repo(tmp_path / "repo", {"README.md": "# agents\n"})
+
+
+def processes(container: str) -> list[str]:
+    """Command lines of every process in a container (read from /proc: the image needs no ps)."""
+    client = docker.from_env()
+    try:
+        result = client.containers.get(container).exec_run(
+            ["sh", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done"])
+    finally:
+        client.close()
+    return [line for line in result.output.decode(errors="replace").splitlines() if line.strip()]
+
+
+def wait_event(daemon: DaemonProcess, attempt_id: str, test: Callable[[dict[str, Any]], bool],
+               what: str, timeout: float = 120.0) -> dict[str, Any]:
+    def found() -> dict[str, Any] | None:
+        return next((e for e in daemon.events(attempt_id) if test(e)), None)
+
+    event: dict[str, Any] = daemon.wait_for(found, timeout, what)
+    return event

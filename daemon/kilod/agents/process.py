@@ -105,15 +105,44 @@ class AgentProcess:
             return False
         return result.exit_code == 0
 
-    def kill(self, pgid: int, grace: float = 3.0) -> None:
-        """TERM the whole process group, then KILL what is left. The sandbox user's own
-        processes: with every capability dropped, no other user could signal them."""
-        script = (f"kill -TERM -{pgid} 2>/dev/null; i=0; "
-                  f"while kill -0 -{pgid} 2>/dev/null && [ $i -lt {int(grace * 10)} ]; "
-                  "do sleep 0.1; i=$((i+1)); done; "
-                  f"kill -KILL -{pgid} 2>/dev/null; true")
+    def kill(self, pgid: int) -> None:
+        """Kill the agent and everything it started, now.
+
+        Its process group is not enough: an agent may start commands in sessions of their
+        own (Codex runs each under a PTY). So the group is stopped first (nothing new is
+        forked), every descendant is found through /proc and stopped, and then all of them
+        are killed. The sandbox user's own processes: with every capability dropped, no
+        other user could signal them.
+        """
         with contextlib.suppress(Unavailable):  # a container that is gone took its processes with it
-            self.sandbox.exec(self.container_id, script, timeout=grace + 15, user=self.user)
+            self.sandbox.exec(self.container_id, KILL_TREE.replace("ROOT", str(int(pgid))), timeout=30,
+                              user=self.user)
+
+
+# POSIX sh, no ps/awk needed. /proc/<pid>/stat is "pid (comm) state ppid pgrp …": comm is the
+# agent's to choose, so the fields are read after its last ") " (a state letter and numbers).
+KILL_TREE = """
+root=ROOT
+kill -STOP -$root 2>/dev/null
+all=" $root "
+i=0
+while [ $i -lt 50 ]; do
+  i=$((i+1)); grew=0
+  for s in /proc/[0-9]*/stat; do
+    stat=$(cat "$s" 2>/dev/null) || continue
+    pid=${stat%% *}
+    set -- ${stat##*) }
+    case "$all" in *" $pid "*) continue ;; esac
+    case "$all" in *" $2 "*) ;; *) [ "$3" = "$root" ] || continue ;; esac
+    kill -STOP "$pid" 2>/dev/null
+    all="$all$pid "; grew=1
+  done
+  [ $grew = 0 ] && break
+done
+kill -KILL -$root 2>/dev/null
+for pid in $all; do kill -KILL "$pid" 2>/dev/null; done
+true
+"""
 
 
 class Tail:
