@@ -8,12 +8,11 @@ that every test daemon's data dir links to, so no test extracts 400 MB again.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pytest
 
 from kilod.agents.install import install
