@@ -68,7 +68,21 @@ def processes(container: str) -> list[str]:
             ["sh", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done"])
     finally:
         client.close()
-    return [line for line in result.output.decode(errors="replace").splitlines() if line.strip()]
+    output = result.output
+    assert isinstance(output, bytes)
+    return [line for line in output.decode(errors="replace").splitlines() if line.strip()]
+
+
+def run_in(container: str, command: str, *args: str, user: str = "") -> tuple[int, str]:
+    """(exit code, output) of `sh -c command args…` in a container."""
+    client = docker.from_env()
+    try:
+        result = client.containers.get(container).exec_run(["sh", "-c", command, "sh", *args], user=user)
+    finally:
+        client.close()
+    output = result.output
+    assert isinstance(output, bytes)
+    return int(result.exit_code or 0), output.decode(errors="replace")
 
 
 def wait_event(daemon: DaemonProcess, attempt_id: str, test: Callable[[dict[str, Any]], bool],
