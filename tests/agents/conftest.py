@@ -1,8 +1,9 @@
 """Agent CLI fixtures: the real binaries, installed once per machine, in real sandboxes.
 
 The wheels come from the shared cache (kilod.agents.install.cache_root(), downloaded by
-the first run on a machine); the extracted agents live in one folder per test session
-that every test daemon's data dir links to, so no test extracts 400 MB again.
+the first run on a machine), and the installed agents live in that cache too
+(`<cache>/test-home/agents`, which every test daemon's data dir links to): no test
+extracts 400 MB or builds a Python agent's venv again once a machine has them.
 """
 
 from __future__ import annotations
@@ -15,23 +16,26 @@ from typing import Any
 import docker
 import pytest
 
-from kilod.agents.install import install
+from kilod.agents.catalog import package
+from kilod.agents.install import cache_root, install
 from tests.conftest import SANDBOX_IMAGE
-from tests.kilod_testing import DaemonProcess, make_repo, rmtree, short_tmpdir
+from tests.kilod_testing import DaemonProcess, make_repo
 
 AGENT_SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 @pytest.fixture(scope="session")
-def agents_home() -> Iterator[Path]:
-    """A data dir holding the installed agents (installed on first use)."""
-    home = short_tmpdir("kag-")
-    yield home
-    rmtree(home)
+def agents_home() -> Path:
+    """A data dir holding the installed agents (each installed on first use, once per machine)."""
+    return cache_root() / "test-home"
 
 
 def installed(home: Path, name: str) -> None:
-    install(name, home, say=lambda message: None)
+    # Python agents: a venv for the sandbox image's python3; pip in its container trusts the CA
+    # this machine's proxy needs (the setting users behind one set: KILOD_CA_BUNDLE)
+    bundle = os.environ.get("KILOD_CA_BUNDLE") or "/etc/ssl/certs/ca-certificates.crt"
+    install(name, home, image=SANDBOX_IMAGE if package(name).kind == "python" else None,
+            ca_bundle=Path(bundle) if Path(bundle).is_file() else None, say=lambda message: None)
 
 
 @pytest.fixture

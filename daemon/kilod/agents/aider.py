@@ -2,7 +2,7 @@
 
 aider runs litellm inside; an `openai/…` model with OPENAI_API_BASE pointed at the
 forwarder sends every call to the gateway (which pins the attempt's real model). kilod
-owns git (nothing is committed before a person approves), so aider's own commits are off.
+owns git (nothing is committed before a person approves), so aider leaves git alone (`--no-git`).
 Its chat history lives in the state dir, and a follow-up restores it. Its output is
 plain text: an applied edit becomes a tool call and result, the rest log lines.
 """
@@ -26,7 +26,7 @@ class Aider:
         argv = [CATALOG[self.name].executable(), "--message", request.prompt,
                 "--model", "openai/kilod", "--yes-always", "--no-auto-commits", "--no-dirty-commits",
                 "--no-check-update", "--no-analytics", "--analytics-disable", "--no-show-model-warnings",
-                "--no-pretty", "--no-stream", "--no-fancy-input", "--no-detect-urls", "--no-gitignore",
+                "--no-pretty", "--no-stream", "--no-fancy-input", "--no-detect-urls", "--no-gitignore", "--no-git",
                 "--map-tokens", "0", "--edit-format", "whole",
                 "--chat-history-file", HISTORY, "--input-history-file", f"{HOME}/aider.input.history"]
         if request.run > 1:

@@ -112,6 +112,11 @@ def agent_mounts(settings: Settings, attempt: Attempt) -> list[tuple[str, str, b
     installed = current(settings.data_dir, attempt.agent)
     if installed is None:
         raise Unavailable(f"agent '{attempt.agent}' is not installed; run `kilod agents install {attempt.agent}`")
+    if installed.image is not None and installed.image != settings.sandbox_image:
+        # a venv runs only with the python3 that made it (its interpreter is a link into the image)
+        raise Unavailable(f"agent '{attempt.agent}' was installed for image {installed.image}, but attempts run "
+                          f"in {settings.sandbox_image}; run `kilod agents install {attempt.agent} --image "
+                          f"{settings.sandbox_image}`")
     folder = state_dir(settings, attempt.id)
     _own_dirs(settings, folder, folder / "home", folder / "runs")
     return [(spec.mounted_at(), installed.path, True), ("/opt/kilod/state", str(folder), False)]

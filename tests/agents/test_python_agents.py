@@ -1,0 +1,24 @@
+"""aider and mini-swe-agent: Python agents in a venv built for the sandbox image, through the gateway's
+OpenAI Chat endpoint, against a scripted model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.kilod_testing import DaemonProcess
+
+
+def test_aider_edits_a_file_through_the_gateway(agent_daemon: Callable[..., DaemonProcess], small_repo: Path) -> None:
+    daemon = agent_daemon("aider")
+    card = daemon.request("POST", "/v1/cards", {"prompt": "create aider.txt", "repo": str(small_repo),
+                                                "models": ["aider:scripted/aider_edit"]})
+    attempt = card["attempts"][0]
+    done = daemon.wait_state(attempt["id"], "review", timeout=300)
+    events = daemon.events(attempt["id"])
+    assert any(e["kind"] == "tool_call" and e["payload"]["name"] == "edit" for e in events), \
+        "\n".join(f"{e['kind']}: {e['payload'].get('message') or e['payload']}" for e in events)
+    assert Path(done["worktree"], "aider.txt").read_text() == "hello from aider\n"
+    assert done["steps"] >= 1 and done["tokens_in"] > 0
+    changed = {f["path"] for f in daemon.request("GET", f"/v1/attempts/{attempt['id']}/diffstat")["files"]}
+    assert changed == {"aider.txt"}   # nothing of aider's own (history, caches) in the diff
