@@ -22,3 +22,16 @@ def test_aider_edits_a_file_through_the_gateway(agent_daemon: Callable[..., Daem
     assert done["steps"] >= 1 and done["tokens_in"] > 0
     changed = {f["path"] for f in daemon.request("GET", f"/v1/attempts/{attempt['id']}/diffstat")["files"]}
     assert changed == {"aider.txt"}   # nothing of aider's own (history, caches) in the diff
+
+
+def test_mini_swe_agent_edits_a_file_through_the_gateway(agent_daemon: Callable[..., DaemonProcess],
+                                                          small_repo: Path) -> None:
+    daemon = agent_daemon("mini-swe-agent")
+    card = daemon.request("POST", "/v1/cards", {"prompt": "create mini.txt", "repo": str(small_repo),
+                                                "agents": ["mini-swe-agent"], "models": ["scripted/mini_edit"]})
+    attempt = card["attempts"][0]
+    done = daemon.wait_state(attempt["id"], "review", timeout=300)
+    assert Path(done["worktree"], "mini.txt").read_text() == "hello from mini\n"
+    assert done["steps"] >= 2 and done["tokens_in"] > 0
+    changed = {f["path"] for f in daemon.request("GET", f"/v1/attempts/{attempt['id']}/diffstat")["files"]}
+    assert changed == {"mini.txt"}
