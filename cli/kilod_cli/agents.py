@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 
 from kilod.agents.catalog import CATALOG
-from kilod.agents.install import InstallError, cache_root, current, install, list_installed
 from kilod.paths import data_dir
 from kilod_cli.client import CliError
+
+# kilod.agents.install (zipfile, subprocess, tempfile…) is imported by the handlers only:
+# building the parser must stay cheap for every other verb.
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,6 +42,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 
 def cmd_install(args: argparse.Namespace) -> int:
+    from kilod.agents.install import InstallError, install
+
     try:
         installed = install(args.name, data_dir(), version=args.version, image=args.image,
                             ca_bundle=args.ca_bundle, force=args.force)
@@ -51,6 +55,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from kilod.agents.install import cache_root, current, list_installed
+
     root = data_dir()
     installed = list_installed(root)
     rows = []
