@@ -10,6 +10,7 @@ from kilod.agents.base import TEXT_LIMIT, Outcome, Request
 from kilod.agents.choice import attempt_plan, split_pair
 from kilod.agents.claude_code import ClaudeCode
 from kilod.agents.codex import Codex, config_toml
+from kilod.agents.mini_swe_agent import MiniSweAgent
 from kilod.agents.process import Tail
 from kilod.domain import EventKind
 
@@ -119,3 +120,16 @@ def test_tail_reads_whole_lines_and_picks_up_where_it_stopped(tmp_path: Path) ->
     with path.open("ab") as handle:
         handle.write(b"no newline at the end")
     assert tail.lines() == [] and tail.rest()[-1][1] == "no newline at the end"
+
+
+def test_mini_swe_agent_console_is_read_as_blocks() -> None:
+    outcome, adapter = Outcome(), MiniSweAgent()
+    console = ["This is mini-swe-agent version 2.4.6.", "", "System:", "You are a helpful assistant.",
+               "User:", "Please solve this issue: x", "─" * 40, "mini-swe-agent (step 1, $0.00):",
+               "I will look.", "Tool:", '{"returncode": 0, "output": "a.txt"}', "Exit:", "done"]
+    events = [e for text in console for e in adapter.parse(text, outcome)] + adapter.finish(outcome)
+    assert [e.kind for e in events] == [EventKind.LOG, EventKind.MESSAGE, EventKind.TOOL_RESULT,
+                                        EventKind.TOOL_RESULT]
+    assert events[1].payload["content"] == "I will look." and events[2].payload["ok"] is True
+    assert not any("Please solve" in str(e.payload) for e in events)   # its prompt is not echoed
+    assert adapter.finish(outcome) == []                                # nothing held twice

@@ -31,6 +31,12 @@ def test_mini_swe_agent_edits_a_file_through_the_gateway(agent_daemon: Callable[
                                                 "agents": ["mini-swe-agent"], "models": ["scripted/mini_edit"]})
     attempt = card["attempts"][0]
     done = daemon.wait_state(attempt["id"], "review", timeout=300)
+    events = daemon.events(attempt["id"])
+    shown = "\n".join(f"{e['kind']}: {e['payload'].get('content') or e['payload'].get('output') or e['payload']}"
+                      for e in events)
+    assert any(e["kind"] == "message" and "I will write the file." in e["payload"]["content"] for e in events), shown
+    assert any(e["kind"] == "tool_result" and "hello from mini" in e["payload"]["output"] for e in events), shown
+    assert not any("Recommended Workflow" in str(e["payload"]) for e in events), shown   # its prompt, not echoed
     assert Path(done["worktree"], "mini.txt").read_text() == "hello from mini\n"
     assert done["steps"] >= 2 and done["tokens_in"] > 0
     changed = {f["path"] for f in daemon.request("GET", f"/v1/attempts/{attempt['id']}/diffstat")["files"]}

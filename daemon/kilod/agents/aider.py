@@ -35,6 +35,9 @@ class Aider:
                "AIDER_ANALYTICS": "false", "AIDER_CHECK_UPDATE": "false", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         return Launch(argv=argv, env=env)
 
+    def finish(self, outcome: Outcome) -> list[AgentEvent]:
+        return []  # every line stands alone
+
     def parse(self, line: str, outcome: Outcome) -> list[AgentEvent]:
         text = line.rstrip()
         if not text.strip():

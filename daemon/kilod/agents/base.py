@@ -61,6 +61,8 @@ class Outcome:
     error: str | None = None
     finished: bool = False   # the agent reported its own end (a result line), not only an exit
     calls: dict[str, str] = field(default_factory=dict)  # tool call id → tool name, to name results
+    block_role: str = ""                                  # an adapter reading blocks: the one being read
+    block: list[str] = field(default_factory=list)
 
 
 class Adapter(Protocol):
@@ -76,6 +78,10 @@ class Adapter(Protocol):
 
     def parse(self, line: str, outcome: Outcome) -> list[AgentEvent]:
         """Events for one line of the agent's output; updates `outcome` in place."""
+        ...
+
+    def finish(self, outcome: Outcome) -> list[AgentEvent]:
+        """Events still held when the output has ended (an adapter that reads blocks)."""
         ...
 
 

@@ -61,6 +61,9 @@ class ClaudeCode:
         }
         return Launch(argv=argv, env=env)
 
+    def finish(self, outcome: Outcome) -> list[AgentEvent]:
+        return []  # every line stands alone
+
     def parse(self, line: str, outcome: Outcome) -> list[AgentEvent]:
         data = json_line(line)
         if data is None:

@@ -91,6 +91,9 @@ class Codex:
         assert HOME.startswith(STATE_MOUNT)
         return Launch(argv=argv, env=env, files=files)
 
+    def finish(self, outcome: Outcome) -> list[AgentEvent]:
+        return []  # every line stands alone
+
     def parse(self, line: str, outcome: Outcome) -> list[AgentEvent]:
         data = json_line(line)
         if data is None:

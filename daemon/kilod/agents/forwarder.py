@@ -23,6 +23,7 @@ Blocking (docker-py): call from a thread.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def ensure_forwarder(sandbox: Sandbox, spec: ForwarderSpec) -> str:
 def remove_forwarder(sandbox: Sandbox, attempt_id: str) -> None:
     existing = _get(sandbox, forwarder_name(attempt_id))
     if existing is not None and (existing.labels or {}).get(LABEL_ROLE) == "forwarder":
-        existing.remove(force=True)
+        with contextlib.suppress(docker.errors.NotFound):  # the reconciler may have been quicker
+            existing.remove(force=True)
 
 
 def _get(sandbox: Sandbox, name: str) -> Container | None:

@@ -31,7 +31,7 @@ from kilod.agents.base import Adapter, AgentEvent, Outcome, Request, clip
 from kilod.agents.catalog import CATALOG, package
 from kilod.agents.claude_code import ClaudeCode
 from kilod.agents.codex import Codex
-from kilod.agents.forwarder import BASE_URL, ForwarderSpec, ensure_forwarder
+from kilod.agents.forwarder import BASE_URL, ForwarderSpec, ensure_forwarder, remove_forwarder
 from kilod.agents.install import current
 from kilod.agents.mini_swe_agent import MiniSweAgent
 from kilod.agents.process import AgentProcess, RunFiles, Tail, run_files
@@ -159,11 +159,19 @@ async def run_agent(ctx: AgentContext) -> AgentResult:
     except asyncio.CancelledError:
         if ctx.lifecycle.store.get_attempt(attempt.id).state == State.CANCELLED:
             await _stop(ctx, files, process)  # a person cancelled; a daemon shutdown leaves the agent running
+            await _end(ctx)
         raise
-    finally:
-        if ctx.lifecycle.store.get_attempt(attempt.id).state != State.RUNNING or files.exit_status() is not None:
-            await ctx.gateway.close(attempt.id)
+    except BaseException:
+        await _end(ctx)
+        raise
+    await _end(ctx)
     return _result(ctx, adapter, files, outcome)
+
+
+async def _end(ctx: AgentContext) -> None:
+    """The run is over: its socket and its forwarder go (the next run makes both anew)."""
+    await ctx.gateway.close(ctx.attempt.id)
+    await asyncio.to_thread(remove_forwarder, ctx.sandbox, ctx.attempt.id)
 
 
 async def _launch(ctx: AgentContext, adapter: Adapter, files: RunFiles, process: AgentProcess) -> None:
@@ -217,6 +225,10 @@ async def _follow(ctx: AgentContext, adapter: Adapter, files: RunFiles, process:
         if outcome.session and (not session_file.exists() or session_file.read_text() != outcome.session):
             session_file.write_text(outcome.session)
         if ended:
+            end = tail.offset + 1  # past every line: recorded once, after the last line's own events
+            if end > recorded:
+                for event in adapter.finish(outcome):
+                    _record(ctx, event, files.key, end)
             return outcome
         reason = ctx.stops.take(ctx.attempt.id)
         if reason is not None:
