@@ -1,7 +1,8 @@
-"""A local OpenAI-compatible provider speaking what litellm sends it: Chat Completions and the
-Responses API, each streamed (SSE) and not. It answers with one text reply naming the model it
-was asked for, reports usage with cached tokens, can be told to fail the next calls with a
-status, and keeps every request it received for assertions. Runs on its own thread and loop.
+"""A local provider speaking what litellm sends it: Chat Completions, the Responses API and
+(for anthropic/… models) Anthropic Messages, each streamed (SSE) and not. It answers with one
+text reply naming the model it was asked for, reports usage with cached tokens, can be told to
+fail the next calls with a status, and keeps every request it received for assertions. Runs on
+its own thread and loop.
 """
 
 from __future__ import annotations
@@ -128,6 +129,34 @@ class FakeProvider:
         await response.write_eof()
         return response
 
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        body, failed = await self._record(request)
+        if failed is not None:
+            return failed
+        model = body.get("model", "")
+        usage = {"input_tokens": USAGE_IN - USAGE_CACHED, "output_tokens": USAGE_OUT,
+                 "cache_read_input_tokens": USAGE_CACHED, "cache_creation_input_tokens": 0}
+        message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                   "content": [{"type": "text", "text": reply_text(model)}], "stop_reason": "end_turn",
+                   "stop_sequence": None, "usage": usage}
+        if not body.get("stream"):
+            return web.json_response(message)
+        response = await self._stream_start(request)
+        events: list[dict[str, Any]] = [
+            {"type": "message_start", "message": {**message, "content": [], "stop_reason": None,
+                                                  "usage": {**usage, "output_tokens": 1}}},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            *({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+              for piece in self._pieces(model)),
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": USAGE_OUT}},
+            {"type": "message_stop"},
+        ]
+        for event in events:
+            await self._send(response, _sse(event, event["type"]))
+        await response.write_eof()
+        return response
+
     async def _stream_start(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
@@ -143,6 +172,7 @@ class FakeProvider:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/responses", self.responses)
+        app.router.add_post("/v1/messages", self.messages)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

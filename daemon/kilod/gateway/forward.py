@@ -9,16 +9,27 @@
 
 A streamed answer becomes server-sent-event bytes; the first event is awaited before the
 answer starts, so a failure of the call itself still gets its own status code.
+
+litellm 1.110's streaming of a provider's *native* Messages API (anthropic/…) and its
+Messages→Responses stream adapter import its proxy package, which needs fastapi and a dozen
+more packages kilod does not install. So (`prepare`) Messages for openai/… go through the
+Chat Completions adapter, and a streamed Messages call to a native provider is made whole
+and replayed as a stream when that module cannot load: the agent gets its stream either way.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from kilod.gateway.wire import StreamUsage, Wire, sse
+from kilod.gateway.wire import StreamUsage, Wire, anthropic_stream_of, sse
+
+log = logging.getLogger(__name__)
+NATIVE_STREAMING = "litellm.llms.anthropic.messages.native.streaming_iterator"
 
 # fields the gateway decides, whatever the agent sent
 _OURS = ("model", "api_key", "api_base", "base_url", "custom_llm_provider", "timeout", "num_retries",
@@ -61,13 +72,43 @@ def request_kwargs(wire: Wire, body: dict[str, Any], model: str, timeout: float)
     return kwargs
 
 
+def prepare(litellm: Any) -> bool:
+    """Set litellm up for the gateway (once); True when native Messages streaming can load."""
+    litellm.use_chat_completions_url_for_anthropic_messages = True
+    try:
+        importlib.import_module(NATIVE_STREAMING)
+    except ImportError as exc:
+        log.warning("litellm cannot stream native Messages APIs here (%s): such streams are sent whole", exc)
+        return False
+    return True
+
+
+def is_native_messages(model: str) -> bool:
+    """Whether litellm sends Messages for `model` to the provider's own Messages API."""
+    try:
+        from litellm.messages.dispatch import messages_target
+        from litellm.rust_bridge.catalog import Target
+    except ImportError:
+        return False
+    try:
+        return bool(messages_target(model, None, None, None) == Target.MESSAGES)
+    except Exception:
+        return False
+
+
 async def call(litellm: Any, wire: Wire, kwargs: dict[str, Any], usage: StreamUsage,
-               usage_wanted: bool = True) -> Answer:
+               usage_wanted: bool = True, native_streaming: bool = True) -> Answer:
     """Make the call; raises whatever litellm raises (mapped by the caller, once).
 
     A stream's usage is fed to `usage` as its events pass (before anything is trimmed for the agent).
     """
     stream = bool(kwargs.get("stream"))
+    if wire == Wire.ANTHROPIC and stream and not native_streaming and is_native_messages(kwargs["model"]):
+        whole = to_json(await litellm.anthropic_messages(**{**kwargs, "stream": False}))
+        replayed = anthropic_stream_of(whole)
+        for event in replayed:
+            usage.feed_bytes(event)
+        return Answer(stream=_replay(replayed))
     if wire == Wire.ANTHROPIC:
         result = await litellm.anthropic_messages(**kwargs)
     elif wire == Wire.CHAT:
@@ -79,6 +120,11 @@ async def call(litellm: Any, wire: Wire, kwargs: dict[str, Any], usage: StreamUs
     events = _encode(wire, result, usage, usage_wanted)
     first = await anext(events, None)   # a failure before the first event is still a status code
     return Answer(stream=_prepend(first, events))
+
+
+async def _replay(events: list[bytes]) -> AsyncIterator[bytes]:
+    for event in events:
+        yield event
 
 
 async def _prepend(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

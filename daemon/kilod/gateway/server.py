@@ -51,6 +51,7 @@ class Gateway:
         self.tokens = TokenBook(store)
         self.meter = Meter(store, events, metrics, on_budget_spent)
         self._sites: dict[str, tuple[web.AppRunner, Path]] = {}
+        self._native_streaming: bool | None = None   # set on the first call, once litellm is loaded
 
     @property
     def on_budget_spent(self) -> BudgetHook | None:
@@ -159,6 +160,8 @@ class Gateway:
             self.meter.check_budget(attempt.id)
             model = self.pinned_model(attempt, body.get("model"))
             litellm = await self.models.litellm()
+            if self._native_streaming is None:
+                self._native_streaming = await asyncio.to_thread(forward.prepare, litellm)
         except GatewayError as exc:
             return _error(wire, exc)
         except KilodError as exc:
@@ -169,7 +172,7 @@ class Gateway:
         usage = StreamUsage(wire)
         started = time.monotonic()
         try:
-            answer = await forward.call(litellm, wire, kwargs, usage, usage_wanted)
+            answer = await forward.call(litellm, wire, kwargs, usage, usage_wanted, self._native_streaming)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
