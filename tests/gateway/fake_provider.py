@@ -32,6 +32,7 @@ class FakeProvider:
         self.requests: list[dict[str, Any]] = []
         self.failures: list[tuple[int, dict[str, Any]]] = []
         self.chunk_delay = chunk_delay
+        self.hold: threading.Event | None = None   # when set up: streams pause after their first event
         self.pieces = pieces
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -166,6 +167,9 @@ class FakeProvider:
         if self.chunk_delay:
             await asyncio.sleep(self.chunk_delay)
         await response.write(data)
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            await asyncio.to_thread(hold.wait, 30)
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)

@@ -191,16 +191,20 @@ class Gateway:
             await response.prepare(request)
             async for chunk in answer.stream:
                 await response.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             error = GatewayError(499, "the agent closed the connection mid-stream")
             raise
+        except ConnectionResetError:
+            error = GatewayError(499, "the agent closed the connection mid-stream")
+            return response
         except Exception as exc:
             error = from_litellm(exc, model)
             with contextlib.suppress(ConnectionResetError):
                 await response.write(error_event(wire, error.status, error.message, error.code))
         finally:
-            # counted even when the agent hung up or the stream broke: its tokens were spent
-            self.meter.record(litellm, attempt.id, agent, model, wire, usage.usage(), started, True, error)
+            # a started stream is a model call even when the agent hung up or the stream broke
+            self.meter.record(litellm, attempt.id, agent, model, wire, usage.usage(), started, True, error,
+                              called=True)
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
         return response
