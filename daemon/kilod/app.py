@@ -22,6 +22,7 @@ from kilod.config import Settings
 from kilod.domain import State
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
+from kilod.gateway import Gateway
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
 from kilod.pipeline import Pipeline
@@ -81,6 +82,10 @@ class Daemon:
         sandbox = Sandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
         models.start_loading()
+        # the model gateway for agent CLIs (#15): adapters issue tokens and listen per attempt;
+        # the pipeline sets gateway.on_budget_spent to stop an agent whose budget is spent
+        gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout,
+                          settings.gateway_models, metrics)
         pipeline = Pipeline(settings, lifecycle, sandbox, models, metrics)
         scheduler = Scheduler(settings, store, pipeline, sandbox)
         board = Board(settings, store, events, models)
@@ -127,6 +132,7 @@ class Daemon:
         finally:
             log.info("stopping; running attempts resume at the next start")
             await scheduler.stop()
+            await gateway.aclose()
             events.close()
             await web_board.stop()
             await runner.cleanup()

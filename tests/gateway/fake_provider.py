@@ -71,6 +71,7 @@ class FakeProvider:
                  "prompt_tokens_details": {"cached_tokens": USAGE_CACHED}}
         base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}
         if not body.get("stream"):
+            await self._think()
             return web.json_response({**base, "object": "chat.completion", "usage": usage, "choices": [{
                 "index": 0, "finish_reason": "stop",
                 "message": {"role": "assistant", "content": reply_text(model)}}]})
@@ -102,6 +103,7 @@ class FakeProvider:
                 "model": model, "output": [message], "usage": usage, "parallel_tool_calls": True,
                 "tool_choice": "auto", "tools": [], "error": None, "incomplete_details": None}
         if not body.get("stream"):
+            await self._think()
             return web.json_response(done)
         response = await self._stream_start(request)
         seq = iter(range(1000))
@@ -141,6 +143,7 @@ class FakeProvider:
                    "content": [{"type": "text", "text": reply_text(model)}], "stop_reason": "end_turn",
                    "stop_sequence": None, "usage": usage}
         if not body.get("stream"):
+            await self._think()
             return web.json_response(message)
         response = await self._stream_start(request)
         events: list[dict[str, Any]] = [
@@ -162,6 +165,11 @@ class FakeProvider:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         return response
+
+    async def _think(self) -> None:
+        """A whole answer takes as long as its stream would have."""
+        if self.chunk_delay:
+            await asyncio.sleep(self.chunk_delay * (self.pieces + 4))
 
     async def _send(self, response: web.StreamResponse, data: bytes) -> None:
         if self.chunk_delay:
