@@ -50,8 +50,9 @@ Timing = tuple[float, float]   # (first byte, whole call) in seconds
 async def direct(litellm: Any, wire: str, stream: bool) -> Timing:
     started = time.perf_counter()
     body = WIRES[wire][1]
-    if wire == "chat":
-        result = await litellm.acompletion(model=MODEL, stream=stream, **body)
+    if wire == "chat":   # usage asked for, as the gateway does to meter a stream
+        extra = {"stream_options": {"include_usage": True}} if stream else {}
+        result = await litellm.acompletion(model=MODEL, stream=stream, **body, **extra)
     elif wire == "anthropic":
         result = await litellm.anthropic_messages(model=MODEL, stream=stream, **body)
     else:
@@ -110,8 +111,8 @@ async def main(calls: int, event_delay: float) -> None:
         client = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(path)), base_url="http://gw")
         print(f"{calls} calls per path and case, alternating; provider pauses {event_delay * 1000:.0f} ms "
               f"before each event; {os.cpu_count()} CPUs")
-        print(f"{'case':<22}{'direct ms':>12}{'gateway ms':>12}{'ratio':>8}   {'first byte direct/gw ms':>24}"
-              f"{'ratio':>8}")
+        print(f"{'case':<20}{'direct ms':>10}{'gateway ms':>11}{'added ms':>9}{'ratio':>7}   "
+              f"{'first byte direct / gateway ms':>30}{'ratio':>7}")
         try:
             for wire in WIRES:
                 for stream in (True, False):
@@ -120,12 +121,12 @@ async def main(calls: int, event_delay: float) -> None:
                         lambda w=wire, s=stream: via_gateway(client, token, w, s))  # type: ignore[misc]
                     whole_d = statistics.median(t[1] for t in d) * 1000
                     whole_g = statistics.median(t[1] for t in g) * 1000
-                    line = f"{wire + (' stream' if stream else ' whole'):<22}{whole_d:>12.1f}{whole_g:>12.1f}" \
-                           f"{whole_g / whole_d:>8.2f}"
+                    line = f"{wire + (' stream' if stream else ' whole'):<20}{whole_d:>10.1f}{whole_g:>11.1f}" \
+                           f"{whole_g - whole_d:>9.1f}{whole_g / whole_d:>7.2f}"
                     if stream:
                         first_d = statistics.median(t[0] for t in d) * 1000
                         first_g = statistics.median(t[0] for t in g) * 1000
-                        line += f"   {first_d:>11.1f} / {first_g:<10.1f}{first_g / first_d:>8.2f}"
+                        line += f"   {first_d:>16.1f} / {first_g:<11.1f}{first_g / first_d:>7.2f}"
                     print(line)
         finally:
             await client.close()

@@ -93,3 +93,24 @@ async def test_mapped_model_name_goes_to_the_configured_model(
         answer = await response.json()
     assert text_of("anthropic", answer) == "scripted hello through the gateway"   # the mapped scripted model
     assert provider.requests == []
+
+
+async def test_an_agent_cannot_redirect_the_call_or_change_its_accounting(
+    rig: Rig, client_for: Client, provider: FakeProvider
+) -> None:
+    attempt_id = rig.running_attempt(model="hosted_vllm/fake-model")
+    token = rig.gateway.issue(attempt_id, "codex")
+    client = await client_for(attempt_id)
+    with FakeProvider() as elsewhere:
+        path, body = REQUESTS["chat"]
+        hostile = {**body, "api_base": elsewhere.base_url, "base_url": elsewhere.base_url,
+                   "api_key": "sk-agent-own", "extra_headers": {"x-leak": "1"}, "mock_response": "pwned",
+                   "input_cost_per_token": 0, "custom_llm_provider": "openai", "fallbacks": ["openai/gpt-4o"]}
+        async with client.post(path, json=hostile, headers={"x-api-key": token}) as response:
+            answer = await response.json()
+        assert elsewhere.requests == []
+    assert text_of("chat", answer) == reply_text("fake-model")
+    [request] = provider.requests
+    assert "x-leak" not in request["headers"]
+    assert request["headers"]["Authorization"] == f"Bearer {DAEMON_KEY}"
+    assert set(request["body"]) <= {"model", "messages", "stream", "stream_options"}

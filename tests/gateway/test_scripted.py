@@ -78,3 +78,58 @@ async def test_each_wire_format_reaches_the_scripted_model_and_is_metered(
     assert rig.metric("kilod_model_tokens_total", model=PRICED, direction="input", agent="claude-code") == 100
     assert rig.metric("kilod_model_cost_usd_total", model=PRICED, agent="claude-code") == pytest.approx(
         attempt.cost_usd)
+
+
+SECOND_TURN: dict[str, tuple[str, dict[str, Any]]] = {
+    "anthropic": ("/v1/messages", {"model": "claude-sonnet-4-5", "max_tokens": 100, "messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "now write a.txt"}]}),
+    "chat": ("/v1/chat/completions", {"model": "gpt-4o", "messages": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "now write a.txt"}]}),
+    "responses": ("/v1/responses", {"model": "gpt-5-codex", "input": [
+        {"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "now write a.txt"}]}),
+}
+
+
+def tool_calls_of(wire: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    if wire == "anthropic":
+        return [(b["name"], b["input"]) for b in body["content"] if b["type"] == "tool_use"]
+    if wire == "chat":
+        return [(c["function"]["name"], json.loads(c["function"]["arguments"]))
+                for c in body["choices"][0]["message"]["tool_calls"]]
+    return [(i["name"], json.loads(i["arguments"])) for i in body["output"] if i["type"] == "function_call"]
+
+
+def streamed_tool_calls(wire: str, events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    if wire == "anthropic":
+        names = [e["content_block"]["name"] for e in events
+                 if e.get("type") == "content_block_start" and e["content_block"]["type"] == "tool_use"]
+        args = "".join(e["delta"]["partial_json"] for e in events
+                       if e.get("type") == "content_block_delta" and e["delta"]["type"] == "input_json_delta")
+        return [(names[0], json.loads(args))] if names else []
+    if wire == "chat":
+        calls = [c for e in events for ch in e.get("choices", []) for c in ch["delta"].get("tool_calls") or []]
+        name = next(c["function"]["name"] for c in calls if c["function"].get("name"))
+        return [(name, json.loads("".join(c["function"].get("arguments") or "" for c in calls)))]
+    done = [e["item"] for e in events if e.get("type") == "response.output_item.done"]
+    return [(i["name"], json.loads(i["arguments"])) for i in done if i["type"] == "function_call"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("wire", list(SECOND_TURN))
+async def test_tool_calls_reach_the_agent_in_its_wire_format(
+    rig: Rig, client_for: Client, wire: str, stream: bool
+) -> None:
+    attempt_id = rig.running_attempt()
+    token = rig.gateway.issue(attempt_id, "claude-code")
+    client = await client_for(attempt_id)
+    path, body = SECOND_TURN[wire]   # one assistant turn so far: the script plays its tool-calling step
+    async with client.post(path, json={**body, "stream": stream}, headers={"x-api-key": token}) as response:
+        raw = await response.read()
+        assert response.status == 200, raw
+    calls = streamed_tool_calls(wire, sse_events(raw)) if stream else tool_calls_of(wire, json.loads(raw))
+    assert calls == [("write_file", {"path": "a.txt", "content": "A"})]
+    attempt = rig.store.get_attempt(attempt_id)
+    assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (1, 150, 30)

@@ -31,9 +31,24 @@ from kilod.gateway.wire import StreamUsage, Wire, anthropic_stream_of, sse
 log = logging.getLogger(__name__)
 NATIVE_STREAMING = "litellm.llms.anthropic.messages.native.streaming_iterator"
 
-# fields the gateway decides, whatever the agent sent
-_OURS = ("model", "api_key", "api_base", "base_url", "custom_llm_provider", "timeout", "num_retries",
-         "metadata_api_key", "extra_headers", "extra_body", "mock_response", "litellm_params", "user_config")
+# The request fields each API defines: only these pass to litellm. litellm also takes keyword
+# arguments that redirect a call or change its accounting (api_base, api_key, extra_headers,
+# input_cost_per_token, mock_response, fallbacks, …): an agent must never reach those.
+_COMMON = frozenset({"messages", "stream", "temperature", "top_p", "tools", "tool_choice", "metadata",
+                     "service_tier", "user", "stop"})
+ALLOWED: dict[Wire, frozenset[str]] = {
+    Wire.ANTHROPIC: _COMMON | {"max_tokens", "system", "stop_sequences", "top_k", "thinking", "container",
+                               "mcp_servers", "context_management", "output_format", "output_config"},
+    Wire.CHAT: _COMMON | {"frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs",
+                          "max_tokens", "max_completion_tokens", "n", "response_format", "seed", "stream_options",
+                          "parallel_tool_calls", "reasoning_effort", "modalities", "audio", "prediction", "store",
+                          "verbosity", "web_search_options", "functions", "function_call", "prompt_cache_key",
+                          "safety_identifier", "thinking"},
+    Wire.RESPONSES: (_COMMON - {"messages", "stop"}) | {
+        "input", "instructions", "max_output_tokens", "parallel_tool_calls", "previous_response_id", "reasoning",
+        "store", "text", "truncation", "include", "prompt_cache_key", "max_tool_calls", "safety_identifier",
+        "top_logprobs", "conversation", "prompt", "stream_options", "background"},
+}
 
 
 @dataclass(frozen=True)
@@ -50,19 +65,23 @@ def to_json(value: Any) -> dict[str, Any]:
         return json.loads(json.dumps(value, default=_default))  # type: ignore[no-any-return]
     dump = getattr(value, "model_dump", None)
     if callable(dump):
-        return dump(mode="json", exclude_none=True)  # type: ignore[no-any-return]
+        return dump(mode="json", exclude_none=True, warnings=False)  # type: ignore[no-any-return]
     raise TypeError(f"unexpected answer from litellm: {type(value).__name__}")
 
 
 def _default(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
-        return dump(mode="json", exclude_none=True)
+        return dump(mode="json", exclude_none=True, warnings=False)
     return str(value)
 
 
 def request_kwargs(wire: Wire, body: dict[str, Any], model: str, timeout: float) -> dict[str, Any]:
-    kwargs = {k: v for k, v in body.items() if k not in _OURS}
+    """litellm's keyword arguments: the API's own fields from `body`, then what the gateway decides."""
+    dropped = sorted(k for k in body if k not in ALLOWED[wire] and k != "model")
+    if dropped:
+        log.debug("gateway: dropped request fields %s", dropped)
+    kwargs = {k: v for k, v in body.items() if k in ALLOWED[wire]}
     kwargs.update(model=model, timeout=timeout, num_retries=0)  # the agent retries, seeing our status
     if wire == Wire.CHAT and kwargs.get("stream"):
         # usage arrives in the last chunk only when asked for: the meter always needs it
