@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 SOCKET_NAME = "model.sock"
 UNIX_PATH_MAX = 107
+SHUTDOWN_GRACE = 2.0   # seconds
 MAX_REQUEST_BYTES = 64 * 1024 * 1024   # a long agent conversation with images is tens of MB
 _ATTEMPT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 ATTEMPT_KEY = web.AppKey("attempt_id", str)   # the attempt whose socket the app serves ("" = any)
@@ -86,15 +87,17 @@ class Gateway:
         """
         if attempt_id in self._sites:
             return self._sites[attempt_id][1]
-        self.store.get_attempt(attempt_id)  # NotFound for an unknown attempt
-        path = self.socket_path(attempt_id)
+        path = self.socket_path(attempt_id)   # Invalid for an id that is no attempt's
+        self.store.get_attempt(attempt_id)     # NotFound for an unknown attempt
         if len(str(path)) > UNIX_PATH_MAX:
             raise Invalid(f"gateway socket path is too long for a unix socket: {path}")
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()   # left by a daemon that was killed: nobody listens on it
-        runner = web.AppRunner(self.app(attempt_id), access_log=None, handler_cancellation=True)
+        # at daemon stop, calls in flight get a moment; the agent retries a dropped connection
+        runner = web.AppRunner(self.app(attempt_id), access_log=None, handler_cancellation=True,
+                               shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         old_umask = os.umask(0o177)   # born 0600: no window where another user may connect
         try:
