@@ -133,3 +133,44 @@ async def test_tool_calls_reach_the_agent_in_its_wire_format(
     assert calls == [("write_file", {"path": "a.txt", "content": "A"})]
     attempt = rig.store.get_attempt(attempt_id)
     assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (1, 150, 30)
+
+
+# Trimmed from what the real binaries sent (Claude Code 2.1, Codex 0.163): the fields that litellm
+# must take (or drop) for a model that supports none of them, such as the scripted one.
+CLAUDE_CODE_BODY: dict[str, Any] = {
+    "model": "claude-opus-5-5", "max_tokens": 32000, "stream": True,
+    "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+    "messages": [{"role": "user", "content": [{"type": "text", "text": "write hello.txt",
+                                                "cache_control": {"type": "ephemeral"}}]}],
+    "tools": [{"name": "Write", "description": "Write a file",
+               "input_schema": {"type": "object", "properties": {"file_path": {"type": "string"},
+                                                                 "content": {"type": "string"}},
+                                "required": ["file_path", "content"]}}],
+    "thinking": {"type": "enabled", "budget_tokens": 31999},
+    "metadata": {"user_id": "user_abc_account__session_123"}, "temperature": 1,
+}
+CODEX_BODY: dict[str, Any] = {
+    "model": "gpt-5-codex", "instructions": "You are Codex.", "stream": True, "store": False,
+    "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "write hello.txt"}]}],
+    "tools": [{"type": "function", "name": "exec_command", "description": "Run a command", "strict": False,
+               "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}}],
+    "tool_choice": "auto", "parallel_tool_calls": False, "reasoning": {"effort": "medium", "summary": "auto"},
+    "include": ["reasoning.encrypted_content"], "prompt_cache_key": "0192-session",
+}
+
+
+@pytest.mark.parametrize(("path", "body"), [("/v1/messages", CLAUDE_CODE_BODY), ("/v1/responses", CODEX_BODY)],
+                         ids=["claude-code", "codex"])
+async def test_real_agent_request_shapes_work_on_a_model_without_their_extras(
+    rig: Rig, client_for: Client, path: str, body: dict[str, Any]
+) -> None:
+    attempt_id = rig.running_attempt()
+    token = rig.gateway.issue(attempt_id, "codex")
+    client = await client_for(attempt_id)
+    headers = {"Authorization": f"Bearer {token}", "anthropic-beta": "claude-code-20250219,interleaved-thinking"}
+    async with client.post(path, json=body, headers=headers) as response:
+        raw = await response.read()
+        assert response.status == 200, raw
+    wire = "anthropic" if path == "/v1/messages" else "responses"
+    assert streamed_text(wire, sse_events(raw)) == SAY
+    assert rig.store.get_attempt(attempt_id).steps == 1

@@ -86,8 +86,9 @@ def request_kwargs(wire: Wire, body: dict[str, Any], model: str, timeout: float)
     if wire == Wire.CHAT and kwargs.get("stream"):
         # usage arrives in the last chunk only when asked for: the meter always needs it
         kwargs["stream_options"] = {**(kwargs.get("stream_options") or {}), "include_usage": True}
-    if wire != Wire.ANTHROPIC:
-        kwargs["drop_params"] = True  # a parameter this provider lacks is dropped, not a 400
+    # a parameter this provider lacks is dropped, not a 400 (Claude Code's `thinking` becomes
+    # `reasoning_effort`, which many models do not take)
+    kwargs["drop_params"] = True
     return kwargs
 
 
