@@ -43,8 +43,9 @@ async def test_a_spent_token_budget_refuses_the_next_call_and_tells_the_pipeline
     assert (await post(client, wire, token))[0] == 200
     for stream in (True, False):
         status, body = await post(client, wire, token, stream)
-        assert status == 403
+        assert status == 400
         message = json.dumps(body)
+        assert ("invalid_request_error" in message) and ("budget_exceeded" in message or wire == "anthropic")
         assert "token budget of 100 reached (120 used)" in message
         assert "do not retry" in message
     assert rig.spent == [(attempt_id, "token budget of 100 reached (120 used)")]
@@ -61,7 +62,7 @@ async def test_a_spent_cost_budget_is_refused_too(rig: Rig, client_for: Client) 
     client = await client_for(attempt_id)
     assert (await post(client, "responses", token))[0] == 200
     status, body = await post(client, "responses", token, stream=True)
-    assert status == 403
+    assert status == 400
     assert body["error"]["code"] == "budget_exceeded"  # type: ignore[index]
     assert rig.spent and rig.spent[0][1].startswith("cost budget of $0.0001 reached")
 

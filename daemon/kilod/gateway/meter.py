@@ -56,7 +56,7 @@ class Meter:
             if self.on_budget_spent is not None:
                 try:
                     self.on_budget_spent(attempt_id, reason)
-                except Exception:  # the hook's failure must not turn a clear 403 into a 500
+                except Exception:  # the hook's failure must not turn a clear 400 into a 500
                     log.exception("on_budget_spent failed for %s", attempt_id)
         raise BudgetSpent(reason)
 
