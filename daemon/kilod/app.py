@@ -82,8 +82,10 @@ class Daemon:
         sandbox = Sandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
         models.start_loading()
-        # agent CLIs reach models only through the gateway, one unix socket per attempt (kilod.agents)
-        gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout, metrics=metrics)
+        # agent CLIs reach models only through the gateway, one unix socket per attempt (#15, kilod.agents);
+        # a spent budget stops the attempt's agent
+        gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout,
+                          settings.gateway_models, metrics)
         pipeline = Pipeline(settings, lifecycle, sandbox, models, metrics, gateway=gateway)
         gateway.on_budget_spent = pipeline.agent_stops.request
         scheduler = Scheduler(settings, store, pipeline, sandbox)

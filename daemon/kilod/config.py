@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     setup_timeout: float = Field(900.0, gt=0, description="seconds one .kilod.toml setup command may run")
     check_timeout: float = Field(600.0, gt=0, description="seconds one .kilod.toml check may run (default)")
     model_timeout: float = Field(600.0, gt=0, description="seconds one model call may take")
+    gateway_models: dict[str, str] = Field(
+        default_factory=dict, description="model gateway: model names agents ask for → the litellm model to use "
+                                          "instead of the attempt's (e.g. an agent's small/fast model), JSON object")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
     git_author_name: str | None = Field(None, description="author of approved commits (default: git config)")

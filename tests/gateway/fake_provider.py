@@ -1,7 +1,8 @@
-"""A local OpenAI-compatible provider speaking what litellm sends it: Chat Completions and the
-Responses API, each streamed (SSE) and not. It answers with one text reply naming the model it
-was asked for, reports usage with cached tokens, can be told to fail the next calls with a
-status, and keeps every request it received for assertions. Runs on its own thread and loop.
+"""A local provider speaking what litellm sends it: Chat Completions, the Responses API and
+(for anthropic/… models) Anthropic Messages, each streamed (SSE) and not. It answers with one
+text reply naming the model it was asked for, reports usage with cached tokens, can be told to
+fail the next calls with a status, and keeps every request it received for assertions. Runs on
+its own thread and loop.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class FakeProvider:
         self.requests: list[dict[str, Any]] = []
         self.failures: list[tuple[int, dict[str, Any]]] = []
         self.chunk_delay = chunk_delay
+        self.hold: threading.Event | None = None   # when set up: streams pause after their first event
         self.pieces = pieces
         self.port = 0
         self._loop = asyncio.new_event_loop()
@@ -69,6 +71,7 @@ class FakeProvider:
                  "prompt_tokens_details": {"cached_tokens": USAGE_CACHED}}
         base = {"id": "chatcmpl-fake", "created": int(time.time()), "model": model}
         if not body.get("stream"):
+            await self._think()
             return web.json_response({**base, "object": "chat.completion", "usage": usage, "choices": [{
                 "index": 0, "finish_reason": "stop",
                 "message": {"role": "assistant", "content": reply_text(model)}}]})
@@ -100,6 +103,7 @@ class FakeProvider:
                 "model": model, "output": [message], "usage": usage, "parallel_tool_calls": True,
                 "tool_choice": "auto", "tools": [], "error": None, "incomplete_details": None}
         if not body.get("stream"):
+            await self._think()
             return web.json_response(done)
         response = await self._stream_start(request)
         seq = iter(range(1000))
@@ -128,21 +132,59 @@ class FakeProvider:
         await response.write_eof()
         return response
 
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        body, failed = await self._record(request)
+        if failed is not None:
+            return failed
+        model = body.get("model", "")
+        usage = {"input_tokens": USAGE_IN - USAGE_CACHED, "output_tokens": USAGE_OUT,
+                 "cache_read_input_tokens": USAGE_CACHED, "cache_creation_input_tokens": 0}
+        message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
+                   "content": [{"type": "text", "text": reply_text(model)}], "stop_reason": "end_turn",
+                   "stop_sequence": None, "usage": usage}
+        if not body.get("stream"):
+            await self._think()
+            return web.json_response(message)
+        response = await self._stream_start(request)
+        events: list[dict[str, Any]] = [
+            {"type": "message_start", "message": {**message, "content": [], "stop_reason": None,
+                                                  "usage": {**usage, "output_tokens": 1}}},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            *({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}
+              for piece in self._pieces(model)),
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": USAGE_OUT}},
+            {"type": "message_stop"},
+        ]
+        for event in events:
+            await self._send(response, _sse(event, event["type"]))
+        await response.write_eof()
+        return response
+
     async def _stream_start(self, request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         return response
 
+    async def _think(self) -> None:
+        """A whole answer takes as long as its stream would have."""
+        if self.chunk_delay:
+            await asyncio.sleep(self.chunk_delay * (self.pieces + 4))
+
     async def _send(self, response: web.StreamResponse, data: bytes) -> None:
         if self.chunk_delay:
             await asyncio.sleep(self.chunk_delay)
         await response.write(data)
+        hold, self.hold = self.hold, None
+        if hold is not None:
+            await asyncio.to_thread(hold.wait, 30)
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/responses", self.responses)
+        app.router.add_post("/v1/messages", self.messages)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
         site = web.TCPSite(self._runner, "127.0.0.1", 0)

@@ -47,7 +47,7 @@ Metering: each call adds 1 to the attempt's `steps` and its tokens (cached ones 
 `tokens_in`; cache reads/writes in the log event and in `kilod_model_tokens_total{direction=…}`)
 and litellm's cost to the attempt, with a `log` event (`source: "gateway"`). Metrics
 `kilod_model_*` carry `agent` (builtin, claude-code, codex, aider, mini-swe-agent, other).
-Budget: once the card's token or cost budget is spent, calls get 403 (not retried by agents)
+Budget: once the card's token or cost budget is spent, calls get 400 (not retried by agents)
 with the reason, the attempt's `stop_reason` is set and `on_budget_spent` is called once per run.
 Errors: see kilod.gateway.errors (429/5xx/529 that agents retry vs 4xx where retrying cannot help).
 """

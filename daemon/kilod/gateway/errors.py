@@ -2,7 +2,9 @@
 
     GatewayError(status, code)            the agent sees `status` and a body in its wire format
     ├── Unauthorized       401            no/wrong/foreign/expired token: no provider was reached
-    ├── BudgetSpent        403            the card's token or cost budget is used up: do not retry
+    ├── BudgetSpent        400            the card's token or cost budget is used up: do not retry
+    │                                     (Codex retries a 403 five times, and Claude Code calls a 403
+    │                                     "Failed to authenticate"; both show a 400's message and stop)
     ├── BadRequest         400            the agent's request cannot be served (bad JSON, no model…)
     └── from_litellm(exc)                 a provider's or litellm's failure, keeping what it meant:
           429 rate limited · 529 overloaded · 503 unavailable · 504 timed out    → agents retry
@@ -48,7 +50,7 @@ class Unauthorized(GatewayError):
 
 class BudgetSpent(GatewayError):
     def __init__(self, reason: str) -> None:
-        super().__init__(403, f"kilod: {reason}; the attempt stops here and waits for review "
+        super().__init__(400, f"kilod: {reason}; the attempt stops here and waits for review "
                               "(do not retry)", "budget_exceeded")
         self.reason = reason
 

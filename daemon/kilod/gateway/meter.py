@@ -56,13 +56,14 @@ class Meter:
             if self.on_budget_spent is not None:
                 try:
                     self.on_budget_spent(attempt_id, reason)
-                except Exception:  # the hook's failure must not turn a clear 403 into a 500
+                except Exception:  # the hook's failure must not turn a clear 400 into a 500
                     log.exception("on_budget_spent failed for %s", attempt_id)
         raise BudgetSpent(reason)
 
     def record(self, litellm: Any, attempt_id: str, agent: str, model: str, wire: Wire, usage: Usage,
-               started: float, stream: bool, error: GatewayError | None = None) -> None:
-        """Count one model call; a failed one reaches the log, and is a step if it spent tokens."""
+               started: float, stream: bool, error: GatewayError | None = None, called: bool = False) -> None:
+        """Count one model call; a failed one reaches the log, and is a step if the provider answered
+        (`called`: a stream started) or reported tokens."""
         seconds = time.monotonic() - started
         cost = cost_of(litellm, model, usage) if usage.reported else None
         payload: dict[str, Any] = {
@@ -78,7 +79,7 @@ class Meter:
         else:
             payload["message"] = f"model call failed ({error.status}): {error.message}"
             payload["status"] = error.status
-        if error is None or usage.reported:
+        if error is None or called or usage.reported:
             event = self.store.add_model_call(attempt_id, usage.tokens_in, usage.tokens_out, cost,
                                               (EventKind.LOG, payload))
         else:  # refused before any token was spent: not a step, as for the built-in agent

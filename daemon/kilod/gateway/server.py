@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 SOCKET_NAME = "model.sock"
 UNIX_PATH_MAX = 107
+SHUTDOWN_GRACE = 2.0   # seconds
 MAX_REQUEST_BYTES = 64 * 1024 * 1024   # a long agent conversation with images is tens of MB
 _ATTEMPT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 ATTEMPT_KEY = web.AppKey("attempt_id", str)   # the attempt whose socket the app serves ("" = any)
@@ -51,6 +52,7 @@ class Gateway:
         self.tokens = TokenBook(store)
         self.meter = Meter(store, events, metrics, on_budget_spent)
         self._sites: dict[str, tuple[web.AppRunner, Path]] = {}
+        self._native_streaming: bool | None = None   # set on the first call, once litellm is loaded
 
     @property
     def on_budget_spent(self) -> BudgetHook | None:
@@ -85,15 +87,17 @@ class Gateway:
         """
         if attempt_id in self._sites:
             return self._sites[attempt_id][1]
-        self.store.get_attempt(attempt_id)  # NotFound for an unknown attempt
-        path = self.socket_path(attempt_id)
+        path = self.socket_path(attempt_id)   # Invalid for an id that is no attempt's
+        self.store.get_attempt(attempt_id)     # NotFound for an unknown attempt
         if len(str(path)) > UNIX_PATH_MAX:
             raise Invalid(f"gateway socket path is too long for a unix socket: {path}")
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.parent.mkdir(mode=0o700, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()   # left by a daemon that was killed: nobody listens on it
-        runner = web.AppRunner(self.app(attempt_id), access_log=None, handler_cancellation=True)
+        # at daemon stop, calls in flight get a moment; the agent retries a dropped connection
+        runner = web.AppRunner(self.app(attempt_id), access_log=None, handler_cancellation=True,
+                               shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         old_umask = os.umask(0o177)   # born 0600: no window where another user may connect
         try:
@@ -159,6 +163,8 @@ class Gateway:
             self.meter.check_budget(attempt.id)
             model = self.pinned_model(attempt, body.get("model"))
             litellm = await self.models.litellm()
+            if self._native_streaming is None:
+                self._native_streaming = await asyncio.to_thread(forward.prepare, litellm)
         except GatewayError as exc:
             return _error(wire, exc)
         except KilodError as exc:
@@ -169,7 +175,7 @@ class Gateway:
         usage = StreamUsage(wire)
         started = time.monotonic()
         try:
-            answer = await forward.call(litellm, wire, kwargs, usage, usage_wanted)
+            answer = await forward.call(litellm, wire, kwargs, usage, usage_wanted, self._native_streaming)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -188,16 +194,20 @@ class Gateway:
             await response.prepare(request)
             async for chunk in answer.stream:
                 await response.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except asyncio.CancelledError:
             error = GatewayError(499, "the agent closed the connection mid-stream")
             raise
+        except ConnectionResetError:
+            error = GatewayError(499, "the agent closed the connection mid-stream")
+            return response
         except Exception as exc:
             error = from_litellm(exc, model)
             with contextlib.suppress(ConnectionResetError):
                 await response.write(error_event(wire, error.status, error.message, error.code))
         finally:
-            # counted even when the agent hung up or the stream broke: its tokens were spent
-            self.meter.record(litellm, attempt.id, agent, model, wire, usage.usage(), started, True, error)
+            # a started stream is a model call even when the agent hung up or the stream broke
+            self.meter.record(litellm, attempt.id, agent, model, wire, usage.usage(), started, True, error,
+                              called=True)
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
         return response

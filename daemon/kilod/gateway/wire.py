@@ -165,3 +165,43 @@ class StreamUsage:
             return Usage(f.get("input_tokens", 0), f.get("output_tokens", 0), f.get("cached_tokens", 0))
         return Usage(f.get("prompt_tokens", 0), f.get("completion_tokens", 0), f.get("cached_tokens", 0),
                      f.get("cache_creation_input_tokens", 0))
+
+
+def anthropic_stream_of(message: dict[str, Any]) -> list[bytes]:
+    """A whole Anthropic message as the event stream that would have carried it.
+
+    Used where litellm cannot stream a provider's native Messages API in this install (its
+    streaming module needs litellm's proxy extras): the agent still gets the stream it asked for.
+    """
+    usage = message.get("usage") or {}
+    head = {**message, "content": [], "stop_reason": None, "stop_sequence": None,
+            "usage": {**usage, "output_tokens": 0}}
+    events = [sse({"type": "message_start", "message": head}, "message_start")]
+    for index, block in enumerate(message.get("content") or []):
+        kind = block.get("type")
+        start: dict[str, Any]
+        delta: dict[str, Any] | None
+        if kind == "text":
+            start, delta = {"type": "text", "text": ""}, {"type": "text_delta", "text": block.get("text", "")}
+        elif kind in ("tool_use", "server_tool_use"):
+            start = {**block, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block.get("input") or {})}
+        elif kind == "thinking":
+            start, delta = {"type": "thinking", "thinking": ""}, {"type": "thinking_delta",
+                                                                  "thinking": block.get("thinking", "")}
+        else:  # redacted thinking and anything newer: whole, in its start event
+            start, delta = block, None
+        events.append(sse({"type": "content_block_start", "index": index, "content_block": start},
+                          "content_block_start"))
+        if delta is not None:
+            events.append(sse({"type": "content_block_delta", "index": index, "delta": delta}, "content_block_delta"))
+        if kind == "thinking" and block.get("signature"):
+            events.append(sse({"type": "content_block_delta", "index": index,
+                               "delta": {"type": "signature_delta", "signature": block["signature"]}},
+                              "content_block_delta"))
+        events.append(sse({"type": "content_block_stop", "index": index}, "content_block_stop"))
+    events.append(sse({"type": "message_delta", "delta": {"stop_reason": message.get("stop_reason"),
+                                                          "stop_sequence": message.get("stop_sequence")},
+                       "usage": usage}, "message_delta"))
+    events.append(sse({"type": "message_stop"}, "message_stop"))
+    return events
