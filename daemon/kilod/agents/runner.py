@@ -100,8 +100,7 @@ def state_dir(settings: Settings, attempt_id: str) -> Path:
 
 
 def sandbox_ids(settings: Settings) -> tuple[int, int]:
-    uid = settings.effective_sandbox_uid
-    return uid, (os.getgid() if uid == os.getuid() else uid)
+    return settings.sandbox_owner
 
 
 def agent_mounts(settings: Settings, attempt: Attempt) -> list[tuple[str, str, bool]]:
