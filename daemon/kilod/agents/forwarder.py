@@ -32,7 +32,8 @@ from docker.models.containers import Container
 from docker.types import Mount
 
 from kilod.errors import Conflict, Unavailable
-from kilod.sandbox import LABEL_ATTEMPT, LABEL_CARD, LABEL_INSTANCE, Sandbox
+from kilod.sandbox.base import LABEL_ATTEMPT, LABEL_CARD, LABEL_INSTANCE
+from kilod.sandbox.docker import DockerSandbox
 
 PORT = 41414                        # in the attempt's own namespace: nothing else to collide with
 SOCKET_DIR = "/run/kilod-gateway"   # where the attempt's gateway socket directory is mounted (sidecar only)
@@ -62,7 +63,7 @@ def command(socket_name: str) -> list[str]:
             f"UNIX-CONNECT:{SOCKET_DIR}/{socket_name}"]
 
 
-def ensure_forwarder(sandbox: Sandbox, spec: ForwarderSpec) -> str:
+def ensure_forwarder(sandbox: DockerSandbox, spec: ForwarderSpec) -> str:
     """Start the sidecar for this attempt container (replacing an earlier one); returns its id."""
     client = sandbox.client
     name = forwarder_name(spec.attempt_id)
@@ -104,14 +105,14 @@ def ensure_forwarder(sandbox: Sandbox, spec: ForwarderSpec) -> str:
     return str(sidecar.id)
 
 
-def remove_forwarder(sandbox: Sandbox, attempt_id: str) -> None:
+def remove_forwarder(sandbox: DockerSandbox, attempt_id: str) -> None:
     existing = _get(sandbox, forwarder_name(attempt_id))
     if existing is not None and (existing.labels or {}).get(LABEL_ROLE) == "forwarder":
         with contextlib.suppress(docker.errors.NotFound):  # the reconciler may have been quicker
             existing.remove(force=True)
 
 
-def _get(sandbox: Sandbox, name: str) -> Container | None:
+def _get(sandbox: DockerSandbox, name: str) -> Container | None:
     try:
         return sandbox.client.containers.get(name)
     except docker.errors.NotFound:

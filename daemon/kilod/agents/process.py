@@ -27,7 +27,7 @@ import docker.errors
 
 from kilod.agents.catalog import STATE_MOUNT
 from kilod.errors import Unavailable
-from kilod.sandbox import Sandbox
+from kilod.sandbox.docker import DockerSandbox
 
 # $1… is the agent's argv; KILOD_RUN the run folder as the container sees it
 WRAPPER = (
@@ -79,7 +79,7 @@ def run_files(state_dir: Path, key: str) -> RunFiles:
 
 
 class AgentProcess:
-    def __init__(self, sandbox: Sandbox, container_id: str, user: str) -> None:
+    def __init__(self, sandbox: DockerSandbox, container_id: str, user: str) -> None:
         self.sandbox = sandbox
         self.container_id = container_id
         self.user = user

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from kilod.agent.loop import AgentResult
 from kilod.agents.aider import Aider
 from kilod.agents.base import Adapter, AgentEvent, Outcome, Request, clip
-from kilod.agents.catalog import CATALOG, package
+from kilod.agents.catalog import CATALOG, STATE_MOUNT, package
 from kilod.agents.claude_code import ClaudeCode
 from kilod.agents.codex import Codex
 from kilod.agents.forwarder import BASE_URL, ForwarderSpec, ensure_forwarder, remove_forwarder
@@ -39,7 +40,8 @@ from kilod.config import Settings
 from kilod.domain import Attempt, Card, EventKind, State
 from kilod.errors import KilodError, Unavailable
 from kilod.lifecycle import Lifecycle
-from kilod.sandbox import Sandbox
+from kilod.sandbox.base import MountSpec
+from kilod.sandbox.docker import DockerSandbox
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +84,10 @@ class AgentContext:
     container_id: str
     prompt: str                  # the card's prompt, or (a follow-up) the person's message
     settings: Settings
-    sandbox: Sandbox
+    sandbox: DockerSandbox       # docker-py itself: detached execs, the forwarder sidecar
     lifecycle: Lifecycle
     gateway: GatewayPort
     stops: Stops = field(default_factory=Stops)
-
-
-@dataclass(frozen=True)
-class AgentResult:
-    summary: str
-    stopped_early: str | None
 
 
 def state_dir(settings: Settings, attempt_id: str) -> Path:
@@ -103,8 +99,8 @@ def sandbox_ids(settings: Settings) -> tuple[int, int]:
     return settings.sandbox_owner
 
 
-def agent_mounts(settings: Settings, attempt: Attempt) -> list[tuple[str, str, bool]]:
-    """(target, source, read-only) for the attempt's container: the installed agent and its state dir."""
+def agent_mounts(settings: Settings, attempt: Attempt) -> list[MountSpec]:
+    """For the attempt's container: the installed agent (read-only) and its state dir."""
     if attempt.agent not in CATALOG:
         return []
     spec = package(attempt.agent)
@@ -118,7 +114,8 @@ def agent_mounts(settings: Settings, attempt: Attempt) -> list[tuple[str, str, b
                           f"{settings.sandbox_image}`")
     folder = state_dir(settings, attempt.id)
     _own_dirs(settings, folder, folder / "home", folder / "runs")
-    return [(spec.mounted_at(), installed.path, True), ("/opt/kilod/state", str(folder), False)]
+    return [MountSpec(installed.path, spec.mounted_at(), read_only=True),
+            MountSpec(str(folder), STATE_MOUNT, read_only=False)]
 
 
 def _own_dirs(settings: Settings, *folders: Path) -> None:
