@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import docker
+
 from tests.kilod_testing import DaemonProcess
 
 MODEL = "scripted/codex_edit"
@@ -24,3 +26,18 @@ def test_codex_edits_a_file_with_its_own_tools(agent_daemon: Callable[..., Daemo
     assert "hello from codex" in str(diff)
     assert done["steps"] >= 2 and done["tokens_in"] > 0 and done["tool_calls"] >= 1
     assert done["summary"] == "Wrote codex.txt."
+
+
+def test_codex_reaches_the_gateway_when_the_card_has_a_network(agent_daemon: Callable[..., DaemonProcess],
+                                                               small_repo: Path) -> None:
+    daemon = agent_daemon("codex")
+    card = daemon.request("POST", "/v1/cards", {"prompt": "write codex.txt", "repo": str(small_repo),
+                                                "models": [f"codex:{MODEL}"], "network": True})
+    attempt = card["attempts"][0]
+    done = daemon.wait_state(attempt["id"], "review", timeout=240)
+    assert done["summary"] == "Wrote codex.txt."   # 127.0.0.1 is still the attempt's own, with its forwarder
+    client = docker.from_env()
+    try:
+        assert client.containers.get(done["container"]).attrs["HostConfig"]["NetworkMode"] == "bridge"
+    finally:
+        client.close()
