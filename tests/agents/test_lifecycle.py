@@ -79,10 +79,11 @@ def test_kill_9_of_the_daemon_leaves_the_agent_running_and_the_next_daemon_reatt
     assert Path(done["worktree"], "slow.txt").read_text() == "slept\n"     # the command ran once
 
 
+@pytest.mark.parametrize("agent", ["claude-code", "codex"])
 def test_a_spent_budget_stops_the_agent_and_the_attempt_waits_in_review(
-        agent_daemon: Callable[..., DaemonProcess], small_repo: Path) -> None:
-    daemon = agent_daemon("claude-code")
-    attempt_id = new_card(daemon, small_repo, "claude-code", "cc_priced", budget={"tokens": 200})
+        agent: str, agent_daemon: Callable[..., DaemonProcess], small_repo: Path) -> None:
+    daemon = agent_daemon(agent)
+    attempt_id = new_card(daemon, small_repo, agent, f"{SCRIPT_PREFIX[agent]}_priced", budget={"tokens": 200})
     done = daemon.wait_state(attempt_id, "review", timeout=240)
     assert done["stop_reason"] and "budget" in done["stop_reason"], done
     assert done["tokens_in"] + done["tokens_out"] >= 200 and done["cost_usd"] > 0
