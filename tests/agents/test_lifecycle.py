@@ -89,3 +89,20 @@ def test_a_spent_budget_stops_the_agent_and_the_attempt_waits_in_review(
     assert done["tokens_in"] + done["tokens_out"] >= 200 and done["cost_usd"] > 0
     spent = Path(done["worktree"], "spend.txt").read_text().splitlines()
     assert "four" not in spent, spent
+
+
+def test_a_graceful_daemon_stop_leaves_the_agent_running_and_the_next_daemon_reattaches(
+        agent_daemon: Callable[..., DaemonProcess], small_repo: Path) -> None:
+    daemon = agent_daemon("claude-code")
+    attempt_id = new_card(daemon, small_repo, "claude-code", "cc_slow")
+    wait_event(daemon, attempt_id, lambda e: e["kind"] == "tool_call", "the slow tool call", timeout=180)
+    container = daemon.attempt(attempt_id)["container"]
+    daemon.stop()   # SIGTERM: the gateway's sockets close (their folders go); the agent keeps running
+    assert daemon.process is not None and daemon.process.returncode == 0
+    assert any("/opt/kilod/agents/" in p for p in processes(container)), "the agent stopped with the daemon"
+
+    again = agent_daemon("claude-code", instance=daemon.instance, data_dir=daemon.data_dir)
+    done = again.wait_state(attempt_id, "review", timeout=240)
+    assert done["summary"] == "Done after sleeping."   # its next model call went through a new socket and sidecar
+    logs = [str(e["payload"].get("message", "")) for e in again.events(attempt_id) if e["kind"] == "log"]
+    assert sum(m.startswith("started claude-code") for m in logs) == 1, logs
