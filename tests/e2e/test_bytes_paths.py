@@ -58,7 +58,6 @@ def test_names_that_are_not_utf8_through_diff_compare_approve_and_merge(daemon: 
     result = daemon.request("POST", f"/v1/attempts/{attempt_id}/approve", {"merge": True, "tree": diff["tree"]})
     assert set(NAMES) <= tree_names(repo, result["commit"])
     assert git(repo, "rev-parse", "main").strip() == result["merge"]["head"]
-    checkout = os.fsencode(repo)
-    assert open(os.path.join(checkout, b"bad\xffname"), "rb").read() == b"latin-1\n"
-    assert open(os.path.join(checkout, b"dir\xe9", b"caf\xe9.txt"), "rb").read() == b"inside\n"
+    assert (repo / os.fsdecode(b"bad\xffname")).read_bytes() == b"latin-1\n"
+    assert (repo / os.fsdecode(b"dir\xe9/caf\xe9.txt")).read_bytes() == b"inside\n"
     assert git(repo, "status", "--porcelain") == ""
