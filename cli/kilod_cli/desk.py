@@ -348,6 +348,8 @@ def reviewed_tree(client: Client, attempt_id: str, merge: bool, assume_yes: bool
     _say(f"{'merge' if merge else 'approve'} {attempt_id} lands exactly this (tree {tree}):")
     for line in diffstat_lines(diffstat_of(shown)):
         _say(line.plain)
+    for item in shown.get("left_out") or []:  # in the worktree, not in what lands
+        _say(f" left out: {visible(str(item.get('path')))} ({visible(str(item.get('note')))})")
     if assume_yes:
         return tree
     if not (sys.stdin.isatty() and sys.stderr.isatty()):

@@ -1,4 +1,4 @@
-"""File names are bytes: a name that is not UTF-8 is shown escaped and lands byte for byte."""
+"""File names are bytes: a name that is not UTF-8 is shown escaped and lands byte for byte; a FIFO is named."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def test_names_that_are_not_utf8_through_diff_compare_approve_and_merge(daemon: 
     assert by_bytes[b"dir\xe9/caf\xe9.txt"]["path"] == "dir\\xe9/caf\\xe9.txt"
     assert by_bytes[b'tab\there "q"']["path"] == 'tab\there "q"'   # valid UTF-8 stays as it is
     assert all(f["status"] == "added" and f["additions"] == 1 for f in diff["files"])
+    # a FIFO cannot be in a commit: named with a note, never silently dropped
+    assert [(i["path"], i["reason"]) for i in diff["left_out"]] == [("pipe", "unsupported file type")]
+    assert "FIFO" in diff["left_out"][0]["note"] and "files left out" in diff["risks"]
 
     status, text = raw_get(daemon, f"/v1/attempts/{attempt_id}/diff?format=text")
     assert status == 200 and b"+latin-1\n" in text

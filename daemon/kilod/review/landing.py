@@ -61,9 +61,14 @@ class Landing:
             # nothing has moved yet; the plan is on disk before the first ref moves (each with compare-and-swap)
             self.journal.begin(attempt_id, plan, target)
             crash_point("journaled")
-            await ctx.repo.commit_landing(plan)
-            crash_point("branch")
-            merged = None if plan.merge is None or target is None else await ctx.repo.land_merge(plan.merge, target)
+            try:
+                await ctx.repo.commit_landing(plan)
+                crash_point("branch")
+                merged = (None if plan.merge is None or target is None
+                          else await ctx.repo.land_merge(plan.merge, target))
+            except KilodError as exc:  # refused (a branch moved): nothing for a restart to finish
+                self.journal.finish(attempt_id, f"stopped: {exc}")
+                raise
             attempt = self._record(ctx.attempt, plan, merged)
             crash_point("recorded")
             self.journal.finish(attempt_id, "landed")
