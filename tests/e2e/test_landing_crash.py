@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import http.client
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.kilod_testing import DaemonProcess, git
+from tests.kilod_testing import DaemonProcess, UnixHTTPConnection, git
 
 from .test_review import run_card
 
@@ -23,8 +24,14 @@ def test_a_daemon_killed_mid_landing_is_repaired_at_the_next_start(
     tree = first.request("GET", f"/v1/attempts/{attempt['id']}/diff")["tree"]
     base = git(repo, "rev-parse", "main").strip()
 
+    # the daemon dies answering: 20,000 files take a while to land on a busy machine
+    connection = UnixHTTPConnection(first.socket, timeout=600)
     with pytest.raises((http.client.HTTPException, ConnectionError)):
-        first.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True, "tree": tree})
+        connection.request("POST", f"/v1/attempts/{attempt['id']}/approve",
+                           body=json.dumps({"merge": True, "tree": tree}),
+                           headers={"Content-Type": "application/json"})
+        connection.getresponse().read()
+    connection.close()
     assert first.process is not None and first.process.wait(timeout=60) == -9
 
     second = daemon_factory(instance=first.instance, data_dir=first.data_dir).start()
