@@ -29,7 +29,7 @@ PROBE_TIMEOUT_SECONDS = 2.0
 RECONNECT_SECONDS = 1.0
 
 # Attempt states as the API names them (kilod.domain.State, which the CLI must not import).
-LIVE_STATES = frozenset({"queued", "starting", "running"})
+LIVE_STATES = frozenset({"queued", "starting", "running", "paused"})
 RESTING_STATES = frozenset({"review", "failed", "cancelled", "approved", "discarded"})
 
 

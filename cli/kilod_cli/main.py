@@ -20,6 +20,7 @@ from typing import Any
 from kilod import __version__
 from kilod.paths import socket_path
 from kilod_cli import service as service_verb
+from kilod_cli import trust as trust_verb
 from kilod_cli import web as web_verb
 from kilod_cli.client import RESTING_STATES, Client, CliError, segment
 
@@ -608,6 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
         parser_.set_defaults(handler=handler)
 
     web_verb.add_parser(ctl_verbs)
+    trust_verb.add_parser(ctl_verbs)
 
     status = ctl_verbs.add_parser("status", parents=[common], help="the daemon's status")
     _json_option(status)

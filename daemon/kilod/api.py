@@ -79,6 +79,13 @@ class FollowUpRequest(BaseModel):
     text: str = Field(min_length=1, max_length=200_000)
 
 
+class TrustRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    repo: str = Field(min_length=1)
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
+                               description="hash of the content the person reviewed (GET shows it)")
+
+
 class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str | None = Field(None, min_length=1, max_length=20_000)
@@ -100,6 +107,13 @@ def validation_message(exc: ValidationError) -> str:
         message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
+
+
+def _repo_query(request: web.Request) -> str:
+    repo = request.query.get("repo", "")
+    if not repo:
+        raise Invalid("name the repository: ?repo=/absolute/path", field="repo")
+    return repo
 
 
 class Api:
@@ -138,6 +152,9 @@ class Api:
             web.post("/v1/attempts/{attempt_id}/cancel", self.cancel),
             web.post("/v1/attempts/{attempt_id}/retry", self.retry),
             web.post("/v1/attempts/{attempt_id}/shell", self.shell),
+            web.get("/v1/repos/trust", self.get_trust),
+            web.post("/v1/repos/trust", self.post_trust),
+            web.delete("/v1/repos/trust", self.delete_trust),
             web.get("/v1/events", self.all_events),
             web.post("/v1/shutdown", self.shutdown),
         ]
@@ -227,6 +244,16 @@ class Api:
 
     async def shell(self, request: web.Request) -> web.Response:
         return web.json_response(await self.review.shell_target(request.match_info["attempt_id"]))
+
+    async def get_trust(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.board.trust.view_of(_repo_query(request)))
+
+    async def post_trust(self, request: web.Request) -> web.Response:
+        choice = parse(TrustRequest, await read_json(request))
+        return web.json_response(await self.board.trust.trust_of(choice.repo, choice.sha256))
+
+    async def delete_trust(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.board.trust.revoke_of(_repo_query(request)))
 
     async def attempt_events(self, request: web.Request) -> web.StreamResponse:
         attempt_id = request.match_info["attempt_id"]

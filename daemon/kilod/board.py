@@ -20,6 +20,7 @@ from kilod.domain import (
     Attempt,
     Card,
     Column,
+    EventKind,
     card_json,
     column_of,
     new_card_id,
@@ -29,9 +30,9 @@ from kilod.domain import (
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.landing import base_branch_of
-from kilod.repo_settings import load as load_repo_settings
 from kilod.repo_settings import parse_override
 from kilod.store import Store
+from kilod.trust import RepoTrust, decide, read_settings_file
 from kilod.worktrees import inspect_repo, require_free_branches, resolve_base
 
 MAX_ATTEMPTS_PER_CARD = 16
@@ -73,6 +74,7 @@ class Board:
         self.store = store
         self.events = events
         self.models = models
+        self.trust = RepoTrust(store)
 
     async def create_card(self, request: NewCard) -> dict[str, Any]:
         repo = await asyncio.to_thread(inspect_repo, request.repo)
@@ -80,8 +82,14 @@ class Board:
         models = [m for m in (request.models or [self.settings.default_model]) for _ in range(request.repeat)]
         if len(models) > MAX_ATTEMPTS_PER_CARD:
             raise Invalid(f"{len(models)} attempts on one card; at most {MAX_ATTEMPTS_PER_CARD}", field="models")
-        repo_settings = (await asyncio.to_thread(load_repo_settings, repo.path)).merged(
-            parse_override(request.settings) if request.settings is not None else None)
+        override = parse_override(request.settings) if request.settings is not None else None
+        settings_file = await asyncio.to_thread(read_settings_file, repo.path)
+        typed = frozenset(override.model_dump(by_alias=True, exclude_unset=True)) if override else frozenset()
+        if request.network is not None:
+            typed |= {"network"}
+        from_file, source = decide(settings_file, self.trust.is_trusted(repo.path, settings_file), str(repo.path),
+                                   typed)
+        repo_settings = from_file.merged(override)  # what the person typed is trusted
         for model in dict.fromkeys(models):
             await self.models.validate(model)
         if request.network is not None:
@@ -102,6 +110,7 @@ class Board:
             created_at=now(),
             base_branch=base_branch,
             settings=repo_settings.to_json(),
+            settings_source=dict(source),
             budget_tokens=request.budget.tokens if request.budget else None,
             budget_cost_usd=request.budget.cost_usd if request.budget else None,
         )
@@ -109,6 +118,10 @@ class Board:
                     for n, model in enumerate(models, start=1)]
         await asyncio.to_thread(require_free_branches, repo, [a.branch for a in attempts])
         self.events.publish(*self.store.insert_card(card, attempts))
+        if source["note"]:
+            for attempt in attempts:  # in each attempt's log too, where a person reading its run looks
+                self.events.publish(self.store.append_event(attempt.id, EventKind.LOG, {
+                    "message": source["note"], "step": "settings", "settings_source": dict(source)}))
         return self._json(card, attempts)
 
     async def diffstat(self, attempt_id: str) -> dict[str, Any]:

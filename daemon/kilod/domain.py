@@ -18,6 +18,7 @@ class State(StrEnum):
     QUEUED = "queued"
     STARTING = "starting"
     RUNNING = "running"
+    PAUSED = "paused"   # waiting for a condition outside it (disk space); resumes where it stopped
     REVIEW = "review"
     APPROVED = "approved"
     DISCARDED = "discarded"
@@ -25,13 +26,14 @@ class State(StrEnum):
     CANCELLED = "cancelled"
 
 
-LIVE_STATES = frozenset({State.QUEUED, State.STARTING, State.RUNNING})
+LIVE_STATES = frozenset({State.QUEUED, State.STARTING, State.RUNNING, State.PAUSED})
 FINAL_STATES = frozenset({State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED})
 
 _ALLOWED: dict[State, frozenset[State]] = {
     State.QUEUED: frozenset({State.STARTING, State.FAILED, State.CANCELLED}),
     State.STARTING: frozenset({State.RUNNING, State.FAILED, State.CANCELLED}),
-    State.RUNNING: frozenset({State.REVIEW, State.FAILED, State.CANCELLED}),
+    State.RUNNING: frozenset({State.REVIEW, State.FAILED, State.CANCELLED, State.PAUSED}),
+    State.PAUSED: frozenset({State.RUNNING, State.CANCELLED, State.FAILED}),
     State.REVIEW: frozenset({State.RUNNING, State.APPROVED, State.DISCARDED}),
     State.APPROVED: frozenset(),
     State.DISCARDED: frozenset(),
@@ -72,7 +74,7 @@ COLUMN_TITLES = {Column.TODO: "To Do", Column.DOING: "Doing", Column.REVIEW: "Re
 
 def column_of(states: list[State]) -> Column:
     """A card's column, derived from its attempts' states (DESIGN.md, Domain)."""
-    if any(s in (State.STARTING, State.RUNNING) for s in states):
+    if any(s in (State.STARTING, State.RUNNING, State.PAUSED) for s in states):
         return Column.DOING
     if any(s == State.APPROVED for s in states):
         return Column.DONE
@@ -125,6 +127,7 @@ class Card:
     created_at: float
     base_branch: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)   # .kilod.toml merged with the card's overrides
+    settings_source: dict[str, Any] | None = None  # which .kilod.toml, its hash, trusted or not, what was ignored
     budget_tokens: int | None = None
     budget_cost_usd: float | None = None
 
@@ -138,6 +141,7 @@ class Card:
             "base_commit": self.base_commit,
             "base_branch": self.base_branch,
             "settings": self.settings,
+            "settings_source": self.settings_source,
             "budget": {"tokens": self.budget_tokens, "cost_usd": self.budget_cost_usd},
             "network": self.network,
             "created_at": self.created_at,

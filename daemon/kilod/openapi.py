@@ -37,6 +37,8 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
 
+_REPO = {"name": "repo", "in": "query", "required": True, "schema": {"type": "string"},
+         "description": "absolute path of the repository"}
 _AFTER = {"name": "after", "in": "query", "schema": {"type": "integer"}, "required": False}
 
 OPENAPI: dict[str, Any] = {
@@ -119,6 +121,18 @@ OPENAPI: dict[str, Any] = {
                              "responses": {"200": {"description": "OK", "content": {"text/plain": {}}}}}},
         "/v1/web/login": {"post": {"summary": "(unix socket only) a one-time login URL for the web board",
                                    "responses": {"201": _json({"type": "object"}), **_ERRORS}}},
+        "/v1/repos/trust": {
+            "get": {"summary": "a repository's .kilod.toml as it is now: content, sha256, whether it is trusted, "
+                               "which keys widen the sandbox",
+                    "parameters": [_REPO], "responses": {"200": _json(_ref("Trust")), **_ERRORS}},
+            "post": {"summary": "trust the file's current content for this repository; sha256 must name the "
+                                "content shown (409 if it changed since)",
+                     "requestBody": _body({"type": "object", "required": ["repo", "sha256"],
+                                           "additionalProperties": False, "properties": {
+                                               "repo": {"type": "string"}, "sha256": {"type": "string"}}}),
+                     "responses": {"200": _json(_ref("Trust")), **_ERRORS}},
+            "delete": {"summary": "forget every trusted hash of this repository's .kilod.toml",
+                       "parameters": [_REPO], "responses": {"200": _json(_ref("Trust")), **_ERRORS}}},
         "/v1/events": {"get": {"summary": "every attempt's events (global ids); SSE follows live",
                                "parameters": [_AFTER], "responses": {"200": _EVENTS}}},
         "/v1/shutdown": {"post": {"summary": "stop the daemon; running attempts resume at next start",
@@ -147,11 +161,13 @@ OPENAPI: dict[str, Any] = {
             "id": {"type": "string"}, "title": {"type": "string"}, "prompt": {"type": "string"},
             "repo": {"type": "string"}, "base_ref": {"type": "string"}, "base_commit": {"type": "string"},
             "network": {"type": "boolean"}, "created_at": {"type": "number"},
+            "settings_source": {"type": ["object", "null"], "description": "the .kilod.toml the card read: "
+                                "file, sha256, trusted, ignored (keys not applied: not trusted), error, note"},
             "column": {"enum": ["todo", "doing", "review", "done"]},
             "attempts": {"type": "array", "items": _ref("Attempt")}}},
         "Attempt": {"type": "object", "properties": {
             "id": {"type": "string"}, "card_id": {"type": "string"}, "model": {"type": "string"},
-            "state": {"enum": ["queued", "starting", "running", "review", "approved", "discarded",
+            "state": {"enum": ["queued", "starting", "running", "paused", "review", "approved", "discarded",
                                "failed", "cancelled"]},
             "step": {"enum": ["worktree", "container", "setup", "agent", "checks", "review"]},
             "stop_reason": {"type": ["string", "null"]}, "landed_commit": {"type": ["string", "null"]},
@@ -161,6 +177,12 @@ OPENAPI: dict[str, Any] = {
             "tokens_in": {"type": "integer"}, "tokens_out": {"type": "integer"},
             "cost_usd": {"type": ["number", "null"]}, "steps": {"type": "integer"},
             "tool_calls": {"type": "integer"}}},
+        "Trust": {"type": "object", "properties": {
+            "repo": {"type": "string"}, "file": {"type": "string"}, "exists": {"type": "boolean"},
+            "content": {"type": ["string", "null"]}, "sha256": {"type": ["string", "null"]},
+            "trusted": {"type": "boolean"}, "widening": {"type": "array", "items": {"type": "string"}},
+            "settings": {"type": ["object", "null"]}, "error": {"type": ["string", "null"]},
+            "trusted_hashes": {"type": "array", "items": {"type": "object"}}}},
         "Event": {"type": "object", "properties": {
             "id": {"type": "integer"}, "attempt_id": {"type": "string"}, "seq": {"type": "integer"},
             "time": {"type": "number"},

@@ -106,6 +106,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (attempt_id, run, idx)
     );
     """,
+    # 4: trust in a repository's settings file (by content hash), and what each card made of that file
+    """
+    ALTER TABLE cards ADD COLUMN settings_source TEXT;
+    CREATE TABLE trusted_settings (
+        repo       TEXT NOT NULL,
+        file       TEXT NOT NULL,
+        sha256     TEXT NOT NULL,
+        trusted_at REAL NOT NULL,
+        PRIMARY KEY (repo, file, sha256)
+    );
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
@@ -141,6 +152,7 @@ def _card(row: sqlite3.Row) -> Card:
         base_ref=row["base_ref"], base_commit=row["base_commit"], network=bool(row["network"]),
         created_at=row["created_at"], base_branch=row["base_branch"], settings=json.loads(row["settings"]),
         budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"],
+        settings_source=json.loads(row["settings_source"]) if row["settings_source"] else None,
     )
 
 
@@ -203,10 +215,12 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO cards (id, title, prompt, repo, base_ref, base_commit, network, created_at, base_branch,"
-                " settings, budget_tokens, budget_cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " settings, budget_tokens, budget_cost_usd, settings_source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (card.id, card.title, card.prompt, card.repo, card.base_ref, card.base_commit,
                  int(card.network), card.created_at, card.base_branch, json.dumps(card.settings),
-                 card.budget_tokens, card.budget_cost_usd),
+                 card.budget_tokens, card.budget_cost_usd,
+                 None if card.settings_source is None else json.dumps(card.settings_source)),
             )
             return self._insert_attempts(db, attempts)
 
@@ -347,6 +361,27 @@ class Store:
         rows = self._db.execute("SELECT * FROM checks WHERE attempt_id = ? AND run = ? ORDER BY idx",
                                 (attempt_id, run))
         return [dict(r) for r in rows]
+
+    # -- trusted repository settings -------------------------------------------
+
+    def trust_settings(self, repo: str, file: str, sha256: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO trusted_settings (repo, file, sha256, trusted_at) VALUES (?, ?, ?, ?)",
+                       (repo, file, sha256, now()))
+
+    def is_trusted(self, repo: str, file: str, sha256: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM trusted_settings WHERE repo = ? AND file = ? AND sha256 = ?",
+                               (repo, file, sha256)).fetchone()
+        return row is not None
+
+    def trusted_hashes(self, repo: str, file: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT sha256, trusted_at FROM trusted_settings WHERE repo = ? AND file = ?"
+                                " ORDER BY trusted_at", (repo, file))
+        return [dict(r) for r in rows]
+
+    def revoke_trust(self, repo: str, file: str) -> int:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM trusted_settings WHERE repo = ? AND file = ?", (repo, file)).rowcount
 
     # -- review comments ------------------------------------------------------
 

@@ -21,22 +21,25 @@ from kilod.errors import Conflict, KilodError
 
 Q, S, R, V = State.QUEUED, State.STARTING, State.RUNNING, State.REVIEW
 A, D, F, C = State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED
+P = State.PAUSED
 
 # Written out from DESIGN.md, not derived from the code under test:
 # queued → starting → running → review → (approved | discarded); any live state → failed | cancelled;
-# review → running (follow-up); failed / cancelled → discarded.
+# review → running (follow-up); failed / cancelled → discarded;
+# running ⇄ paused (waiting for disk space), paused → failed | cancelled.
 ALLOWED: set[tuple[State, State]] = {
     (Q, S), (S, R), (R, V), (V, A), (V, D),
     (Q, F), (Q, C), (S, F), (S, C), (R, F), (R, C),
     (V, R),
     (F, D), (C, D),
+    (R, P), (P, R), (P, F), (P, C),
 }
 ALL_PAIRS = list(itertools.product(State, State))
 
 
-def test_there_are_eight_states() -> None:
-    assert len(State) == 8
-    assert {Q, S, R} == LIVE_STATES
+def test_there_are_nine_states() -> None:
+    assert len(State) == 9
+    assert {Q, S, R, P} == LIVE_STATES
     assert {A, D, F, C} == FINAL_STATES
 
 
@@ -57,7 +60,7 @@ def test_forbidden_transition_raises_conflict(current: State, target: State) -> 
 
 
 def test_matrix_is_complete() -> None:
-    """Every one of the 64 pairs is either allowed or raises; 14 are allowed."""
+    """Every one of the 81 pairs is either allowed or raises; 18 are allowed."""
     outcomes = {}
     for current, target in ALL_PAIRS:
         try:
@@ -65,7 +68,7 @@ def test_matrix_is_complete() -> None:
             outcomes[(current, target)] = True
         except Conflict:
             outcomes[(current, target)] = False
-    assert len(outcomes) == 64
+    assert len(outcomes) == 81
     assert {pair for pair, ok in outcomes.items() if ok} == ALLOWED
 
 
@@ -90,6 +93,7 @@ def test_approved_and_discarded_are_terminal() -> None:
         ([Q, Q, Q], Column.TODO),
         ([S], Column.DOING),
         ([R], Column.DOING),
+        ([P], Column.DOING),
         ([Q, S], Column.DOING),
         ([R, V, F], Column.DOING),
         ([R, A], Column.DOING),
