@@ -21,8 +21,11 @@ from kilod.worktrees import RepoInfo
 
 log = logging.getLogger(__name__)
 
+# Attempts stored in these states were under way (a daemon restart, a follow-up): they continue.
+RESUMES = (State.STARTING, State.RUNNING, State.PAUSED)
 # Attempts in these states keep their container (for review, follow-ups and shells).
-KEEPS_CONTAINER = frozenset({State.STARTING, State.RUNNING, State.REVIEW, State.FAILED, State.CANCELLED})
+KEEPS_CONTAINER = frozenset({State.STARTING, State.RUNNING, State.PAUSED, State.REVIEW, State.FAILED,
+                             State.CANCELLED})
 
 
 class Scheduler:
@@ -37,17 +40,21 @@ class Scheduler:
         self._stopping = False
 
     def kick(self) -> None:
-        """Start what may start now. Cheap and idempotent: call it after anything changes."""
+        """Start what may start now. Cheap and idempotent: call it after anything changes.
+
+        A slot is the one gate for anything that runs: a resume after a restart, a
+        follow-up and a retry wait for one exactly like a new attempt. Resumes go first
+        (they were running already), then the queue in creation order.
+        """
         if self._stopping:
             return
-        for attempt in self.store.attempts_in(State.STARTING, State.RUNNING):
-            if attempt.id not in self.active:  # was running when the daemon stopped: resume it
-                self._start(attempt.id)
         free = self.settings.max_parallel - len(self.active)
-        if free > 0:
-            waiting = [a for a in self.store.attempts_in(State.QUEUED) if a.id not in self.active]
-            for attempt in waiting[:free]:
-                self._start(attempt.id)
+        if free <= 0:
+            return
+        resuming = [a for a in self.store.attempts_in(*RESUMES) if a.id not in self.active]
+        waiting = [a for a in self.store.attempts_in(State.QUEUED) if a.id not in self.active]
+        for attempt in [*resuming, *waiting][:free]:
+            self._start(attempt.id)
 
     def _start(self, attempt_id: str) -> None:
         task = asyncio.create_task(self.pipeline.run(attempt_id), name=f"attempt-{attempt_id}")
