@@ -28,6 +28,7 @@ from kilod.web.highlight import highlight_diff
 log = logging.getLogger(__name__)
 STATUS = {NotFound: 404, Conflict: 409, Invalid: 400, Unavailable: 503}
 SSE_HEARTBEAT_SECONDS = 15.0
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,6 +39,12 @@ def error_response(status: int, message: str, **details: Any) -> web.Response:
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        # refuse from the header: waiting for a body that size would hold the connection for nothing
+        response = error_response(413, f"request body too large ({request.content_length} bytes; "
+                                       f"at most {MAX_BODY_BYTES})")
+        response.force_close()
+        return response
     try:
         return await handler(request)
     except KilodError as exc:
@@ -67,15 +74,16 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
+# Request models are strict: `"repeat": true` or `"network": "yes"` is a mistake to report, not to coerce.
 class CommentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
     path: str = Field(min_length=1)
     line: int = Field(ge=1)
     text: str = Field(min_length=1, max_length=20_000)
 
 
 class FollowUpRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     text: str = Field(min_length=1, max_length=200_000)
 
 
@@ -87,7 +95,7 @@ class TrustRequest(BaseModel):
 
 
 class ApproveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     message: str | None = Field(None, min_length=1, max_length=20_000)
     merge: bool = False
     tree: str | None = Field(None, description="the tree id the reviewer saw; 409 if the worktree changed")
@@ -304,6 +312,6 @@ class Api:
 
 
 def make_app(api: Api) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY_BYTES)
     app.add_routes(api.routes())
     return app

@@ -39,13 +39,14 @@ MAX_ATTEMPTS_PER_CARD = 16
 
 
 class NewBudget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     tokens: int | None = Field(None, gt=0, description="stop an attempt once its tokens in+out reach this")
     cost_usd: float | None = Field(None, gt=0, description="stop an attempt once its known cost reaches this")
 
 
 class NewCard(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: `"repeat": true` or `"network": "yes"` is a mistake to report, not to coerce
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     prompt: str = Field(min_length=1, max_length=200_000)
     repo: str = Field(min_length=1)
