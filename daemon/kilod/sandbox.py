@@ -170,11 +170,20 @@ class Sandbox:
             return False
         if LABEL_ATTEMPT not in (container.labels or {}):
             raise Conflict(f"refusing to remove {name}: it carries no kilod label")
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            return False  # removed meanwhile (a discard and the reconciler race): gone is what we wanted
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409 and "in progress" in str(exc.explanation or exc):
+                return False  # someone else is removing it right now
+            raise
         return True
 
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
-        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"})
+        # ignore_removed: a container removed between listing and inspecting is simply not there
+        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"},
+                                                 ignore_removed=True)
         return [
             SandboxInfo(id=str(c.id), name=str(c.name), attempt_id=(c.labels or {}).get(LABEL_ATTEMPT, ""),
                         status=str(c.status))
