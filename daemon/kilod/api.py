@@ -1,6 +1,7 @@
 """HTTP API under /v1: JSON in and out, SSE for live events.
 
-This is the one place the error tree becomes HTTP status codes.
+Errors leave as `{"error": {"status", "reason", "message", …details}}`: each kind in
+the error tree carries its own status and reason.
 """
 
 from __future__ import annotations
@@ -10,31 +11,37 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from kilod import __version__
-from kilod.board import Board, NewCard
-from kilod.errors import Conflict, Invalid, KilodError, NotFound, Unavailable
+from kilod.board import Board
+from kilod.cards import Cards, NewCard
+from kilod.domain import meta
+from kilod.errors import Invalid, KilodError
 from kilod.events import EventLog
 from kilod.metrics import CONTENT_TYPE, Metrics
 from kilod.openapi import OPENAPI
-from kilod.review import Review
+from kilod.review.commands import Commands, FollowUpRequest
+from kilod.review.landing import ApproveRequest, Landing
+from kilod.review.queries import CommentRequest, Queries
 from kilod.store import Store
+from kilod.trust import TrustRequest
 from kilod.web.highlight import highlight_diff
 
 log = logging.getLogger(__name__)
-STATUS = {NotFound: 404, Conflict: 409, Invalid: 400, Unavailable: 503}
 SSE_HEARTBEAT_SECONDS = 15.0
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(status: int, message: str, **details: Any) -> web.Response:
-    return web.json_response({"error": {"status": status, "message": message, **details}}, status=status)
+def error_response(status: int, message: str, *, reason: str | None = None, **details: Any) -> web.Response:
+    body = {"status": status, **({"reason": reason} if reason else {}), "message": message, **details}
+    return web.json_response({"error": body}, status=status)
 
 
 @web.middleware
@@ -42,14 +49,13 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     if (request.content_length or 0) > MAX_BODY_BYTES:
         # refuse from the header: waiting for a body that size would hold the connection for nothing
         response = error_response(413, f"request body too large ({request.content_length} bytes; "
-                                       f"at most {MAX_BODY_BYTES})")
+                                       f"at most {MAX_BODY_BYTES})", reason="invalid")
         response.force_close()
         return response
     try:
         return await handler(request)
     except KilodError as exc:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
-        return error_response(status, exc.message, **exc.details)
+        return error_response(exc.status, exc.message, reason=exc.reason, **exc.details)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -72,33 +78,6 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-# Request models are strict: `"repeat": true` or `"network": "yes"` is a mistake to report, not to coerce.
-class CommentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
-    path: str = Field(min_length=1)
-    line: int = Field(ge=1)
-    text: str = Field(min_length=1, max_length=20_000)
-
-
-class FollowUpRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    text: str = Field(min_length=1, max_length=200_000)
-
-
-class TrustRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    repo: str = Field(min_length=1)
-    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
-                               description="hash of the content the person reviewed (GET shows it)")
-
-
-class ApproveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    message: str | None = Field(None, min_length=1, max_length=20_000)
-    merge: bool = False
-    tree: str | None = Field(None, description="the tree id the reviewer saw; 409 if the worktree changed")
 
 
 def parse(model: type[ModelT], body: dict[str, Any]) -> ModelT:
@@ -124,15 +103,31 @@ def _repo_query(request: web.Request) -> str:
     return repo
 
 
+@dataclass(frozen=True)
+class Services:
+    """What the routes call: one object per job."""
+
+    cards: Cards
+    board: Board
+    queries: Queries
+    landing: Landing
+    commands: Commands
+    store: Store
+    events: EventLog
+    metrics: Metrics
+
+
 class Api:
-    def __init__(self, board: Board, review: Review, store: Store, events: EventLog, metrics: Metrics,
-                 on_change: Callable[[], None], on_shutdown: Callable[[], None],
+    def __init__(self, services: Services, on_change: Callable[[], None], on_shutdown: Callable[[], None],
                  status: Callable[[], dict[str, Any]]) -> None:
-        self.board = board
-        self.review = review
-        self.metrics = metrics
-        self.store = store
-        self.events = events
+        self.cards = services.cards
+        self.board = services.board
+        self.queries = services.queries
+        self.landing = services.landing
+        self.commands = services.commands
+        self.metrics = services.metrics
+        self.store = services.store
+        self.events = services.events
         self.on_change = on_change
         self.on_shutdown = on_shutdown
         self.status = status
@@ -143,6 +138,7 @@ class Api:
             web.get("/metrics", self.get_metrics),
             web.get("/v1/openapi.json", self.openapi),
             web.get("/v1/status", self.get_status),
+            web.get("/v1/meta", self.get_meta),
             web.post("/v1/cards", self.create_card),
             web.get("/v1/cards", self.list_cards),
             web.get("/v1/cards/{card_id}", self.get_card),
@@ -180,8 +176,11 @@ class Api:
     async def get_status(self, request: web.Request) -> web.Response:
         return web.json_response(self.status())
 
+    async def get_meta(self, request: web.Request) -> web.Response:
+        return web.json_response(meta())
+
     async def create_card(self, request: web.Request) -> web.Response:
-        card = await self.board.create_card(parse(NewCard, await read_json(request)))
+        card = await self.cards.create_card(parse(NewCard, await read_json(request)))
         self.on_change()
         return web.json_response(card, status=201)
 
@@ -192,7 +191,7 @@ class Api:
         return web.json_response(self.board.card(request.match_info["card_id"]))
 
     async def compare(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.review.compare(request.match_info["card_id"]))
+        return web.json_response(await self.queries.compare(request.match_info["card_id"]))
 
     async def get_board(self, request: web.Request) -> web.Response:
         return web.json_response(self.board.board())
@@ -201,10 +200,10 @@ class Api:
         return web.json_response(self.store.get_attempt(request.match_info["attempt_id"]).to_json())
 
     async def attempt_diffstat(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.board.diffstat(request.match_info["attempt_id"]))
+        return web.json_response(await self.queries.diffstat(request.match_info["attempt_id"]))
 
     async def attempt_diff(self, request: web.Request) -> web.Response:
-        structured, text = await self.review.diff(request.match_info["attempt_id"])
+        structured, text = await self.queries.diff(request.match_info["attempt_id"])
         if request.query.get("format") == "text":
             return web.Response(text=text, content_type="text/x-diff", headers={"X-Kilod-Tree": structured["tree"]})
         if request.query.get("format") == "both":
@@ -214,14 +213,13 @@ class Api:
         return web.json_response(structured)
 
     async def list_comments(self, request: web.Request) -> web.Response:
-        attempt = self.store.get_attempt(request.match_info["attempt_id"])
-        return web.json_response({"comments": self.store.comments(attempt.id)})
+        return web.json_response({"comments": self.queries.comments(request.match_info["attempt_id"])})
 
     async def add_comment(self, request: web.Request) -> web.Response:
         attempt_id = request.match_info["attempt_id"]
         self.store.get_attempt(attempt_id)
         comment = parse(CommentRequest, await read_json(request))
-        created = await self.review.add_comment(attempt_id, comment.path, comment.line, comment.text)
+        created = await self.queries.add_comment(attempt_id, comment.path, comment.line, comment.text)
         return web.json_response(created, status=201)
 
     async def follow_up(self, request: web.Request) -> web.Response:
@@ -229,7 +227,7 @@ class Api:
         self.store.get_attempt(attempt_id)
         message = parse(FollowUpRequest, await read_json(request))
         before = self.store.last_seq(attempt_id)
-        attempt = await self.review.follow_up(attempt_id, message.text)
+        attempt = await self.commands.follow_up(attempt_id, message.text)
         # what the follow-up starts comes after this seq: `Last-Event-ID: follow_from_seq`
         return web.json_response({**attempt.to_json(), "follow_from_seq": before}, status=202)
 
@@ -238,30 +236,30 @@ class Api:
         self.store.get_attempt(attempt_id)
         body = await read_json(request) if request.can_read_body else {}
         choice = parse(ApproveRequest, body)
-        return web.json_response(await self.review.approve(attempt_id, choice.message, choice.merge, choice.tree))
+        return web.json_response(await self.landing.approve(attempt_id, choice.message, choice.merge, choice.tree))
 
     async def discard(self, request: web.Request) -> web.Response:
-        return web.json_response((await self.review.discard(request.match_info["attempt_id"])).to_json())
+        return web.json_response((await self.landing.discard(request.match_info["attempt_id"])).to_json())
 
     async def cancel(self, request: web.Request) -> web.Response:
-        return web.json_response((await self.review.cancel(request.match_info["attempt_id"])).to_json())
+        return web.json_response((await self.commands.cancel(request.match_info["attempt_id"])).to_json())
 
     async def retry(self, request: web.Request) -> web.Response:
-        attempt = await self.review.retry(request.match_info["attempt_id"])
+        attempt = await self.commands.retry(request.match_info["attempt_id"])
         return web.json_response(attempt.to_json(), status=201)
 
     async def shell(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.review.shell_target(request.match_info["attempt_id"]))
+        return web.json_response(await self.commands.shell_target(request.match_info["attempt_id"]))
 
     async def get_trust(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.board.trust.view_of(_repo_query(request)))
+        return web.json_response(await self.cards.trust.view_of(_repo_query(request)))
 
     async def post_trust(self, request: web.Request) -> web.Response:
         choice = parse(TrustRequest, await read_json(request))
-        return web.json_response(await self.board.trust.trust_of(choice.repo, choice.sha256))
+        return web.json_response(await self.cards.trust.trust_of(choice.repo, choice.sha256))
 
     async def delete_trust(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.board.trust.revoke_of(_repo_query(request)))
+        return web.json_response(await self.cards.trust.revoke_of(_repo_query(request)))
 
     async def attempt_events(self, request: web.Request) -> web.StreamResponse:
         attempt_id = request.match_info["attempt_id"]

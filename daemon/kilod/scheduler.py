@@ -12,20 +12,17 @@ import asyncio
 import logging
 
 from kilod.config import Settings
-from kilod.domain import LIVE_STATES, State
+from kilod.domain import KEEPS_CONTAINER, LIVE_STATES, SLOT_STATES, State
 from kilod.errors import KilodError
 from kilod.pipeline import Pipeline
 from kilod.sandbox import Sandbox
 from kilod.store import Store
-from kilod.worktrees import RepoInfo
 
 log = logging.getLogger(__name__)
 
 # Attempts stored in these states were under way (a daemon restart, a follow-up): they continue.
-RESUMES = (State.STARTING, State.RUNNING, State.PAUSED)
-# Attempts in these states keep their container (for review, follow-ups and shells).
-KEEPS_CONTAINER = frozenset({State.STARTING, State.RUNNING, State.PAUSED, State.REVIEW, State.FAILED,
-                             State.CANCELLED})
+# A paused one too: its pipeline waits for what it lacks (disk space) inside its slot.
+RESUMES = (*SLOT_STATES, State.PAUSED)
 
 
 class Scheduler:
@@ -82,9 +79,6 @@ class Scheduler:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-    def repo_lock(self, repo: RepoInfo) -> asyncio.Lock:
-        return self.pipeline.repo_lock(repo)
 
     def start(self) -> None:
         self._reconciler = asyncio.create_task(self._reconcile_forever(), name="reconciler")

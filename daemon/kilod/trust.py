@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from kilod.errors import Conflict, Invalid, KilodError
+from kilod.git.repository import Repositories
 from kilod.repo_settings import FILE_NAME, RepoSettings, parse
 from kilod.store import Store
-from kilod.worktrees import inspect_repo
 
 # keys that cannot widen the sandbox; everything else waits for trust
 SAFE_KEYS = frozenset({"checks"})
@@ -123,6 +125,15 @@ def decide(file: SettingsFile, trusted: bool, repo: str,
     return safe_part(file.settings), source
 
 
+class TrustRequest(BaseModel):
+    """`POST /v1/repos/trust`: the repository, and the hash of the content the person reviewed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    repo: str = Field(min_length=1, description="absolute path of the repository")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
+                               description="sha256 of the .kilod.toml content shown by GET /v1/repos/trust")
+
+
 class TrustView(TypedDict):
     """`GET /v1/repos/trust`: what trusting would trust, so a person sees it first."""
 
@@ -141,8 +152,9 @@ class TrustView(TypedDict):
 class RepoTrust:
     """The trust store's rules; the rows live in the store's `trusted_settings` table."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, repositories: Repositories) -> None:
         self.store = store
+        self.repositories = repositories
 
     def is_trusted(self, repo: Path, file: SettingsFile) -> bool:
         return file.sha256 is not None and self.store.is_trusted(str(repo), FILE_NAME, file.sha256)
@@ -178,13 +190,13 @@ class RepoTrust:
     # -- the API's entry points: a repository named by the request's path ----------
 
     async def view_of(self, repo_text: str) -> TrustView:
-        repo = await asyncio.to_thread(inspect_repo, repo_text)
+        repo = await self.repositories.open(repo_text)
         return await asyncio.to_thread(self.view, repo.path)
 
     async def trust_of(self, repo_text: str, sha256: str | None) -> TrustView:
-        repo = await asyncio.to_thread(inspect_repo, repo_text)
+        repo = await self.repositories.open(repo_text)
         return await asyncio.to_thread(self.trust, repo.path, sha256)
 
     async def revoke_of(self, repo_text: str) -> TrustView:
-        repo = await asyncio.to_thread(inspect_repo, repo_text)
+        repo = await self.repositories.open(repo_text)
         return await asyncio.to_thread(self.revoke, repo.path)

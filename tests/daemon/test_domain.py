@@ -1,14 +1,17 @@
-"""The attempt state machine and the card column, checked against the table in DESIGN.md."""
+"""The attempt state machine and the card column, checked against a table written out by hand."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
 from kilod.domain import (
     FINAL_STATES,
+    KEEPS_CONTAINER,
     LIVE_STATES,
+    SLOT_STATES,
     Column,
     State,
     attempt_id,
@@ -16,23 +19,22 @@ from kilod.domain import (
     check_transition,
     column_of,
     container_name,
+    meta,
 )
 from kilod.errors import Conflict, KilodError
 
-Q, S, R, V = State.QUEUED, State.STARTING, State.RUNNING, State.REVIEW
+Q, S, R, P, V = State.QUEUED, State.STARTING, State.RUNNING, State.PAUSED, State.REVIEW
 A, D, F, C = State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED
-P = State.PAUSED
 
-# Written out from DESIGN.md, not derived from the code under test:
+# Written out by hand, not derived from the code under test:
 # queued → starting → running → review → (approved | discarded); any live state → failed | cancelled;
-# review → running (follow-up); failed / cancelled → discarded;
-# running ⇄ paused (waiting for disk space), paused → failed | cancelled.
+# running ⇄ paused; review → running (follow-up); failed / cancelled → discarded.
 ALLOWED: set[tuple[State, State]] = {
     (Q, S), (S, R), (R, V), (V, A), (V, D),
     (Q, F), (Q, C), (S, F), (S, C), (R, F), (R, C),
+    (R, P), (P, R), (P, F), (P, C),
     (V, R),
     (F, D), (C, D),
-    (R, P), (P, R), (P, F), (P, C),
 }
 ALL_PAIRS = list(itertools.product(State, State))
 
@@ -93,10 +95,11 @@ def test_approved_and_discarded_are_terminal() -> None:
         ([Q, Q, Q], Column.TODO),
         ([S], Column.DOING),
         ([R], Column.DOING),
-        ([P], Column.DOING),
         ([Q, S], Column.DOING),
         ([R, V, F], Column.DOING),
         ([R, A], Column.DOING),
+        ([P], Column.DOING),
+        ([P, V], Column.DOING),
         ([V], Column.REVIEW),
         ([F], Column.REVIEW),
         ([V, F], Column.REVIEW),
@@ -121,3 +124,21 @@ def test_names_are_deterministic() -> None:
     assert attempt_id("ab12cd34", 3) == "ab12cd34-3"
     assert branch_name("ab12cd34-3") == "kilod/ab12cd34-3"
     assert container_name("ab12cd34-3") == "kilod-ab12cd34-3"
+
+
+def test_meta_serves_every_constant_clients_need() -> None:
+    served = json.loads(json.dumps(meta()))
+    assert served["states"] == ["queued", "starting", "running", "paused", "review", "approved", "discarded",
+                                "failed", "cancelled"]
+    assert set(served["live_states"]) == {"queued", "starting", "running", "paused"}
+    assert set(served["final_states"]) == {"approved", "discarded", "failed", "cancelled"}
+    assert served["columns"] == [{"id": "todo", "title": "To Do"}, {"id": "doing", "title": "Doing"},
+                                 {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"}]
+    assert served["steps"] == ["worktree", "container", "setup", "agent", "checks", "review"]
+    assert set(served["event_kinds"]) == {"state", "message", "tool_call", "tool_result", "log", "check"}
+
+
+def test_a_paused_attempt_holds_no_slot_but_keeps_its_container() -> None:
+    assert P not in SLOT_STATES and {S, R} == SLOT_STATES
+    assert P in KEEPS_CONTAINER
+    assert not (LIVE_STATES & FINAL_STATES)

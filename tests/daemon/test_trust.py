@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from kilod.agent.models import Models
-from kilod.board import Board, NewCard
+from kilod.cards import Cards, NewCard
 from kilod.config import Settings
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
+from kilod.git.repository import Repositories
 from kilod.store import Store
 from kilod.trust import RepoTrust, read_settings_file, widening_keys
 from tests.kilod_testing import make_repo
@@ -35,8 +36,8 @@ def store(settings: Settings) -> Iterator[Store]:
 
 
 @pytest.fixture
-def board(settings: Settings, store: Store) -> Board:
-    return Board(settings, store, EventLog(store), Models(None, timeout=30))
+def board(settings: Settings, store: Store) -> Cards:
+    return Cards(settings, store, EventLog(store), Models(None, timeout=30), Repositories())
 
 
 def sha(text: str) -> str:
@@ -47,7 +48,7 @@ def new(repo: Path, **fields: object) -> NewCard:
     return NewCard.model_validate({"prompt": "do it", "repo": str(repo), **fields})
 
 
-async def test_an_untrusted_file_applies_only_its_safe_keys_and_says_so(board: Board, store: Store,
+async def test_an_untrusted_file_applies_only_its_safe_keys_and_says_so(board: Cards, store: Store,
                                                                         tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": WIDE})
     card = await board.create_card(new(repo))
@@ -62,7 +63,7 @@ async def test_an_untrusted_file_applies_only_its_safe_keys_and_says_so(board: B
     assert notes and notes[0]["message"] == source["note"]
 
 
-async def test_trusting_the_shown_hash_applies_everything_until_the_file_changes(board: Board, tmp_path: Path) -> None:
+async def test_trusting_the_shown_hash_applies_everything_until_the_file_changes(board: Cards, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": WIDE})
     view = await board.trust.view_of(str(repo))
     assert view["content"] == WIDE and view["trusted"] is False and view["widening"] == ["setup", "copy", "network"]
@@ -86,7 +87,7 @@ async def test_trusting_the_shown_hash_applies_everything_until_the_file_changes
     assert (await board.create_card(new(repo)))["network"] is False
 
 
-async def test_trust_needs_the_hash_of_the_content_shown(board: Board, tmp_path: Path) -> None:
+async def test_trust_needs_the_hash_of_the_content_shown(board: Cards, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": WIDE})
     with pytest.raises(Invalid) as missing:
         await board.trust.trust_of(str(repo), None)
@@ -100,7 +101,7 @@ async def test_trust_needs_the_hash_of_the_content_shown(board: Board, tmp_path:
         await board.trust.trust_of(str(bare), sha(""))
 
 
-async def test_settings_the_person_typed_apply_without_trust(board: Board, tmp_path: Path) -> None:
+async def test_settings_the_person_typed_apply_without_trust(board: Cards, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": WIDE})
     card = await board.create_card(new(repo, network=True, settings={"copy": [".env"]}))
     assert card["network"] is True and card["settings"]["copy"] == [".env"]
@@ -114,7 +115,7 @@ async def test_settings_the_person_typed_apply_without_trust(board: Board, tmp_p
     ('network = "yes"\n', ".kilod.toml:1: network: Input should be a valid boolean"),
 ])
 async def test_a_malformed_file_gives_safe_defaults_and_an_error_naming_file_key_and_line(
-        board: Board, tmp_path: Path, toml: str, expected: str) -> None:
+        board: Cards, tmp_path: Path, toml: str, expected: str) -> None:
     repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": toml})
     card = await board.create_card(new(repo))
     source = card["settings_source"]
@@ -146,11 +147,11 @@ def test_settings_that_narrow_the_sandbox_need_no_trust(tmp_path: Path) -> None:
 def test_trust_survives_a_restart_of_the_store(settings: Settings, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": WIDE})
     store = Store(settings.db_path)
-    RepoTrust(store).trust(repo, sha(WIDE))
+    RepoTrust(store, Repositories()).trust(repo, sha(WIDE))
     store.close()
     store = Store(settings.db_path)
     try:
-        view = RepoTrust(store).view(repo)
+        view = RepoTrust(store, Repositories()).view(repo)
         assert view["trusted"] is True and json.dumps(view)
         assert [h["sha256"] for h in view["trusted_hashes"]] == [sha(WIDE)]
     finally:
