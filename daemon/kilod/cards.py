@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kilod.agent.models import Models
 from kilod.board import card_view
 from kilod.config import Settings
+from kilod.diskspace import DiskGuard
 from kilod.domain import Card, EventKind, new_card_id, now, queued_attempt
 from kilod.errors import Invalid
 from kilod.events import EventLog
@@ -65,8 +66,10 @@ class Cards:
         self.models = models
         self.repositories = repositories
         self.trust = RepoTrust(store, repositories)
+        self.disk = DiskGuard(settings.data_dir, settings.min_free_bytes)
 
     async def create_card(self, request: NewCard) -> dict[str, Any]:
+        self.disk.check_floor("a new card")  # 503 before the disk is full, not a crash once it is
         repo = await self.repositories.open(request.repo)
         base_commit = await repo.resolve_base(request.base)
         models = [m for m in (request.models or [self.settings.default_model]) for _ in range(request.repeat)]

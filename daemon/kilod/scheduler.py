@@ -50,6 +50,11 @@ class Scheduler:
             return
         resuming = [a for a in self.store.attempts_in(*RESUMES) if a.id not in self.active]
         waiting = [a for a in self.store.attempts_in(State.QUEUED) if a.id not in self.active]
+        if waiting and self.pipeline.disk.below_floor():
+            # new work waits above the floor; what was running goes on (and pauses if the disk fills)
+            self.pipeline.disk.log.warning("queue", "%d queued attempt(s) wait for disk space: %s", len(waiting),
+                                           self.pipeline.disk.describe())
+            waiting = []
         for attempt in [*resuming, *waiting][:free]:
             self._start(attempt.id)
 

@@ -112,7 +112,9 @@ _APPROVAL = _object({
 _SHELL = _object({"container": STRING, "container_id": STRING, "user": STRING, "workdir": STRING,
                   "worktree": STRING})
 _STATUS = _object({"version": STRING, "pid": INT, "instance": STRING, "max_parallel": INT, "running": INT,
-                   "queued": INT, "litellm_ready": BOOL, "last_event_id": INT})
+                   "queued": INT, "litellm_ready": BOOL, "last_event_id": INT},
+                  {"disk": _object({"data_dir": STRING, "free_bytes": INT, "min_free_bytes": INT,
+                                    "below_floor": BOOL})})
 _META = _object({
     "states": {"type": "array", "items": _enum(State)}, "live_states": {"type": "array", "items": _enum(State)},
     "final_states": {"type": "array", "items": _enum(State)}, "steps": {"type": "array", "items": _enum(Step)},

@@ -7,6 +7,7 @@ versioned by `PRAGMA user_version`; migrations only ever append.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kilod.diskspace import DiskFull, is_disk_full
 from kilod.domain import Attempt, Card, Event, EventKind, State, Step, now
 from kilod.errors import NotFound
 
@@ -172,6 +174,7 @@ def _event(row: sqlite3.Row) -> Event:
 
 class Store:
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -200,13 +203,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE … COMMIT; a full disk leaves as DiskFull (503, the attempt pauses), nothing half-written."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if is_disk_full(exc):
+                raise DiskFull(f"the store cannot be written: {exc} ({self.path.parent})") from exc
             raise
-        self._db.execute("COMMIT")
 
     # -- cards and attempts -------------------------------------------------
 
@@ -411,8 +424,11 @@ class Store:
         return [json.loads(r["message"]) for r in rows]
 
     def append_messages(self, attempt_id: str, start: int, messages: list[dict[str, Any]],
-                        **attempt_fields: Any) -> None:
-        """Append messages at index `start` (and update counters) in one transaction."""
+                        event: tuple[EventKind, dict[str, Any]] | None = None, **attempt_fields: Any) -> Event | None:
+        """Append messages at index `start` (and update counters, and log `event`) in one transaction.
+
+        A tool's result and the event that shows it are there together or not at all.
+        """
         _check_updatable(attempt_fields)
         with self.transaction() as db:
             for offset, message in enumerate(messages):
@@ -421,3 +437,6 @@ class Store:
                     (attempt_id, start + offset, json.dumps(message)),
                 )
             _set_fields(db, attempt_id, attempt_fields)
+            if event is not None:
+                return self._append_event(db, attempt_id, event[0], event[1])
+        return None
