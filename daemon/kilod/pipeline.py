@@ -19,6 +19,7 @@ from kilod.agent.loop import AgentRun, Budget
 from kilod.agent.models import Models
 from kilod.agent.tools import ToolRunner
 from kilod.config import Settings
+from kilod.container_guard import removed, while_container_lives
 from kilod.diskspace import WAIT_FOR_SPACE, DiskFull, DiskGuard, Held, is_disk_full, persist
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name
 from kilod.errors import Conflict, Invalid, KilodError
@@ -173,7 +174,8 @@ class Pipeline:
                                self.settings.tool_output_limit, self.metrics)
             agent = AgentRun(attempt.id, attempt.model, card.prompt, self.lifecycle, self.models, tools,
                              self.settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd))
-            outcome = await agent.run()
+            outcome = await while_container_lives(agent.run(), partial(self.sandbox.exists, container_id),
+                                                  container_id)
             if outcome.stopped_early:
                 self.lifecycle.record(attempt.id, EventKind.LOG, {"message": f"stopped: {outcome.stopped_early}"})
             summary = outcome.summary or (f"stopped: {outcome.stopped_early}" if outcome.stopped_early else "")
@@ -188,6 +190,8 @@ class Pipeline:
                     attempt.id, attempt.run, index, {"name": check.name, "command": check.run, **result}))
                 if self.metrics is not None:
                     self.metrics.checks.labels(result["status"]).inc()
+            if not await asyncio.to_thread(self.sandbox.exists, container_id):
+                raise removed(container_id)  # never a silent Review
             # what the agent left, so a follow-up can tell it what a person changed since
             left = await repo.snapshot(worktree, card.base_commit)
             self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, review_tree=left.tree)
@@ -196,6 +200,8 @@ class Pipeline:
         """Run a setup or check command; passed, failed (non-zero exit) or error (could not run, timed out)."""
         started = time.monotonic()
         result = await asyncio.to_thread(self.sandbox.exec, container_id, command, timeout)
+        if not await asyncio.to_thread(self.sandbox.exists, container_id):  # killed with it, not failed
+            raise removed(container_id)
         if result.timed_out:
             status = "error"
         elif result.exit_code in (126, 127):

@@ -179,6 +179,14 @@ class Sandbox:
             raise
         return True
 
+    def exists(self, container_id: str) -> bool:
+        """Whether the container with this id (not merely one of its name) is still there."""
+        try:
+            self.client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return False
+        return True
+
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
         # ignore_removed: a container removed between listing and inspecting is simply not there
         containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"},
