@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from kilod.config import Settings
+from kilod.diskspace import DiskGuard
 from kilod.domain import KEEPS_CONTAINER, LIVE_STATES, SLOT_STATES, State
 from kilod.errors import KilodError
-from kilod.pipeline import Pipeline
-from kilod.sandbox import Sandbox
-from kilod.store import Store
+from kilod.lifecycle import Lifecycle
+from kilod.metrics import Metrics
+from kilod.sandbox.base import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +29,15 @@ RESUMES = (*SLOT_STATES, State.PAUSED)
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, store: Store, pipeline: Pipeline, sandbox: Sandbox) -> None:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, run: Callable[[str], Coroutine[Any, Any, None]],
+                 sandbox: Sandbox, metrics: Metrics | None = None) -> None:
         self.settings = settings
-        self.store = store
-        self.pipeline = pipeline
+        self.lifecycle = lifecycle
+        self.store = lifecycle.store
+        self.run = run          # one attempt's pipeline, from its stored step
         self.sandbox = sandbox
+        self.metrics = metrics
+        self.disk = DiskGuard(settings.data_dir, settings.min_free_bytes)
         self.active: dict[str, asyncio.Task[None]] = {}
         self.peak_active = 0
         self._reconciler: asyncio.Task[None] | None = None
@@ -50,16 +57,16 @@ class Scheduler:
             return
         resuming = [a for a in self.store.attempts_in(*RESUMES) if a.id not in self.active]
         waiting = [a for a in self.store.attempts_in(State.QUEUED) if a.id not in self.active]
-        if waiting and self.pipeline.disk.below_floor():
+        if waiting and self.disk.below_floor():
             # new work waits above the floor; what was running goes on (and pauses if the disk fills)
-            self.pipeline.disk.log.warning("queue", "%d queued attempt(s) wait for disk space: %s", len(waiting),
-                                           self.pipeline.disk.describe())
+            self.disk.log.warning("queue", "%d queued attempt(s) wait for disk space: %s", len(waiting),
+                                  self.disk.describe())
             waiting = []
         for attempt in [*resuming, *waiting][:free]:
             self._start(attempt.id)
 
     def _start(self, attempt_id: str) -> None:
-        task = asyncio.create_task(self.pipeline.run(attempt_id), name=f"attempt-{attempt_id}")
+        task = asyncio.create_task(self.run(attempt_id), name=f"attempt-{attempt_id}")
         self.active[attempt_id] = task
         self.peak_active = max(self.peak_active, len(self.active))
 
@@ -72,14 +79,14 @@ class Scheduler:
         self._report_slots()
 
     def _report_slots(self) -> None:
-        if self.pipeline.metrics is not None:
-            self.pipeline.metrics.running.set(len(self.active))
+        if self.metrics is not None:
+            self.metrics.running.set(len(self.active))
 
     async def cancel(self, attempt_id: str) -> None:
         """Stop a live attempt; its worktree and container stay for review."""
         attempt = self.store.get_attempt(attempt_id)
         if attempt.state in LIVE_STATES:
-            self.pipeline.lifecycle.transition(attempt_id, State.CANCELLED, error="cancelled by a person")
+            self.lifecycle.transition(attempt_id, State.CANCELLED, error="cancelled by a person")
         task = self.active.get(attempt_id)
         if task is not None:
             task.cancel()

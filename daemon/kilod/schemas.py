@@ -61,10 +61,9 @@ _USAGE = _object({"tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMB
 _CARD = _object({
     "id": STRING, "title": STRING, "prompt": STRING, "repo": STRING, "base_ref": STRING, "base_commit": STRING,
     "base_branch": nullable(STRING), "settings": {"type": "object"}, "network": BOOL, "created_at": NUMBER,
-    "settings_source": nullable(ref("SettingsSource")),
     "budget": _object({"tokens": nullable(INT), "cost_usd": nullable(NUMBER)}),
     "column": _enum(Column), "attempts": {"type": "array", "items": ref("Attempt")}, "usage": _USAGE,
-})
+}, {"settings_source": nullable(ref("SettingsSource"))})
 
 _EVENT = _object({"id": INT, "attempt_id": STRING, "seq": INT, "time": NUMBER, "kind": _enum(EventKind),
                   "payload": {"type": "object"}})

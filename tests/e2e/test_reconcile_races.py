@@ -9,7 +9,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from kilod.sandbox import LABEL_ATTEMPT, LABEL_INSTANCE, Sandbox
+from kilod.sandbox.base import LABEL_ATTEMPT, LABEL_INSTANCE
+from kilod.sandbox.docker import DockerSandbox
 from tests.kilod_testing import DaemonProcess, new_instance, remove_labelled
 
 RACERS = 6
@@ -55,7 +56,7 @@ def race(work: Callable[[], object], threads: int) -> list[BaseException]:
 
 def test_removing_and_listing_while_others_remove_never_raises(sandbox_image: str, instance: str) -> None:
     names = labelled_containers(sandbox_image, instance, 8)
-    sandbox = Sandbox()
+    sandbox = DockerSandbox()
     removed: list[bool] = []
 
     def remove_all() -> None:
