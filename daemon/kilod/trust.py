@@ -28,8 +28,9 @@ from kilod.git.repository import Repositories
 from kilod.repo_settings import FILE_NAME, RepoSettings, parse
 from kilod.store import Store
 
-# keys that cannot widen the sandbox; everything else waits for trust
-SAFE_KEYS = frozenset({"checks"})
+# keys that cannot widen the sandbox; everything else waits for trust. `fix_rounds` (how
+# often failing checks go back to the built-in agent) only spends the card's own budget.
+SAFE_KEYS = frozenset({"checks", "fix_rounds"})
 # a settings file is a few lines; the agent controls its size, so reading it is bounded
 MAX_FILE_BYTES = 256 * 1024
 
