@@ -4,6 +4,8 @@ real Docker, real git, the real CLI)."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +77,30 @@ def test_trust_requests_are_checked(daemon: DaemonProcess, tmp_path: Path) -> No
         assert exc.status == 400
     no_file = make_repo(tmp_path / "plain")
     assert ctl(daemon, "trust", str(no_file)).returncode == 0
+
+
+def test_ctl_trust_asks_on_a_terminal_and_shows_hidden_characters(daemon: DaemonProcess, tmp_path: Path) -> None:
+    # an escape sequence that would hide the network line on a terminal is shown, not obeyed
+    sneaky = 'checks = ["true"]\nnetwork = true # \x1b[2K\x1b[1A\n'
+    repo = make_repo(tmp_path / "repo", {"README.md": "# r\n", ".kilod.toml": sneaky})
+    controller, terminal = pty.openpty()
+    try:
+        def ask(answer: bytes) -> subprocess.CompletedProcess[str]:
+            os.write(controller, answer)
+            return subprocess.run([sys.executable, "-m", "kilod_cli.main", "--socket", str(daemon.socket), "ctl",
+                                   "trust", str(repo)], stdin=terminal, capture_output=True, text=True, timeout=60,
+                                  env=daemon.env)
+
+        declined = ask(b"n\n")
+        assert declined.returncode == 1 and "not trusted" in declined.stderr
+        assert "\x1b" not in declined.stdout and "␛[2K" in declined.stdout and "network = true" in declined.stdout
+        assert "Trust this content" in declined.stderr
+        assert daemon.request("GET", f"/v1/repos/trust?repo={repo}")["trusted"] is False
+        accepted = ask(b"y\n")
+        assert accepted.returncode == 0, accepted.stderr
+        assert daemon.request("GET", f"/v1/repos/trust?repo={repo}")["trusted"] is True
+        again = ask(b"")
+        assert again.returncode == 0 and "already trusted" in again.stderr
+    finally:
+        os.close(controller)
+        os.close(terminal)
