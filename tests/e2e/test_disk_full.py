@@ -80,3 +80,23 @@ def test_a_full_disk_pauses_the_attempt_and_space_coming_back_resumes_it(
     with sqlite3.connect(f"file:{small_disk / 'data' / 'kilod.db'}?mode=ro", uri=True) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert "Traceback" not in daemon.log()
+
+
+def test_a_paused_attempt_can_be_cancelled_while_the_disk_is_still_full(
+        daemon_factory: type[DaemonProcess], small_disk: Path, repo: Path, tmp_path: Path) -> None:
+    daemon = daemon_factory({"KILOD_MIN_FREE_BYTES": str(FLOOR_BYTES)}, data_dir=small_disk / "data")
+    daemon.log_path = tmp_path / "daemon.log"
+    daemon.start()
+    card = daemon.request("POST", "/v1/cards", {"prompt": "fill it", "repo": str(repo), "models": ["scripted/filler"]})
+    attempt_id = card["attempts"][0]["id"]
+    worktree = Path(daemon.wait_state(attempt_id, "paused", timeout=120)["worktree"])
+
+    cancelled = daemon.request("POST", f"/v1/attempts/{attempt_id}/cancel")
+    assert cancelled["state"] == "cancelled"
+    (worktree / "fill.bin").unlink()
+    time.sleep(2)  # space is back: a cancelled attempt stays cancelled, nothing runs on
+    assert daemon.attempt(attempt_id)["state"] == "cancelled"
+    assert not (worktree / "after.txt").exists()
+    later = daemon.request("POST", "/v1/cards", {"prompt": "again", "repo": str(repo), "models": ["scripted/hello"]})
+    daemon.wait_state(later["attempts"][0]["id"], "review")
+    assert "Traceback" not in daemon.log()
