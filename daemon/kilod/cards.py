@@ -7,11 +7,15 @@ worktree or container.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kilod.agent.models import Models
+from kilod.agents.catalog import AGENT_NAMES, BUILTIN
+from kilod.agents.choice import attempt_plan
+from kilod.agents.install import current
 from kilod.board import card_view
 from kilod.config import Settings
 from kilod.diskspace import DiskGuard
@@ -40,9 +44,13 @@ class NewCard(BaseModel):
     repo: str = Field(min_length=1, description="absolute path of the top of a git working tree")
     title: str | None = Field(None, max_length=200)
     base: str = Field("HEAD", min_length=1, max_length=255)
-    models: list[str] | None = Field(None, min_length=1, max_length=MAX_ATTEMPTS_PER_CARD)
+    models: list[str] | None = Field(None, min_length=1, max_length=MAX_ATTEMPTS_PER_CARD,
+                                     description="litellm models, or `agent:model` pairs (kilod.agents.choice)")
+    agents: list[str] | None = Field(None, min_length=1, max_length=MAX_ATTEMPTS_PER_CARD,
+                                     description="builtin, claude-code, codex, aider, mini-swe-agent; "
+                                                 "one attempt per agent x model")
     network: bool | None = None
-    repeat: int = Field(1, ge=1, le=8, description="attempts per model (best of N)")
+    repeat: int = Field(1, ge=1, le=8, description="attempts per agent x model (best of N)")
     settings: dict[str, Any] | None = Field(None, description="overrides of the repository's .kilod.toml")
     budget: NewBudget | None = None
 
@@ -50,6 +58,14 @@ class NewCard(BaseModel):
     @classmethod
     def _title(cls, value: str | None) -> str | None:
         return value or None
+
+
+def require_agent(data_dir: Path, agent: str) -> None:
+    """A 400 before anything is written: an unknown agent, or one this daemon has not installed."""
+    if agent not in AGENT_NAMES:
+        raise Invalid(f"unknown agent '{agent}'; known: {', '.join(AGENT_NAMES)}", field="agents")
+    if agent != BUILTIN and current(data_dir, agent) is None:
+        raise Invalid(f"agent '{agent}' is not installed; run `kilod agents install {agent}`", field="agents")
 
 
 def default_title(prompt: str) -> str:
@@ -72,9 +88,12 @@ class Cards:
         self.disk.check_floor("a new card")  # 503 before the disk is full, not a crash once it is
         repo = await self.repositories.open(request.repo)
         base_commit = await repo.resolve_base(request.base)
-        models = [m for m in (request.models or [self.settings.default_model]) for _ in range(request.repeat)]
-        if len(models) > MAX_ATTEMPTS_PER_CARD:
-            raise Invalid(f"{len(models)} attempts on one card; at most {MAX_ATTEMPTS_PER_CARD}", field="models")
+        plan = attempt_plan(request.agents, request.models, self.settings.default_model, request.repeat)
+        if len(plan) > MAX_ATTEMPTS_PER_CARD:
+            raise Invalid(f"{len(plan)} attempts on one card; at most {MAX_ATTEMPTS_PER_CARD}", field="models")
+        for agent in dict.fromkeys(a for a, _ in plan):
+            require_agent(self.settings.data_dir, agent)
+        models = [m for _, m in plan]
         override = parse_override(request.settings) if request.settings is not None else None
         settings_file = await asyncio.to_thread(read_settings_file, repo.path)
         typed = frozenset(override.model_dump(by_alias=True, exclude_unset=True)) if override else frozenset()
@@ -107,8 +126,9 @@ class Cards:
             budget_tokens=request.budget.tokens if request.budget else None,
             budget_cost_usd=request.budget.cost_usd if request.budget else None,
         )
-        attempts = [queued_attempt(card.id, n, model, str(self.settings.worktrees_dir), card.created_at)
-                    for n, model in enumerate(models, start=1)]
+        attempts = [queued_attempt(card.id, n, model, str(self.settings.worktrees_dir), card.created_at,
+                                   agent=agent)
+                    for n, (agent, model) in enumerate(plan, start=1)]
         await repo.require_free_branches([a.branch for a in attempts])
         self.events.publish(*self.store.insert_card(card, attempts))
         if source["note"]:

@@ -5,7 +5,8 @@ ran inside; the tool call in flight comes back as a killed process and every lat
 fails, so without this the agent would stop and the attempt would go to Review as if
 nothing had happened. Instead the work is watched: when the container it runs in is
 gone (or replaced by another of the same name), the work is cancelled and the attempt
-fails with "container removed". A person can retry it.
+fails with "container removed". A person can retry it. A container stopped or killed
+under the attempt (`docker stop`, `docker kill`) counts the same: what ran in it is gone.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class ContainerRemoved(Unavailable):
 
 def removed(container_id: str) -> ContainerRemoved:
     return ContainerRemoved(f"container removed: the attempt's sandbox container ({container_id[:12]}) was removed "
-                            "while the attempt ran, and what ran in it with it; retry the attempt")
+                            "or stopped while the attempt ran, and what ran in it with it; retry the attempt")
 
 
 async def while_container_lives(work: Awaitable[T], exists: Callable[[], bool], container_id: str,

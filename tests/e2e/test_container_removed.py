@@ -3,11 +3,28 @@ never a silent Review (real daemon, real Docker)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import docker
+import docker.errors
 
 from tests.kilod_testing import DaemonProcess
+
+
+def remove(name: str) -> None:
+    """`docker rm -f`, again if the engine's storage driver trips over the dying processes' files."""
+    client = docker.from_env()
+    for _ in range(10):
+        try:
+            client.containers.get(name).remove(force=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError:
+            time.sleep(0.5)  # e.g. fuse-overlayfs: "failed to remove root filesystem: directory not empty"
+            continue
+        return
+    raise AssertionError(f"could not remove {name}")
 
 
 def test_docker_rm_mid_run_fails_the_attempt_saying_the_container_was_removed(daemon: DaemonProcess,
@@ -16,7 +33,7 @@ def test_docker_rm_mid_run_fails_the_attempt_saying_the_container_was_removed(da
     attempt_id = card["attempts"][0]["id"]
     running = daemon.wait_for(lambda: (a := daemon.attempt(attempt_id))["state"] == "running"
                               and (Path(a["worktree"]) / "started.txt").exists() and a, what="the long call to start")
-    docker.from_env().containers.get(f"kilod-{attempt_id}").remove(force=True)
+    remove(f"kilod-{attempt_id}")
 
     failed = daemon.wait_state(attempt_id, "failed", "review", timeout=120)
     assert failed["state"] == "failed", failed

@@ -23,6 +23,6 @@ class ChecksStep:
                 attempt.id, attempt.run, index, {"name": check.name, "command": check.run, **result}))
             if services.metrics is not None:
                 services.metrics.checks.labels(result["status"]).inc()
-        if not await asyncio.to_thread(services.sandbox.exists, ctx.container()):
+        if not await asyncio.to_thread(services.sandbox.is_running, ctx.container()):
             raise removed(ctx.container())  # gone since the agent finished: never a silent Review
         return Outcome()

@@ -24,7 +24,7 @@ async def run_command(sandbox: Sandbox, container_id: str, command: str, timeout
     """passed, failed (non-zero exit) or error (could not run, timed out)."""
     started = time.monotonic()
     result = await asyncio.to_thread(sandbox.exec, container_id, command, timeout)
-    if not await asyncio.to_thread(sandbox.exists, container_id):  # killed with its container, not failed
+    if not await asyncio.to_thread(sandbox.is_running, container_id):  # killed with its container, not failed
         raise removed(container_id)
     status: Literal["passed", "failed", "error"]
     if result.timed_out:

@@ -55,7 +55,7 @@ class Commands:
         DiskGuard(self.settings.data_dir, self.settings.min_free_bytes).check_floor("another attempt")
         n = max(a.n for a in self.store.attempts_of(attempt.card_id)) + 1
         fresh = queued_attempt(attempt.card_id, n, attempt.model, str(self.settings.worktrees_dir), now(),
-                               attempt.runtime)
+                               attempt.runtime, agent=attempt.agent)
         await ctx.repo.require_free_branches([fresh.branch])
         self.lifecycle.events.publish(*self.store.add_attempts([fresh]))
         self.kick()

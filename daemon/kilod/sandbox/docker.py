@@ -145,13 +145,18 @@ class DockerSandbox:
             raise
         return True
 
-    def exists(self, container_id: str) -> bool:
-        """Whether the container with this id (not merely one of its name) is still there."""
+    def is_running(self, container_id: str) -> bool:
+        """Whether the container with this id (not merely one of its name) is there and running.
+
+        A container being removed, dead or stopped counts as gone: what ran in it is gone too.
+        """
         try:
-            self.client.containers.get(container_id)
+            container = self.client.containers.get(container_id)
         except docker.errors.NotFound:
             return False
-        return True
+        except docker.errors.APIError as exc:
+            raise Unavailable(f"cannot inspect container {container_id[:12]}: {exc.explanation or exc}") from exc
+        return str(container.status) == "running"
 
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
         # ignore_removed: a container removed between listing and inspecting is simply not there
