@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 class ApproveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `"merge": "yes"` is an error, not True
     message: str | None = Field(None, min_length=1, max_length=20_000)
     merge: bool = False
     tree: str = Field(pattern=r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$",
