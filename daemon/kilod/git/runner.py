@@ -39,7 +39,8 @@ SAFE_ENV = {
     "LC_ALL": "C",
 }
 # git dies with the daemon (PR_SET_PDEATHSIG): a `read-tree -m -u` orphaned by a kill -9 would
-# otherwise go on writing the user's checkout while the next start repairs it.
+# otherwise go on writing the user's checkout while the next start repairs it. The signal follows
+# the thread that started git; the daemon's executor threads live as long as the daemon does.
 TIED_TO_DAEMON = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
 # Paths are bytes on disk; text here keeps undecodable bytes as surrogates so they round-trip.
 ENCODING = "utf-8"
