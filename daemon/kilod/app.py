@@ -123,7 +123,7 @@ class Daemon:
         lifecycle.observers.append(metrics.transition)
         sandbox = DockerSandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
-        repositories = Repositories()
+        repositories = Repositories(settings.max_file_bytes)
         # agent CLIs reach models only through the gateway, one unix socket per attempt (#15, kilod.agents);
         # a spent budget stops the attempt's agent
         gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout,
@@ -189,6 +189,7 @@ class Daemon:
                  settings.data_dir, settings.instance)
         # room for writing a pause when the disk fills (see kilod.diskspace)
         await asyncio.to_thread(DiskGuard(settings.data_dir, settings.min_free_bytes).make_reserve)
+        await parts.api.landing.recover()  # a landing a kill -9 cut short is finished before work resumes
         parts.scheduler.start()
 
     async def serve(self) -> None:
