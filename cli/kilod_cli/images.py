@@ -8,7 +8,7 @@ from pathlib import Path
 import kilod
 from kilod_cli.client import CliError
 
-IMAGE_TARGETS = ("sandbox", "daemon")
+IMAGE_TARGETS = ("sandbox", "daemon", "proxy")
 EXIT_INTERRUPTED = 130
 
 

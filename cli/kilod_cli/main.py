@@ -31,7 +31,7 @@ STALE_SOCKET_SECONDS = 5.0
 # Attempt ids are `<card id>-<n>`; card ids never contain a dash.
 ATTEMPT_ID = re.compile(r"^[^-/\s]+-\d+$")
 # Kept here, not imported from images.py, so that building the parser loads nothing extra.
-IMAGE_TARGETS = ("sandbox", "daemon")
+IMAGE_TARGETS = ("sandbox", "daemon", "proxy")
 # Attempts per model on one card (the daemon's NewCard.repeat).
 MIN_REPEAT, MAX_REPEAT = 1, 8
 

@@ -51,7 +51,7 @@ class NewCard(BaseModel):
     title: str | None = Field(None, max_length=200)
     base: str = Field("HEAD", min_length=1, max_length=255)
     models: list[str] | None = Field(None, min_length=1, max_length=MAX_ATTEMPTS_PER_CARD)
-    network: bool | None = None
+    network: bool | list[str] | None = Field(None, description="true, false or an allowlist of hosts")
     repeat: int = Field(1, ge=1, le=8, description="attempts per model (best of N)")
     settings: dict[str, Any] | None = Field(None, description="overrides of the repository's .kilod.toml")
     budget: NewBudget | None = None
@@ -85,11 +85,10 @@ class Board:
         for model in dict.fromkeys(models):
             await self.models.validate(model)
         if request.network is not None:
-            network = request.network
-        elif repo_settings.network is not None:
-            network = repo_settings.network
-        else:
-            network = self.settings.network
+            repo_settings = repo_settings.merged(parse_override({"network": request.network}))
+        network = repo_settings.network if repo_settings.network is not None else self.settings.network
+        # the card's column says "full network"; an allowlist lives in its settings (kilod.environments)
+        repo_settings = repo_settings.model_copy(update={"network": network})
         base_branch = await asyncio.to_thread(base_branch_of, repo, request.base)
         card = Card(
             id=new_card_id(),
@@ -98,7 +97,7 @@ class Board:
             repo=str(repo.path),
             base_ref=request.base,
             base_commit=base_commit,
-            network=network,
+            network=network is True,
             created_at=now(),
             base_branch=base_branch,
             settings=repo_settings.to_json(),

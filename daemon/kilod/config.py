@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     cpu_limit: float = Field(1.0, gt=0, description="per-container CPUs")
     pids_limit: int = Field(512, ge=16, description="per-container process limit")
     network: bool = Field(False, description="give sandboxes network access unless a card says otherwise")
+    proxy_image: str = Field("kilod/proxy", description="image of the egress proxy (tinyproxy) for allowlists")
+    extra_ca_certs: Path | None = Field(
+        None, description="PEM file of extra CA certificates (a TLS-inspecting proxy's) every sandbox trusts")
+    caches: bool = Field(True, description="mount per-repository dependency cache volumes in sandboxes")
     step_limit: int = Field(50, ge=1, description="model calls per attempt before it is stopped")
     tool_timeout: float = Field(300.0, gt=0, description="seconds one shell tool call may run")
     tool_output_limit: int = Field(16_000, ge=1_000, description="characters of tool output the model sees")

@@ -18,6 +18,9 @@ from kilod.agent.models import ModelError, Models
 from kilod.agent.tools import ToolRunner
 from kilod.config import Settings
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name
+from kilod.environments.attach import Environments, allowlist_of
+from kilod.environments.egress import Refusal
+from kilod.environments.refusals import EVENT_KEY, RefusalWatch, message
 from kilod.errors import Conflict, Invalid, KilodError, Unavailable
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
@@ -39,6 +42,7 @@ class Pipeline:
         self.store = lifecycle.store
         self.sandbox = sandbox
         self.models = models
+        self.environments = Environments(settings, sandbox)
         # git takes repository-wide locks (refs, worktree admin dirs): one mutation per repo at a time
         self._repo_locks: dict[Path, asyncio.Lock] = {}
 
@@ -51,6 +55,7 @@ class Pipeline:
         return uid, (os.getgid() if uid == os.getuid() else uid)
 
     async def run(self, attempt_id: str) -> None:
+        watch = self._watch_refusals(attempt_id)
         try:
             await self._run(attempt_id)
         except asyncio.CancelledError:
@@ -62,6 +67,27 @@ class Pipeline:
             log.exception("attempt %s crashed", attempt_id, extra={"attempt_id": attempt_id})
             self._count_error(exc)
             self._fail(attempt_id, f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+
+    def _watch_refusals(self, attempt_id: str) -> asyncio.Task[None] | None:
+        """While an attempt with an egress allowlist runs: an event and a count per refused request."""
+        attempt = self.store.get_attempt(attempt_id)
+        if allowlist_of(self.store.get_card(attempt.card_id).settings) is None:
+            return None
+        seen = [str(e.payload.get("at", "")) for e in self.store.events_of(attempt_id)
+                if EVENT_KEY in e.payload]
+
+        def report(refusal: Refusal) -> None:
+            self.lifecycle.record(attempt_id, EventKind.LOG, {"message": message(refusal), EVENT_KEY: refusal.host,
+                                                              "at": refusal.timestamp})
+            if self.metrics is not None:
+                self.metrics.egress_refused.inc()
+
+        watch = RefusalWatch(self.environments.egress, attempt_id, max(seen, default=""), report)
+        return asyncio.create_task(watch.run(), name=f"egress-{attempt_id}")
 
     def _count_error(self, exc: Exception) -> None:
         if self.metrics is not None:
@@ -176,9 +202,12 @@ class Pipeline:
     async def ensure_container(self, attempt: Attempt, card: Card, repo: RepoInfo) -> str:
         uid, gid = self.owner
         worktree = Path(attempt.worktree)
+        image = self.settings.sandbox_image
+        environment = await asyncio.to_thread(self.environments.attach, attempt.id, card.id, card.repo, image,
+                                              card.settings, uid, gid)
         spec = ContainerSpec(
             name=container_name(attempt.id),
-            image=self.settings.sandbox_image,
+            image=image,
             attempt_id=attempt.id,
             card_id=card.id,
             instance=self.settings.instance,
@@ -191,6 +220,9 @@ class Pipeline:
             memory_limit=self.settings.memory_limit,
             cpu_limit=self.settings.cpu_limit,
             pids_limit=self.settings.pids_limit,
+            extra_mounts=environment.mounts,
+            extra_env=environment.env,
+            network_name=environment.network_name,
         )
         # the pointer file must say what git wrote, whatever the worktree holds now
         expected = f"gitdir: {worktree_git_dir(repo, worktree)}\n"

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kilod.environments.allowlist import normalise
+from kilod.environments.caches import cache_paths
 from kilod.errors import Invalid
 
 FILE_NAME = ".kilod.toml"
@@ -32,7 +34,11 @@ class RepoSettings(BaseModel):
     copy_files: list[str] = Field(default_factory=list, alias="copy",
                                   description="globs of untracked files copied from the repository into worktrees")
     checks: list[Check] = Field(default_factory=list, description="commands run in the sandbox after the agent")
-    network: bool | None = Field(None, description="sandbox network for this repository's cards")
+    network: bool | list[str] | None = Field(
+        None, description="sandbox network for this repository's cards: true (full), false (none) or "
+                          "an allowlist of hosts reached through kilod's proxy ('pypi.org', '*.npmjs.org')")
+    caches: list[str] = Field(default_factory=list,
+                              description="extra absolute paths in the sandbox kept in this repository's cache volumes")
 
     @field_validator("setup", mode="before")
     @classmethod
@@ -46,6 +52,16 @@ class RepoSettings(BaseModel):
             return [{"name": item.split()[0] if item.split() else item, "run": item} if isinstance(item, str)
                     else item for item in value]
         return value
+
+    @field_validator("network")
+    @classmethod
+    def _allowlist(cls, value: bool | list[str] | None) -> bool | list[str] | None:
+        return normalise(value) if isinstance(value, list) else value
+
+    @field_validator("caches")
+    @classmethod
+    def _cache_paths(cls, value: list[str]) -> list[str]:
+        return cache_paths(value)
 
     @field_validator("copy_files")
     @classmethod

@@ -13,7 +13,7 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -21,6 +21,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 from docker.utils import decode_json_header
 
+from kilod.environments.egress import remove_network_if_unused
 from kilod.errors import Conflict, Invalid, NotFound, Unavailable
 
 LABEL_ATTEMPT = "kilod.attempt"
@@ -43,6 +44,16 @@ SANDBOX_ENV = {
 
 
 @dataclass(frozen=True)
+class ExtraMount:
+    """A mount an environment adds: a bind of a host file or a named volume (kilod.environments)."""
+
+    target: str
+    source: str
+    type: Literal["bind", "volume"] = "bind"
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str
     image: str
@@ -59,6 +70,10 @@ class ContainerSpec:
     cpu_limit: float
     pids_limit: int
     extra_labels: dict[str, str] = field(default_factory=dict)
+    # set by kilod.environments: caches, CA files, the egress network and its proxy variables
+    extra_mounts: tuple[ExtraMount, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
+    network_name: str | None = None
 
     def labels(self) -> dict[str, str]:
         return {
@@ -129,7 +144,9 @@ class Sandbox:
             Mount(WORKSPACE, spec.worktree, type="bind", read_only=False),
             Mount(f"{WORKSPACE}/.git", spec.git_pointer, type="bind", read_only=True),
             Mount(spec.repo_git_dir, spec.repo_git_dir, type="bind", read_only=True),
+            *(Mount(m.target, m.source, type=m.type, read_only=m.read_only) for m in spec.extra_mounts),
         ]
+        network_mode = spec.network_name or ("bridge" if spec.network else "none")
         try:
             return self.client.containers.create(
                 spec.image,
@@ -139,9 +156,9 @@ class Sandbox:
                 labels=spec.labels(),
                 user=f"{spec.uid}:{spec.gid}",
                 working_dir=WORKSPACE,
-                environment=SANDBOX_ENV,
+                environment={**spec.extra_env, **SANDBOX_ENV},
                 mounts=mounts,
-                network_mode="bridge" if spec.network else "none",
+                network_mode=network_mode,
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 init=True,
@@ -168,9 +185,11 @@ class Sandbox:
         container = self._by_name(name)
         if container is None:
             return False
-        if LABEL_ATTEMPT not in (container.labels or {}):
+        attempt_id = (container.labels or {}).get(LABEL_ATTEMPT)
+        if attempt_id is None:
             raise Conflict(f"refusing to remove {name}: it carries no kilod label")
         container.remove(force=True)
+        remove_network_if_unused(self.client, attempt_id)  # an egress network goes with its last container
         return True
 
     def list_labelled(self, instance: str) -> list[SandboxInfo]:

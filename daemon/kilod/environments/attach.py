@@ -1,0 +1,86 @@
+"""What an attempt's container gets from its environment: egress, caches, CA files.
+
+The one entry point the pipeline calls before creating a sandbox. It returns plain
+data (mounts, variables, a network name) that the container spec carries; every
+Docker object it needs (network, proxy, volumes) is made here, idempotently, so a
+re-created container (after a restart, or on demand in review) gets the same.
+Blocking: call it from a thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kilod.config import Settings
+from kilod.environments.caches import Caches, plan
+from kilod.environments.certificates import CaFiles, prepare
+from kilod.environments.egress import Egress
+from kilod.sandbox import ExtraMount, Sandbox
+
+
+@dataclass(frozen=True)
+class Attachment:
+    mounts: tuple[ExtraMount, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    network_name: str | None = None  # None: the spec's own choice (full bridge or none)
+
+
+def allowlist_of(card_settings: dict[str, object]) -> list[str] | None:
+    """The card's egress allowlist; None when it has full network or none (`network = true/false`)."""
+    network = card_settings.get("network")
+    if isinstance(network, list):
+        return [str(h) for h in network] if network else None
+    return None
+
+
+class Environments:
+    def __init__(self, settings: Settings, sandbox: Sandbox) -> None:
+        self.settings = settings
+        self.sandbox = sandbox
+        self._ca: CaFiles | None = None
+        self._caches: Caches | None = None
+        self._egress: Egress | None = None
+
+    @property
+    def egress(self) -> Egress:
+        if self._egress is None:
+            self._egress = Egress(self.sandbox.client, self.settings.proxy_image, self.settings.instance)
+        return self._egress
+
+    @property
+    def caches(self) -> Caches:
+        if self._caches is None:
+            self._caches = Caches(self.sandbox.client, self.settings.instance, self.settings.sandbox_image)
+        return self._caches
+
+    def ca_files(self) -> CaFiles | None:
+        if self.settings.extra_ca_certs is None:
+            return None
+        if self._ca is None:
+            self._ca = prepare(Path(self.settings.extra_ca_certs), self.settings.data_dir / "ca")
+        return self._ca
+
+    def attach(self, attempt_id: str, card_id: str, repo: str, image: str, card_settings: dict[str, object],
+               uid: int, gid: int) -> Attachment:
+        mounts: list[ExtraMount] = []
+        env: dict[str, str] = {}
+        ca = self.ca_files()
+        if ca is not None:
+            mounts += [ExtraMount(target=target, source=source) for source, target in ca.mounts()]
+            env.update(ca.env())
+        if self.settings.caches:
+            extra = card_settings.get("caches")
+            cache_plan = plan(self.settings.instance, repo, image,
+                              [str(p) for p in extra] if isinstance(extra, list) else [])
+            self.caches.ensure(cache_plan, repo, image, uid, gid)
+            mounts += [ExtraMount(target=v.target, source=v.name, type="volume", read_only=False)
+                       for v in cache_plan.volumes]
+            env.update(cache_plan.env)
+        network_name = None
+        allow = allowlist_of(card_settings)
+        if allow is not None:
+            attached = self.egress.ensure(attempt_id, card_id, allow)
+            network_name = attached.network
+            env.update(attached.env)
+        return Attachment(tuple(mounts), env, network_name)
