@@ -19,6 +19,7 @@ from typing import Any
 
 from kilod import __version__
 from kilod.paths import socket_path
+from kilod_cli import cache as cache_verb
 from kilod_cli import service as service_verb
 from kilod_cli import web as web_verb
 from kilod_cli.client import RESTING_STATES, Client, CliError, segment
@@ -441,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(handler=cmd_images_build)
 
     service_verb.add_parser(verbs)
+    cache_verb.add_parser(verbs, common)
 
     ctl = verbs.add_parser(
         "ctl", help="talk to the running daemon",

@@ -20,6 +20,7 @@ from kilod.api import Api, make_app
 from kilod.board import Board
 from kilod.config import Settings
 from kilod.domain import State
+from kilod.environments.routes import EnvironmentRoutes
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.lifecycle import Lifecycle
@@ -107,6 +108,7 @@ class Daemon:
         web_board = WebBoard(settings, api)  # the browser's TCP listener, when settings.http is set
         unix_app = make_app(api)
         unix_app.add_routes(web_board.unix_routes())
+        unix_app.add_routes(EnvironmentRoutes(pipeline.environments).routes())
         runner = web.AppRunner(unix_app, access_log=None, handler_cancellation=True)
         await runner.setup()
         await web_board.start()

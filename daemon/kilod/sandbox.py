@@ -188,7 +188,13 @@ class Sandbox:
         attempt_id = (container.labels or {}).get(LABEL_ATTEMPT)
         if attempt_id is None:
             raise Conflict(f"refusing to remove {name}: it carries no kilod label")
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            return False  # the reconciler's sweep removed it meanwhile
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: a removal is already in progress
+                raise
         remove_network_if_unused(self.client, attempt_id)  # an egress network goes with its last container
         return True
 
