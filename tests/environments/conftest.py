@@ -46,8 +46,7 @@ def proxy_image(sandbox_image: str) -> str:
     return PROXY_IMAGE
 
 
-@pytest.fixture(scope="session")
-def pip_image(sandbox_image: str) -> str:
+def ensure_pip_image(sandbox_image: str) -> str:
     """kilod's sandbox plus Debian's pip (Debian's python3 has no ensurepip), built once per machine."""
     dockerfile = (f"FROM {sandbox_image}\nUSER root\n"
                   "RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
@@ -61,11 +60,18 @@ def pip_image(sandbox_image: str) -> str:
         except docker.errors.ImageNotFound:
             client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True,
                                 labels={TEST_IMAGE_LABEL: "pip"})
-    except docker.errors.BuildError as exc:
-        _fail_or_skip(f"cannot build {PIP_IMAGE}: {exc}")
     finally:
         client.close()
     return tag
+
+
+@pytest.fixture(scope="session")
+def pip_image(sandbox_image: str) -> str:
+    try:
+        return ensure_pip_image(sandbox_image)
+    except docker.errors.BuildError as exc:
+        _fail_or_skip(f"cannot build {PIP_IMAGE}: {exc}")
+        raise
 
 
 @pytest.fixture
