@@ -185,6 +185,8 @@ def remove_labelled(instance: str) -> None:
         network.remove()
     for volume in client.volumes.list(filters=label):
         volume.remove(force=True)
+    for image in client.images.list(filters=label):  # sandbox images built for the tests' repositories
+        client.images.remove(str(image.id), force=True)
     client.close()
 
 

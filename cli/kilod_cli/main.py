@@ -71,6 +71,18 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     return run_build(list(dict.fromkeys(args.targets)) or ["sandbox"])
 
 
+def cmd_images_list(args: argparse.Namespace) -> int:
+    from kilod_cli.images import cmd_list
+
+    return cmd_list(args)
+
+
+def cmd_images_prune(args: argparse.Namespace) -> int:
+    from kilod_cli.images import cmd_prune
+
+    return cmd_prune(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from kilod_cli.demo import run_demo
 
@@ -433,13 +445,18 @@ def build_parser() -> argparse.ArgumentParser:
     _json_option(doctor)
     doctor.set_defaults(handler=cmd_doctor)
 
-    images = verbs.add_parser("images", help="sandbox and daemon images")
+    images = verbs.add_parser("images", help="kilod's images: build, list, prune")
     image_verbs = images.add_subparsers(dest="images_command", metavar="VERB", required=True)
     build = image_verbs.add_parser("build", help="build images (cheap when up to date)",
                                    description="Build kilod's images with images/build.sh.")
     build.add_argument("targets", nargs="*", type=image_target, metavar="IMAGE",
                        help="sandbox (default) and/or daemon")
     build.set_defaults(handler=cmd_images_build)
+    for name, help_text in (("list", "images kilod built (repositories' and its own)"),
+                            ("prune", "remove repositories' images no container uses")):
+        verb = image_verbs.add_parser(name, parents=[common], help=help_text, description=help_text + ".")
+        _json_option(verb)
+        verb.set_defaults(handler=cmd_images_list if name == "list" else cmd_images_prune)
 
     service_verb.add_parser(verbs)
     cache_verb.add_parser(verbs, common)

@@ -26,6 +26,7 @@ from kilod.domain import (
     now,
     queued_attempt,
 )
+from kilod.environments.devcontainer import apply as with_devcontainer
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.landing import base_branch_of
@@ -82,6 +83,7 @@ class Board:
             raise Invalid(f"{len(models)} attempts on one card; at most {MAX_ATTEMPTS_PER_CARD}", field="models")
         repo_settings = (await asyncio.to_thread(load_repo_settings, repo.path)).merged(
             parse_override(request.settings) if request.settings is not None else None)
+        repo_settings = await asyncio.to_thread(with_devcontainer, repo.path, repo_settings)
         for model in dict.fromkeys(models):
             await self.models.validate(model)
         if request.network is not None:

@@ -50,6 +50,7 @@ class Step(StrEnum):
     """Where an attempt's pipeline stands; stored so a restart continues there."""
 
     WORKTREE = "worktree"
+    IMAGE = "image"  # the repository's own sandbox image: pulled or built (kilod.environments)
     CONTAINER = "container"
     SETUP = "setup"
     AGENT = "agent"
@@ -57,7 +58,8 @@ class Step(StrEnum):
     REVIEW = "review"
 
 
-PIPELINE: tuple[Step, ...] = (Step.WORKTREE, Step.CONTAINER, Step.SETUP, Step.AGENT, Step.CHECKS, Step.REVIEW)
+PIPELINE: tuple[Step, ...] = (Step.WORKTREE, Step.IMAGE, Step.CONTAINER, Step.SETUP, Step.AGENT, Step.CHECKS,
+                              Step.REVIEW)
 
 
 class Column(StrEnum):

@@ -153,7 +153,7 @@ OPENAPI: dict[str, Any] = {
             "id": {"type": "string"}, "card_id": {"type": "string"}, "model": {"type": "string"},
             "state": {"enum": ["queued", "starting", "running", "review", "approved", "discarded",
                                "failed", "cancelled"]},
-            "step": {"enum": ["worktree", "container", "setup", "agent", "checks", "review"]},
+            "step": {"enum": ["worktree", "image", "container", "setup", "agent", "checks", "review"]},
             "stop_reason": {"type": ["string", "null"]}, "landed_commit": {"type": ["string", "null"]},
             "checks": {"type": "object"},
             "branch": {"type": "string"}, "worktree": {"type": "string"}, "container": {"type": "string"},

@@ -19,6 +19,7 @@ from kilod.agent.tools import ToolRunner
 from kilod.config import Settings
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name
 from kilod.environments.attach import Environments, allowlist_of
+from kilod.environments.buildlog import BuildLog
 from kilod.environments.egress import Refusal
 from kilod.environments.refusals import EVENT_KEY, RefusalWatch, message
 from kilod.errors import Conflict, Invalid, KilodError, Unavailable
@@ -124,8 +125,14 @@ class Pipeline:
             if self.metrics is not None:
                 self.metrics.worktree_create.observe(time.monotonic() - started)
             note = f"; copied {', '.join(copied)}" if copied else ""
-            attempt = self._advance(attempt, Step.CONTAINER,
+            attempt = self._advance(attempt, Step.IMAGE,
                                     f"worktree ready at {worktree} on {attempt.branch}{note}")
+
+        if attempt.step == Step.IMAGE:
+            for note in settings.environment_notes:
+                self.lifecycle.record(attempt.id, EventKind.LOG, {"step": "image", "message": note})
+            image = await self.sandbox_image(attempt, card, repo)
+            attempt = self._advance(attempt, Step.CONTAINER, f"sandbox image {image}")
 
         if attempt.step == Step.CONTAINER:
             started = time.monotonic()
@@ -199,10 +206,21 @@ class Pipeline:
         uid, gid = self.owner
         return (uid, gid) if os.getuid() == 0 and uid != 0 else None
 
+    async def sandbox_image(self, attempt: Attempt, card: Card, repo: RepoInfo) -> str:
+        """The repository's image (pulled or built once, its log streamed as events) or kilod's sandbox."""
+        def record(text: str) -> None:
+            self.lifecycle.record(attempt.id, EventKind.LOG, {"step": "image", "message": text})
+
+        log = BuildLog(asyncio.get_running_loop(), record)
+        try:
+            return await asyncio.to_thread(self.environments.ensure_image, card, repo, log)
+        finally:
+            log.flush()
+
     async def ensure_container(self, attempt: Attempt, card: Card, repo: RepoInfo) -> str:
         uid, gid = self.owner
         worktree = Path(attempt.worktree)
-        image = self.settings.sandbox_image
+        image = await self.sandbox_image(attempt, card, repo)
         environment = await asyncio.to_thread(self.environments.attach, attempt.id, card.id, card.repo, image,
                                               card.settings, uid, gid)
         spec = ContainerSpec(

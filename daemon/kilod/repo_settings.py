@@ -37,6 +37,15 @@ class RepoSettings(BaseModel):
     network: bool | list[str] | None = Field(
         None, description="sandbox network for this repository's cards: true (full), false (none) or "
                           "an allowlist of hosts reached through kilod's proxy ('pypi.org', '*.npmjs.org')")
+    image: str | None = Field(None, min_length=1, max_length=255,
+                              description="sandbox image for this repository (wins over .devcontainer)")
+    dockerfile: str | None = Field(None, min_length=1, description="Dockerfile (relative to the repository root) "
+                                   "kilod builds the sandbox image from, once per content hash")
+    context: str | None = Field(None, min_length=1, description="build context of `dockerfile` (default: its folder)")
+    args: dict[str, str] = Field(default_factory=dict, description="build arguments of `dockerfile`")
+    env: dict[str, str] = Field(default_factory=dict, description="variables set in the sandbox")
+    environment_notes: list[str] = Field(default_factory=list,
+                                         description="what kilod noted reading .devcontainer (set by kilod)")
     caches: list[str] = Field(default_factory=list,
                               description="extra absolute paths in the sandbox kept in this repository's cache volumes")
 
@@ -62,6 +71,21 @@ class RepoSettings(BaseModel):
     @classmethod
     def _cache_paths(cls, value: list[str]) -> list[str]:
         return cache_paths(value)
+
+    @field_validator("dockerfile", "context")
+    @classmethod
+    def _in_repository(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or ".." in Path(value).parts):
+            raise ValueError(f"'{value}' must be a path inside the repository")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _variable_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"'{name}' is not a variable name")
+        return value
 
     @field_validator("copy_files")
     @classmethod

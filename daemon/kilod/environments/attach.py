@@ -9,14 +9,18 @@ Blocking: call it from a thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kilod.config import Settings
+from kilod.domain import Card
 from kilod.environments.caches import Caches, plan
 from kilod.environments.certificates import CaFiles, prepare
 from kilod.environments.egress import Egress
+from kilod.environments.images import Images, recipe_of
 from kilod.sandbox import ExtraMount, Sandbox
+from kilod.worktrees import RepoInfo
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,24 @@ class Environments:
         self._ca: CaFiles | None = None
         self._caches: Caches | None = None
         self._egress: Egress | None = None
+        self._images: Images | None = None
+
+    @property
+    def images(self) -> Images:
+        if self._images is None:
+            self._images = Images(self.sandbox.client, self.settings.instance)
+        return self._images
+
+    def ensure_image(self, card: Card, repo: RepoInfo, log: Callable[[str], None]) -> str:
+        """The card's image: its repository's built one, its named one, or kilod's sandbox image."""
+        recipe = recipe_of(card.settings)
+        if recipe is not None:
+            return self.images.ensure_built(repo, card.base_commit, recipe, log)
+        named = card.settings.get("image")
+        if named:
+            self.images.ensure_named(str(named), log)
+            return str(named)
+        return self.settings.sandbox_image
 
     @property
     def egress(self) -> Egress:
@@ -64,7 +86,9 @@ class Environments:
     def attach(self, attempt_id: str, card_id: str, repo: str, image: str, card_settings: dict[str, object],
                uid: int, gid: int) -> Attachment:
         mounts: list[ExtraMount] = []
-        env: dict[str, str] = {}
+        repo_env = card_settings.get("env")
+        # the repository's variables first: kilod's own (CA, caches, proxy) must win
+        env: dict[str, str] = {str(k): str(v) for k, v in repo_env.items()} if isinstance(repo_env, dict) else {}
         ca = self.ca_files()
         if ca is not None:
             mounts += [ExtraMount(target=target, source=source) for source, target in ca.mounts()]

@@ -25,6 +25,8 @@ class EnvironmentRoutes:
         return [
             web.get("/v1/caches", self.list_caches),
             web.delete("/v1/caches", self.clear_caches),
+            web.get("/v1/images", self.list_images),
+            web.delete("/v1/images", self.prune_images),
         ]
 
     async def list_caches(self, request: web.Request) -> web.Response:
@@ -40,4 +42,12 @@ class EnvironmentRoutes:
                               field="repo")
             repo = str(Path(repo).expanduser().resolve())
         removed, in_use = await asyncio.to_thread(self.environments.caches.clear, repo)
+        return web.json_response({"removed": removed, "in_use": in_use})
+
+    async def list_images(self, request: web.Request) -> web.Response:
+        images = await asyncio.to_thread(self.environments.images.inventory)
+        return web.json_response({"images": [asdict(i) for i in images]})
+
+    async def prune_images(self, request: web.Request) -> web.Response:
+        removed, in_use = await asyncio.to_thread(self.environments.images.prune)
         return web.json_response({"removed": removed, "in_use": in_use})
