@@ -132,7 +132,16 @@ class Sandbox:
         if labels.get(LABEL_ATTEMPT) != spec.attempt_id or labels.get(LABEL_INSTANCE) != spec.instance:
             raise Conflict(f"a container named {spec.name} exists but is not this attempt's; remove it by hand")
         if container.status != "running":
-            container.start()
+            try:
+                container.start()
+                # everything kilod runs inside goes through sh: an image without one fails here, clearly
+                probe = container.exec_run(["sh", "-c", "exit 0"], user=f"{spec.uid}:{spec.gid}")
+                detail = "" if probe.exit_code == 0 else f"sh exited {probe.exit_code}: {probe.output!r}"
+            except docker.errors.APIError as exc:
+                detail = str(exc.explanation or exc)
+            if detail:
+                raise Unavailable(f"cannot start {spec.name}: {detail[:500]}; kilod needs sh in the image "
+                                  f"({spec.image}): use a Debian-, Ubuntu- or Alpine-based one")
         return str(container.id)
 
     def _create(self, spec: ContainerSpec) -> Container:

@@ -46,7 +46,7 @@ CHECKS = ("[[checks]]\nname = \"jq\"\nrun = 'jq -n 40+1'\n"
 
 def run(daemon: DaemonProcess, repo: Path, state: str = "review") -> dict[str, Any]:
     card = daemon.request("POST", "/v1/cards", {"prompt": "env", "repo": str(repo), "models": ["scripted/steady"]})
-    return daemon.wait_state(card["attempts"][0]["id"], state, "failed", timeout=600)
+    return daemon.wait_state(card["attempts"][0]["id"], state, "failed", "review", timeout=600)
 
 
 def image_events(daemon: DaemonProcess, attempt_id: str) -> list[str]:
@@ -163,3 +163,16 @@ def test_devcontainer_paths_are_relative_to_its_folder_and_stay_in_the_repositor
     config.write_text('{"image": "python:3.12", "remoteUser": "root"}')
     keys, notes = read(repo) or ({}, [])
     assert keys == {"image": "python:3.12"} and "remoteUser ignored" in notes[0]
+
+
+def test_an_image_without_a_shell_fails_with_what_kilod_needs(daemon_factory: Callable[..., DaemonProcess],
+                                                              tmp_path: Path) -> None:
+    daemon = daemon_factory().start()
+    # FROM scratch with one file: no registry needed, and no sh to run anything with
+    repo = make_repo(tmp_path / "shell-less", {
+        "env/Dockerfile": "FROM scratch\nCOPY hello.txt /hello.txt\n", "env/hello.txt": "hi\n",
+        ".kilod.toml": f'dockerfile = "env/Dockerfile"\n[args]\nRUN_ID = "{secrets.token_hex(4)}"\n',
+    })
+    attempt = run(daemon, repo, "failed")
+    assert attempt["state"] == "failed", "an image without sh must not reach review"
+    assert "kilod needs sh in the image (kilod-env:" in attempt["error"], attempt["error"]
