@@ -22,6 +22,7 @@ from urllib.parse import quote, urlparse
 
 from kilod.paths import config_file, data_dir
 from kilod_cli.client import Client, UnixHTTPConnection
+from kilod_cli.disk import disk_line
 
 MIN_GIT = (2, 25)
 MIN_FREE_BYTES = 2 * 1024**3
@@ -204,7 +205,11 @@ def run_checks(client: Client) -> list[Check]:
     image = (check_image(api, image_name) if engine_up
              else Check("sandbox image", "fail", f"{image_name}: unknown (the Docker engine is unreachable)",
                         "fix docker first, then run 'kilod images build'"))
-    return [docker, image, check_git(), check_disk(data_dir()), daemon]
+    checks = [docker, image, check_git(), check_disk(data_dir()), daemon]
+    used = disk_line(client) if status is not None else None
+    if used is not None:
+        checks.append(Check("disk used", "ok", used, "kilod ctl gc; kilod cache clear; kilod images prune"))
+    return checks
 
 
 def print_checks(checks: list[Check], write: Callable[[str], object] = sys.stdout.write) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from kilod import __version__
 from kilod.paths import socket_path
 from kilod_cli import cache as cache_verb
+from kilod_cli import disk as disk_verb
 from kilod_cli import service as service_verb
 from kilod_cli import web as web_verb
 from kilod_cli.client import RESTING_STATES, Client, CliError, segment
@@ -470,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit codes: 0 ok, 1 failure (the daemon's message on stderr), 2 usage error, 3 daemon not running")
     ctl_verbs = ctl.add_subparsers(dest="ctl_command", metavar="VERB", required=True)
 
+    disk_verb.add_gc_parser(ctl_verbs, common)
     new = ctl_verbs.add_parser("new", parents=[common], help="create a card (one attempt per model)")
     new.add_argument("prompt", help="what the agents should do")
     new.add_argument("--repo", default=".", help="the git repository (default: the current directory)")

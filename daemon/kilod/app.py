@@ -20,6 +20,7 @@ from kilod.api import Api, make_app
 from kilod.board import Board
 from kilod.config import Settings
 from kilod.domain import State
+from kilod.environments.gc import Collector, collect_forever
 from kilod.environments.routes import EnvironmentRoutes
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
@@ -108,7 +109,10 @@ class Daemon:
         web_board = WebBoard(settings, api)  # the browser's TCP listener, when settings.http is set
         unix_app = make_app(api)
         unix_app.add_routes(web_board.unix_routes())
-        unix_app.add_routes(EnvironmentRoutes(pipeline.environments).routes())
+        collector = Collector(store, sandbox.remove, pipeline.environments.container_exists, pipeline.repo_lock)
+        unix_app.add_routes(EnvironmentRoutes(pipeline.environments, collector, settings.worktrees_dir,
+                                              settings.gc_idle_after).routes())
+        gc_task = asyncio.create_task(collect_forever(collector, settings.gc_idle_after)) if settings.gc_auto else None
         runner = web.AppRunner(unix_app, access_log=None, handler_cancellation=True)
         await runner.setup()
         await web_board.start()
@@ -129,6 +133,9 @@ class Daemon:
         finally:
             log.info("stopping; running attempts resume at the next start")
             await scheduler.stop()
+            if gc_task is not None:
+                gc_task.cancel()
+                await asyncio.gather(gc_task, return_exceptions=True)
             events.close()
             await web_board.stop()
             await runner.cleanup()

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     proxy_image: str = Field("kilod/proxy", description="image of the egress proxy (tinyproxy) for allowlists")
     extra_ca_certs: Path | None = Field(
         None, description="PEM file of extra CA certificates (a TLS-inspecting proxy's) every sandbox trusts")
+    gc_idle_after: float = Field(3 * 86400, ge=0, description="seconds an attempt may rest (Review, failed, "
+                                 "cancelled) with no activity before its container goes; re-created on demand")
+    gc_auto: bool = Field(True, description="run `kilod ctl gc` on its own every few minutes")
     caches: bool = Field(True, description="mount per-repository dependency cache volumes in sandboxes")
     step_limit: int = Field(50, ge=1, description="model calls per attempt before it is stopped")
     tool_timeout: float = Field(300.0, gt=0, description="seconds one shell tool call may run")

@@ -53,6 +53,9 @@ class Environments:
             self._images = Images(self.sandbox.client, self.settings.instance)
         return self._images
 
+    def container_exists(self, name: str) -> bool:
+        return bool(self.sandbox.client.containers.list(all=True, filters={"name": f"^/{name}$"}))
+
     def ensure_image(self, card: Card, repo: RepoInfo, log: Callable[[str], None]) -> str:
         """The card's image: its repository's built one, its named one, or kilod's sandbox image."""
         recipe = recipe_of(card.settings)
