@@ -56,8 +56,9 @@ class Pipeline:
         return uid, (os.getgid() if uid == os.getuid() else uid)
 
     async def run(self, attempt_id: str) -> None:
-        watch = self._watch_refusals(attempt_id)
+        watch: asyncio.Task[None] | None = None
         try:
+            watch = self._watch_refusals(attempt_id)
             await self._run(attempt_id)
         except asyncio.CancelledError:
             raise  # daemon stopping: the stored step is where the next start picks up

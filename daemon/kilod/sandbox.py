@@ -208,7 +208,9 @@ class Sandbox:
         return True
 
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
-        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"})
+        # an attempt's containers only (sandbox, egress proxy): not a cache volume's short-lived init container
+        containers = self.client.containers.list(all=True, filters={"label": [f"{LABEL_INSTANCE}={instance}",
+                                                                              LABEL_ATTEMPT]})
         return [
             SandboxInfo(id=str(c.id), name=str(c.name), attempt_id=(c.labels or {}).get(LABEL_ATTEMPT, ""),
                         status=str(c.status))

@@ -123,3 +123,20 @@ def test_a_bad_allowlist_is_refused_with_the_pattern_named(env_daemon: Callable[
     assert getattr(error, "status", None) == 400
     assert "https://pypi.org/simple" in str(error) and ".kilod.toml:1" in str(error)
     assert daemon.request("GET", "/v1/cards") in ([], {"cards": []})
+
+
+def test_ctl_new_allow_sends_an_allowlist(env_daemon: Callable[..., DaemonProcess], tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    daemon = env_daemon()
+    repo = make_repo(tmp_path / "plain")
+    made = subprocess.run([sys.executable, "-m", "kilod_cli.main", "ctl", "new", "p", "--repo", str(repo),
+                           "-m", "scripted/steady", "--allow", "PyPI.org", "--allow", "*.npmjs.org", "--json"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**daemon.env, "KILOD_SOCKET": str(daemon.socket)})
+    assert made.returncode == 0, made.stderr
+    card = json.loads(made.stdout)
+    assert card["settings"]["network"] == ["pypi.org", "*.npmjs.org"] and card["network"] is False
+    daemon.wait_state(card["attempts"][0]["id"], "review")

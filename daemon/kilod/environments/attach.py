@@ -46,6 +46,8 @@ class Environments:
         self._caches: Caches | None = None
         self._egress: Egress | None = None
         self._images: Images | None = None
+        if settings.extra_ca_certs is not None:
+            self.ca_files()  # a wrong path stops the daemon at start, not every attempt later
 
     @property
     def images(self) -> Images:
