@@ -54,3 +54,18 @@ def test_both_spellings_of_the_proxy_variables_are_set() -> None:
 def test_refusal_messages_name_the_host_or_the_port() -> None:
     assert "evil.invalid is not on the network allowlist" in message(Refusal("t", "evil.invalid"))
     assert "port 22" in message(Refusal("t", ":22"))
+
+
+def test_the_daemon_default_may_be_an_allowlist(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    from kilod.config import Settings
+
+    monkeypatch.setenv("KILOD_CONFIG", "/nonexistent/kilod.toml")
+    monkeypatch.setenv("KILOD_NETWORK", '["PyPI.org", "*.npmjs.org"]')
+    assert Settings().network == ["pypi.org", "*.npmjs.org"]
+    monkeypatch.setenv("KILOD_NETWORK", "true")
+    assert Settings().network is True
+    monkeypatch.setenv("KILOD_NETWORK", '["https://pypi.org"]')
+    with pytest.raises(ValidationError, match=re.escape("https://pypi.org")):
+        Settings()
