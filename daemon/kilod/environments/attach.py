@@ -13,19 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import docker
+
 from kilod.config import Settings
 from kilod.domain import Card
 from kilod.environments.caches import Caches, plan
 from kilod.environments.certificates import CaFiles, prepare
 from kilod.environments.egress import Egress
 from kilod.environments.images import Images, recipe_of
-from kilod.sandbox import ExtraMount, Sandbox
-from kilod.worktrees import RepoInfo
+from kilod.git.paths import RepoPaths
+from kilod.sandbox.base import SANDBOX_ENV, MountSpec
 
 
 @dataclass(frozen=True)
 class Attachment:
-    mounts: tuple[ExtraMount, ...] = ()
+    mounts: tuple[MountSpec, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     network_name: str | None = None  # None: the spec's own choice (full bridge or none)
 
@@ -39,9 +41,9 @@ def allowlist_of(card_settings: dict[str, object]) -> list[str] | None:
 
 
 class Environments:
-    def __init__(self, settings: Settings, sandbox: Sandbox) -> None:
+    def __init__(self, settings: Settings, client: Callable[[], docker.DockerClient]) -> None:
         self.settings = settings
-        self.sandbox = sandbox
+        self._client = client  # the Docker sandbox's client, made on first use
         self._ca: CaFiles | None = None
         self._caches: Caches | None = None
         self._egress: Egress | None = None
@@ -52,13 +54,13 @@ class Environments:
     @property
     def images(self) -> Images:
         if self._images is None:
-            self._images = Images(self.sandbox.client, self.settings.instance)
+            self._images = Images(self._client(), self.settings.instance)
         return self._images
 
     def container_exists(self, name: str) -> bool:
-        return bool(self.sandbox.client.containers.list(all=True, filters={"name": f"^/{name}$"}))
+        return bool(self._client().containers.list(all=True, filters={"name": f"^/{name}$"}))
 
-    def ensure_image(self, card: Card, repo: RepoInfo, log: Callable[[str], None]) -> str:
+    def ensure_image(self, card: Card, repo: RepoPaths, log: Callable[[str], None]) -> str:
         """The card's image: its repository's built one, its named one, or kilod's sandbox image."""
         recipe = recipe_of(card.settings)
         if recipe is not None:
@@ -72,13 +74,13 @@ class Environments:
     @property
     def egress(self) -> Egress:
         if self._egress is None:
-            self._egress = Egress(self.sandbox.client, self.settings.proxy_image, self.settings.instance)
+            self._egress = Egress(self._client(), self.settings.proxy_image, self.settings.instance)
         return self._egress
 
     @property
     def caches(self) -> Caches:
         if self._caches is None:
-            self._caches = Caches(self.sandbox.client, self.settings.instance, self.settings.sandbox_image)
+            self._caches = Caches(self._client(), self.settings.instance, self.settings.sandbox_image)
         return self._caches
 
     def ca_files(self) -> CaFiles | None:
@@ -90,20 +92,21 @@ class Environments:
 
     def attach(self, attempt_id: str, card_id: str, repo: str, image: str, card_settings: dict[str, object],
                uid: int, gid: int) -> Attachment:
-        mounts: list[ExtraMount] = []
+        mounts: list[MountSpec] = []
         repo_env = card_settings.get("env")
         # the repository's variables first: kilod's own (CA, caches, proxy) must win
-        env: dict[str, str] = {str(k): str(v) for k, v in repo_env.items()} if isinstance(repo_env, dict) else {}
+        env: dict[str, str] = ({str(k): str(v) for k, v in repo_env.items() if k not in SANDBOX_ENV}
+                               if isinstance(repo_env, dict) else {})
         ca = self.ca_files()
         if ca is not None:
-            mounts += [ExtraMount(target=target, source=source) for source, target in ca.mounts()]
+            mounts += [MountSpec(source=source, target=target) for source, target in ca.mounts()]
             env.update(ca.env())
         if self.settings.caches:
             extra = card_settings.get("caches")
             cache_plan = plan(self.settings.instance, repo, image,
                               [str(p) for p in extra] if isinstance(extra, list) else [])
             self.caches.ensure(cache_plan, repo, image, uid, gid)
-            mounts += [ExtraMount(target=v.target, source=v.name, type="volume", read_only=False)
+            mounts += [MountSpec(source=v.name, target=v.target, kind="volume", read_only=False)
                        for v in cache_plan.volumes]
             env.update(cache_plan.env)
         network_name = None

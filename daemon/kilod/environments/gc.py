@@ -23,8 +23,8 @@ from pathlib import Path
 from kilod.domain import Attempt, State, container_name
 from kilod.environments.egress import proxy_name
 from kilod.errors import KilodError
+from kilod.git.repository import Repositories
 from kilod.store import Store
-from kilod.worktrees import RepoInfo, branch_exists, inspect_repo, remove_worktree
 
 log = logging.getLogger(__name__)
 RESTING = (State.REVIEW, State.FAILED, State.CANCELLED)
@@ -48,11 +48,11 @@ def last_activity(store: Store, attempt: Attempt) -> float:
 
 class Collector:
     def __init__(self, store: Store, remove_container: Callable[[str], bool],
-                 container_exists: Callable[[str], bool], repo_lock: Callable[[RepoInfo], asyncio.Lock]) -> None:
+                 container_exists: Callable[[str], bool], repositories: Repositories) -> None:
         self.store = store
         self.remove_container = remove_container
         self.container_exists = container_exists
-        self.repo_lock = repo_lock  # git's repository-wide locks: one mutation per repository at a time
+        self.repositories = repositories  # each Repository holds its git lock: one mutation at a time
         self._lock = asyncio.Lock()
 
     async def collect(self, idle_after: float) -> GcReport:
@@ -75,11 +75,10 @@ class Collector:
         card = self.store.get_card(attempt.card_id)
         if not Path(card.repo).is_dir():
             return  # the repository is gone: its branches with it
-        repo = await asyncio.to_thread(inspect_repo, card.repo)
-        has_branch = await asyncio.to_thread(branch_exists, repo, attempt.branch)
+        repo = await self.repositories.open(card.repo)
+        has_branch = await repo.rev(f"refs/heads/{attempt.branch}") is not None
         if worktree.exists() or worktree.is_symlink() or has_branch:
-            async with self.repo_lock(repo):
-                await asyncio.to_thread(remove_worktree, repo, worktree, attempt.branch)
+            await repo.remove_worktree(worktree, attempt.branch)
             report.worktrees_removed.append(attempt.id)
 
     async def _container(self, attempt: Attempt, report: GcReport) -> None:

@@ -26,7 +26,9 @@ import docker
 import docker.errors
 
 from kilod.errors import KilodError, Unavailable
-from kilod.worktrees import SAFE_ENV, RepoInfo, filters_off, git_command, run_git
+from kilod.git.paths import RepoPaths
+from kilod.git.runner import SAFE_ENV, GitFailed, git_command, run_git
+from kilod.git.worktree import filters_off
 
 LABEL_ENV_IMAGE = "kilod.env-image"   # the content hash: an image kilod built for a repository
 LABEL_REPO = "kilod.repo"
@@ -58,15 +60,15 @@ def recipe_of(card_settings: dict[str, Any]) -> Recipe | None:
     return Recipe(str(dockerfile), str(context), tuple(sorted((str(k), str(v)) for k, v in args.items())))
 
 
-def tag_for(repo: RepoInfo, base_commit: str, recipe: Recipe) -> str:
+def tag_for(repo: RepoPaths, base_commit: str, recipe: Recipe) -> str:
     """`kilod-env:<hash>` of what the build reads; Invalid-like errors name the missing path."""
     def object_id(path: str, kind: str) -> str:
         try:
             found = run_git("rev-parse", "--verify", "--quiet", _spec(base_commit, path),
                             git_dir=repo.common_dir).strip()
             if run_git("cat-file", "-t", found, git_dir=repo.common_dir).strip() != kind:
-                raise Unavailable(kind)
-        except Unavailable:
+                raise GitFailed(1, f"not a {kind}", ("cat-file",))
+        except GitFailed:
             what = "folder" if kind == "tree" else "file"
             raise ImageBuildFailed(f"the {what} '{path}' is not in the base commit {base_commit[:12]}; "
                                    "kilod builds from committed files") from None
@@ -119,7 +121,7 @@ class Images:
             raise ImageBuildFailed(f"the image '{image}' is not present and cannot be pulled: "
                                    f"{exc.explanation or exc}") from None
 
-    def ensure_built(self, repo: RepoInfo, base_commit: str, recipe: Recipe, log: Callable[[str], None]) -> str:
+    def ensure_built(self, repo: RepoPaths, base_commit: str, recipe: Recipe, log: Callable[[str], None]) -> str:
         """The tag of the repository's image, building it unless an identical one exists (one build per tag)."""
         tag = tag_for(repo, base_commit, recipe)
         with self._guard:
@@ -135,7 +137,7 @@ class Images:
                 self._build(context, tag, recipe, str(repo.path), log)
         return tag
 
-    def _context(self, repo: RepoInfo, base_commit: str, recipe: Recipe, out: IO[bytes]) -> None:
+    def _context(self, repo: RepoPaths, base_commit: str, recipe: Recipe, out: IO[bytes]) -> None:
         """The context tree of the base commit as a tar, with the Dockerfile added under a fixed name."""
         tree = _spec(base_commit, recipe.context)
         config = filters_off(repo)

@@ -11,7 +11,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from kilod.domain import EventKind
 from kilod.environments.egress import Egress, Refusal
+from kilod.lifecycle import Lifecycle
+from kilod.metrics import Metrics
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0
@@ -31,6 +34,20 @@ class RefusalWatch:
         self.attempt_id = attempt_id
         self.after = after
         self.report = report
+
+    @classmethod
+    def for_attempt(cls, egress: Egress, lifecycle: Lifecycle, metrics: Metrics | None,
+                    attempt_id: str) -> RefusalWatch:
+        """Reports as LOG events and `kilod_egress_refused_total`, after what earlier runs reported."""
+        seen = [str(e.payload.get("at", "")) for e in lifecycle.store.events_of(attempt_id) if EVENT_KEY in e.payload]
+
+        def report(refusal: Refusal) -> None:
+            lifecycle.record(attempt_id, EventKind.LOG, {"message": message(refusal), EVENT_KEY: refusal.host,
+                                                         "at": refusal.timestamp})
+            if metrics is not None:
+                metrics.egress_refused.inc()
+
+        return cls(egress, attempt_id, max(seen, default=""), report)
 
     async def drain(self) -> int:
         found = await asyncio.to_thread(self.egress.refusals, self.attempt_id, self.after)
