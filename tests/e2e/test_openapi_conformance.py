@@ -104,6 +104,16 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     c.call("POST", "/v1/attempts/{attempt_id}/cancel", 200, attempt_id=retried["id"])
     c.call("POST", "/v1/attempts/{attempt_id}/discard", 200, attempt_id=retried["id"])
 
+    # environments: caches, images, disk and gc (kilod.environments.routes)
+    caches = c.call("GET", "/v1/caches", 200)
+    assert {c["tool"] for c in caches["caches"]} >= {"pip", "npm"}
+    c.call("GET", "/v1/images", 200)
+    c.call("GET", "/v1/disk", 200)
+    c.call("POST", "/v1/gc", 200, {"idle_after": 0})
+    c.call("DELETE", "/v1/caches", 200)
+    c.call("DELETE", "/v1/images", 200)
+    c.call("POST", "/v1/gc", 400, {"idle_after": -1})
+
     # and the errors: each a documented status with the Error shape
     c.call("GET", "/v1/attempts/{attempt_id}", 404, attempt_id="nope-1")
     c.call("POST", "/v1/cards", 400, {"prompt": "", "repo": str(repo)})

@@ -8,6 +8,7 @@ app's middleware turns them into JSON with a status.
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -65,7 +66,10 @@ class EnvironmentRoutes:
         return web.json_response({"removed": removed, "in_use": in_use})
 
     async def gc(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
+        try:
+            body = json.loads(await request.read() or b"{}")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise Invalid(f"malformed JSON: {exc}") from None
         if not isinstance(body, dict):
             raise Invalid("request body must be a JSON object")
         try:
