@@ -50,9 +50,13 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=3, help="fresh repositories, two attempts each")
     args = parser.parse_args()
     ca = os.environ.get("KILOD_EXTRA_CA_CERTS", str(HOST_CA_BUNDLE))
-    if subprocess.run(["bash", str(REPO_ROOT / "images" / "build.sh"), "sandbox", "proxy"]).returncode != 0:
+    sandbox = os.environ.get("KILOD_SANDBOX_IMAGE", "kilod/sandbox")
+    # build only what is missing: the sandbox image may be shared with other work on this machine
+    missing = [name for name, tag in (("sandbox", sandbox), ("proxy", PROXY_IMAGE))
+               if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode != 0]
+    if missing and subprocess.run(["bash", str(REPO_ROOT / "images" / "build.sh"), *missing]).returncode != 0:
         return 1
-    image = ensure_pip_image(os.environ.get("KILOD_SANDBOX_IMAGE", "kilod/sandbox"))
+    image = ensure_pip_image(sandbox)
     work = Path(tempfile.mkdtemp(prefix="kbc-", dir="/tmp"))
     daemon = DaemonProcess(work / "d", new_instance(), {
         "KILOD_SCRIPTS_DIR": str(TEST_SCRIPTS), "KILOD_SANDBOX_IMAGE": image, "KILOD_PROXY_IMAGE": PROXY_IMAGE,
