@@ -14,12 +14,14 @@ import os
 import sys
 
 from kilod import __version__
+from kilod_cli import agents as agents_verb
 from kilod_cli import cache as cache_verb
-from kilod_cli import ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
+from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
 from kilod_cli import disk as disk_verb
 from kilod_cli import service as service_verb
 from kilod_cli import web as web_verb
 from kilod_cli.client import CliError
+from kilod_cli.text import visible
 from kilod_cli.verbs import EXIT_FAILURE, EXIT_INTERRUPTED, Handler, add_socket_option
 
 
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     host_verbs.register(verbs, common)
     service_verb.add_parser(verbs)
+    agents_verb.add_parser(verbs)
     cache_verb.add_parser(verbs, common)
 
     ctl = verbs.add_parser(
@@ -54,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     web_verb.add_parser(ctl_verbs)
     ctl_daemon.register(ctl_verbs, common)
     disk_verb.add_gc_parser(ctl_verbs, common)
+    completion.register(verbs, common)
     return parser
 
 
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except CliError as exc:
-        print(f"kilod: {exc.message}", file=sys.stderr)
+        # the daemon's messages may quote what an agent or a person typed: shown, never obeyed
+        print(f"kilod: {visible(exc.message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

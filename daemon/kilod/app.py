@@ -23,6 +23,8 @@ from aiohttp import web
 
 from kilod import __version__
 from kilod.agent.models import Models
+from kilod.agents.runner import Stops
+from kilod.agents.step import agents
 from kilod.api import Api, Services, make_app
 from kilod.board import Board
 from kilod.cards import Cards
@@ -33,11 +35,12 @@ from kilod.environments.gc import Collector, collect_forever
 from kilod.environments.routes import EnvironmentRoutes
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
+from kilod.gateway import Gateway
 from kilod.git.repository import Repositories
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
 from kilod.pipeline.base import Services as PipelineServices
-from kilod.pipeline.runner import Pipeline
+from kilod.pipeline.runner import Pipeline, default_steps
 from kilod.review.commands import Commands
 from kilod.review.context import CardLocks
 from kilod.review.landing import Landing
@@ -75,6 +78,7 @@ class Parts:
     scheduler: Scheduler
     api: Api
     web_board: WebBoard
+    gateway: Gateway
     environment_routes: EnvironmentRoutes
     collector: Collector
 
@@ -126,7 +130,15 @@ class Daemon:
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
         repositories = Repositories()
         environments = Environments(settings, lambda: sandbox.client)
-        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments), repositories)
+        # agent CLIs reach models only through the gateway, one unix socket per attempt (#15, kilod.agents);
+        # a spent budget stops the attempt's agent
+        gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout,
+                          settings.gateway_models, metrics)
+        stops = Stops()
+        gateway.on_budget_spent = stops.request
+        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments),
+                            repositories,
+                            default_steps(agents(gateway, stops)))
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
         services = Services(
@@ -159,7 +171,7 @@ class Daemon:
         web_board = WebBoard(settings, api)  # the browser's TCP listener, when settings.http is set
         collector = Collector(store, sandbox.remove, environments.container_exists, repositories)
         environment_routes = EnvironmentRoutes(environments, collector, settings.worktrees_dir, settings.gc_idle_after)
-        return Parts(store, events, models, scheduler, api, web_board, environment_routes, collector)
+        return Parts(store, events, models, scheduler, api, web_board, gateway, environment_routes, collector)
 
     async def startup(self, parts: Parts) -> None:
         """Listen on the socket (and the web board's port), then start work."""
@@ -198,6 +210,7 @@ class Daemon:
         if self._gc is not None:
             self._gc.cancel()
             await asyncio.gather(self._gc, return_exceptions=True)
+        await parts.gateway.aclose()
         parts.events.close()
         await parts.web_board.stop()
         if self._runner is not None:

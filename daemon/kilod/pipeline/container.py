@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from kilod.agents.runner import agent_mounts
 from kilod.domain import Attempt, Card, State, Step, container_name
 from kilod.errors import Conflict
 from kilod.git.repository import Repository
@@ -34,6 +35,7 @@ def container_spec(services: Services, attempt: Attempt, card: Card, repo: Repos
         memory_limit=settings.memory_limit,
         cpu_limit=settings.cpu_limit,
         pids_limit=settings.pids_limit,
+        mounts=tuple(agent_mounts(settings, attempt)),   # an agent CLI and its state (kilod.agents)
     )
 
 
@@ -48,7 +50,7 @@ async def ensure_container(services: Services, attempt: Attempt, card: Card, rep
         image = await sandbox_image(services, attempt, card, repo)
         attached = await asyncio.to_thread(services.environments.attach, attempt.id, card.id, card.repo, image,
                                            card.settings, spec.uid, spec.gid)
-        spec = replace(spec, image=image, mounts=attached.mounts, env=attached.env,
+        spec = replace(spec, image=image, mounts=(*spec.mounts, *attached.mounts), env={**spec.env, **attached.env},
                        network_mode=attached.network_name)
     return await asyncio.to_thread(services.sandbox.ensure, spec)
 

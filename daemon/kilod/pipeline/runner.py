@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step
 from kilod.environments.attach import allowlist_of
 from kilod.environments.refusals import RefusalWatch
 from kilod.errors import Conflict, KilodError
 from kilod.git.repository import Repositories, Repository
-from kilod.pipeline.agent import AgentStep
+from kilod.pipeline.agent import Agent, AgentStep
 from kilod.pipeline.base import Outcome, PipelineStep, Services, StepContext
 from kilod.pipeline.checks import ChecksStep
 from kilod.pipeline.container import ContainerStep, ensure_container
@@ -27,8 +28,8 @@ from kilod.repo_settings import RepoSettings
 log = logging.getLogger(__name__)
 
 
-def default_steps() -> tuple[PipelineStep, ...]:
-    return (WorktreeStep(), ImageStep(), ContainerStep(), SetupStep(), AgentStep(), ChecksStep(), ReviewStep())
+def default_steps(agents: Mapping[str, Agent] | None = None) -> tuple[PipelineStep, ...]:
+    return (WorktreeStep(), ImageStep(), ContainerStep(), SetupStep(), AgentStep(agents), ChecksStep(), ReviewStep())
 
 
 class Pipeline:
