@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.environments.conftest import HOST_CA_BUNDLE, PROXY_IMAGE, ensure_pip_image
+from tests.environments.conftest import HOST_CA_BUNDLE, PROXY_IMAGE, ensure_pip_image, trust
 from tests.kilod_testing import REPO_ROOT, TEST_SCRIPTS, DaemonProcess, make_repo, new_instance, remove_labelled
 
 PACKAGES = "requests==2.32.3 charset-normalizer==3.4.0 idna==3.10 urllib3==2.2.3 certifi==2024.8.30"
@@ -36,6 +36,7 @@ KILOD_TOML = (f'network = ["pypi.org", "files.pythonhosted.org"]\ncaches = ["/tm
 
 
 def setup_seconds(daemon: DaemonProcess, repo: Path) -> float:
+    trust(daemon, repo)
     card = daemon.request("POST", "/v1/cards", {"prompt": "bench", "repo": str(repo), "models": ["scripted/steady"]})
     attempt = daemon.wait_state(card["attempts"][0]["id"], "review", timeout=600)
     runs = [e["payload"] for e in daemon.events(attempt["id"])

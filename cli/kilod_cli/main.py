@@ -19,6 +19,7 @@ from kilod_cli import cache as cache_verb
 from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
 from kilod_cli import disk as disk_verb
 from kilod_cli import service as service_verb
+from kilod_cli import trust as trust_verb
 from kilod_cli import web as web_verb
 from kilod_cli.client import CliError
 from kilod_cli.text import visible
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl_logs.register(ctl_verbs, common)
     ctl_desk.register(ctl_verbs, common)
     web_verb.add_parser(ctl_verbs)
+    trust_verb.add_parser(ctl_verbs)
     ctl_daemon.register(ctl_verbs, common)
     disk_verb.add_gc_parser(ctl_verbs, common)
     completion.register(verbs, common)

@@ -92,3 +92,11 @@ def env_daemon(daemon_factory: Callable[..., DaemonProcess], proxy_image: str, p
         return daemon_factory(env).start()
 
     return start
+
+
+def trust(daemon: DaemonProcess, repo: Path) -> None:
+    """What a person does after reading the repository's .kilod.toml: `kilod ctl trust REPO`."""
+    from urllib.parse import quote
+
+    shown = daemon.request("GET", f"/v1/repos/trust?repo={quote(str(repo), safe='')}")
+    daemon.request("POST", "/v1/repos/trust", {"repo": str(repo), "sha256": shown["sha256"]})

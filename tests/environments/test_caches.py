@@ -17,6 +17,7 @@ import docker
 import pytest
 
 from kilod.environments.caches import CachePathError, cache_paths, image_family, plan
+from tests.environments.conftest import trust
 from tests.kilod_testing import DaemonProcess, make_repo
 
 WHEEL = "/tmp/wheels/six-1.16.0-py2.py3-none-any.whl"
@@ -38,6 +39,7 @@ KILOD_TOML = ('network = ["pypi.org", "files.pythonhosted.org"]\n'
 
 
 def attempt_of(daemon: DaemonProcess, repo: Path) -> dict[str, Any]:
+    trust(daemon, repo)
     card = daemon.request("POST", "/v1/cards", {"prompt": "cache", "repo": str(repo), "models": ["scripted/steady"]})
     attempt = daemon.wait_state(card["attempts"][0]["id"], "review", timeout=300)
     checks = {e["payload"]["name"]: e["payload"] for e in daemon.events(attempt["id"]) if e["kind"] == "check"}

@@ -14,6 +14,7 @@ import docker
 import pytest
 
 from tests.e2e.test_metrics import samples, scrape_text, value
+from tests.environments.conftest import trust
 from tests.kilod_testing import DaemonProcess, make_repo
 
 ALLOW = ["pypi.org", "files.pythonhosted.org"]
@@ -32,6 +33,7 @@ def toml(network: str, setup: list[str], checks: dict[str, str]) -> str:
 
 
 def run_card(daemon: DaemonProcess, repo: Path, **extra: Any) -> dict[str, Any]:
+    trust(daemon, repo)
     card = daemon.request("POST", "/v1/cards", {"prompt": "egress", "repo": str(repo),
                                                 "models": ["scripted/steady"], **extra})
     return daemon.wait_state(card["attempts"][0]["id"], "review", "failed", timeout=300)
@@ -99,6 +101,7 @@ def test_allowlisted_pypi_works_through_the_proxy_and_other_hosts_are_refused(
 def test_a_card_overrides_the_repository_network(env_daemon: Callable[..., DaemonProcess],
                                                  allowlisted_repo: Path) -> None:
     daemon = env_daemon()
+    trust(daemon, allowlisted_repo)
     card = daemon.request("POST", "/v1/cards", {"prompt": "p", "repo": str(allowlisted_repo),
                                                 "models": ["scripted/steady"], "network": False,
                                                 "settings": {"setup": [], "checks": []}})
@@ -117,12 +120,17 @@ def test_a_bad_allowlist_is_refused_with_the_pattern_named(env_daemon: Callable[
                                                            tmp_path: Path) -> None:
     daemon = env_daemon()
     repo = make_repo(tmp_path / "bad", {".kilod.toml": 'network = ["https://pypi.org/simple"]\n'})
+    # in the file: the card keeps the safe defaults and carries the error (file, key and line)
+    card = daemon.request("POST", "/v1/cards", {"prompt": "p", "repo": str(repo), "models": ["scripted/steady"]})
+    error = card["settings_source"]["error"]
+    assert "https://pypi.org/simple" in error and ".kilod.toml:1" in error
+    assert card["settings"]["network"] is False
+    # typed into a request: refused with the pattern named, nothing created
     with pytest.raises(Exception) as caught:
-        daemon.request("POST", "/v1/cards", {"prompt": "p", "repo": str(repo), "models": ["scripted/steady"]})
-    error = caught.value
-    assert getattr(error, "status", None) == 400
-    assert "https://pypi.org/simple" in str(error) and ".kilod.toml:1" in str(error)
-    assert daemon.request("GET", "/v1/cards") in ([], {"cards": []})
+        daemon.request("POST", "/v1/cards", {"prompt": "p", "repo": str(repo), "models": ["scripted/steady"],
+                                             "network": ["pypi.org:443"]})
+    assert getattr(caught.value, "status", None) == 400 and "pypi.org:443" in str(caught.value)
+    assert len(daemon.request("GET", "/v1/cards")["cards"]) == 1
 
 
 def test_ctl_new_allow_sends_an_allowlist(env_daemon: Callable[..., DaemonProcess], tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from kilod.environments.devcontainer import read, strip_jsonc
 from kilod.errors import Invalid
+from tests.environments.conftest import trust
 from tests.kilod_testing import DaemonProcess, make_repo
 
 DOCKERFILE = """FROM {base}
@@ -45,6 +46,7 @@ CHECKS = ("[[checks]]\nname = \"jq\"\nrun = 'jq -n 40+1'\n"
 
 
 def run(daemon: DaemonProcess, repo: Path, state: str = "review") -> dict[str, Any]:
+    trust(daemon, repo)
     card = daemon.request("POST", "/v1/cards", {"prompt": "env", "repo": str(repo), "models": ["scripted/steady"]})
     return daemon.wait_state(card["attempts"][0]["id"], state, "failed", "review", timeout=600)
 
@@ -176,3 +178,14 @@ def test_an_image_without_a_shell_fails_with_what_kilod_needs(daemon_factory: Ca
     attempt = run(daemon, repo, "failed")
     assert attempt["state"] == "failed", "an image without sh must not reach review"
     assert "kilod needs sh in the image (kilod-env:" in attempt["error"], attempt["error"]
+
+
+def test_an_untrusted_repository_devcontainer_is_noted_not_built(daemon_factory: Callable[..., DaemonProcess],
+                                                                 devcontainer_repo: Path) -> None:
+    daemon = daemon_factory().start()
+    card = daemon.request("POST", "/v1/cards", {"prompt": "p", "repo": str(devcontainer_repo),
+                                                "models": ["scripted/steady"]})
+    assert card["settings"]["dockerfile"] is None and card["settings"]["setup"] == []
+    assert ".devcontainer/devcontainer.json" in card["settings_source"]["ignored"]
+    assert "not trusted" in card["settings_source"]["note"]
+    daemon.wait_state(card["attempts"][0]["id"], "review")

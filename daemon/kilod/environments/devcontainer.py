@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from kilod.errors import Invalid
 from kilod.repo_settings import RepoSettings, explain
+from kilod.trust import SettingsSource
 
 CANDIDATES = (".devcontainer/devcontainer.json", ".devcontainer.json")
 IGNORED_USER_KEYS = ("remoteUser", "containerUser")
@@ -135,6 +136,31 @@ def read(repo: Path) -> tuple[dict[str, Any], list[str]] | None:
     if unsupported:
         notes.append(f"{relative}: not supported, ignored: {', '.join(unsupported)}")
     return keys, notes
+
+
+def present(repo: Path) -> str | None:
+    """The devcontainer file kilod would read, relative to the repository, or None."""
+    return next((c for c in CANDIDATES if (repo / c).is_file() and not (repo / c).is_symlink()), None)
+
+
+def apply_trusted(repo: Path, settings: RepoSettings, source: SettingsSource) -> RepoSettings:
+    """`apply` when the repository's settings are trusted; otherwise the devcontainer is noted, not used.
+
+    A devcontainer builds an image (its RUN lines run in Docker) and sets setup commands:
+    like `.kilod.toml`'s widening keys it waits for a person's trust (`kilod ctl trust`).
+    """
+    if settings.image or settings.dockerfile:
+        return settings
+    found = present(repo)
+    if found is None:
+        return settings
+    if not source["trusted"]:
+        source["ignored"] = [*source["ignored"], found]
+        note = (f"{found} not used: the repository's settings are not trusted (add a .kilod.toml, review "
+                f"both and trust it with `kilod ctl trust {repo}`)")
+        source["note"] = f"{source['note']}; {note}" if source["note"] else note
+        return settings
+    return apply(repo, settings)
 
 
 def apply(repo: Path, settings: RepoSettings) -> RepoSettings:

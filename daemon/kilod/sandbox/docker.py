@@ -148,18 +148,34 @@ class DockerSandbox:
         try:
             container.remove(force=True)
         except docker.errors.NotFound:
-            return False  # the reconciler's sweep removed it meanwhile
+            return False  # removed meanwhile (a discard and the reconciler race): gone is what we wanted
         except docker.errors.APIError as exc:
-            if exc.status_code != 409:  # 409: a removal is already in progress
-                raise Unavailable(f"cannot remove container {name}: {exc.explanation or exc}") from exc
+            if exc.status_code == 409 and "in progress" in str(exc.explanation or exc):
+                return False  # someone else is removing it right now
+            raise
         # an egress network (kilod.environments) goes with the last container on it
         remove_network_if_unused(self.client, (container.labels or {}).get(LABEL_ATTEMPT, ""))
         return True
 
+    def is_running(self, container_id: str) -> bool:
+        """Whether the container with this id (not merely one of its name) is there and running.
+
+        A container being removed, dead or stopped counts as gone: what ran in it is gone too.
+        """
+        try:
+            container = self.client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise Unavailable(f"cannot inspect container {container_id[:12]}: {exc.explanation or exc}") from exc
+        return str(container.status) == "running"
+
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
-        # an attempt's containers only (sandbox, egress proxy): not a cache volume's short-lived init container
+        # an attempt's containers only (sandbox, egress proxy): not a cache volume's short-lived init container;
+        # ignore_removed: a container removed between listing and inspecting is simply not there
         containers = self.client.containers.list(all=True, filters={"label": [f"{LABEL_INSTANCE}={instance}",
-                                                                              LABEL_ATTEMPT]})
+                                                                              LABEL_ATTEMPT]},
+                                                 ignore_removed=True)
         return [
             SandboxInfo(id=str(c.id), name=str(c.name), attempt_id=(c.labels or {}).get(LABEL_ATTEMPT, ""),
                         status=str(c.status))
