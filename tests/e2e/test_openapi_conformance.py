@@ -114,6 +114,16 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     shown = c.call("GET", "/v1/repos/trust", 200, query=f"?repo={repo}")
     assert c.call("POST", "/v1/repos/trust", 200, {"repo": str(repo), "sha256": shown["sha256"]})["trusted"]
 
+    # environments: caches, images, disk and gc (kilod.environments.routes)
+    caches = c.call("GET", "/v1/caches", 200)
+    assert {c["tool"] for c in caches["caches"]} >= {"pip", "npm"}
+    c.call("GET", "/v1/images", 200)
+    c.call("GET", "/v1/disk", 200)
+    c.call("POST", "/v1/gc", 200, {"idle_after": 0})
+    c.call("DELETE", "/v1/caches", 200)
+    c.call("DELETE", "/v1/images", 200)
+    c.call("POST", "/v1/gc", 400, {"idle_after": -1})
+
     # and the errors: each a documented status with the Error shape
     missing = c.call("GET", "/v1/attempts/{attempt_id}", 404, attempt_id="nope-1")
     bad = c.call("POST", "/v1/cards", 400, {"prompt": "", "repo": str(repo)})

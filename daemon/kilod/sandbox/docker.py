@@ -19,6 +19,7 @@ from docker.models.containers import Container
 from docker.types import Mount
 from docker.utils import decode_json_header
 
+from kilod.environments.egress import remove_network_if_unused
 from kilod.errors import Conflict, Invalid, NotFound, Unavailable
 from kilod.sandbox.base import (
     LABEL_ATTEMPT,
@@ -67,7 +68,16 @@ class DockerSandbox:
         if labels.get(LABEL_ATTEMPT) != spec.attempt_id or labels.get(LABEL_INSTANCE) != spec.instance:
             raise Conflict(f"a container named {spec.name} exists but is not this attempt's; remove it by hand")
         if container.status != "running":
-            container.start()
+            try:
+                container.start()
+                # everything kilod runs inside goes through sh: an image without one fails here, clearly
+                probe = container.exec_run(["sh", "-c", "exit 0"], user=f"{spec.uid}:{spec.gid}")
+                detail = "" if probe.exit_code == 0 else f"sh exited {probe.exit_code}: {probe.output!r}"
+            except docker.errors.APIError as exc:
+                detail = str(exc.explanation or exc)
+            if detail:
+                raise Unavailable(f"cannot start {spec.name}: {detail[:500]}; kilod needs sh in the image "
+                                  f"({spec.image}): use a Debian-, Ubuntu- or Alpine-based one")
         return str(container.id)
 
     def _create(self, spec: ContainerSpec) -> Container:
@@ -144,6 +154,8 @@ class DockerSandbox:
             if exc.status_code == 409 and "in progress" in str(exc.explanation or exc):
                 return False  # someone else is removing it right now
             raise
+        # an egress network (kilod.environments) goes with the last container on it
+        remove_network_if_unused(self.client, (container.labels or {}).get(LABEL_ATTEMPT, ""))
         return True
 
     def is_running(self, container_id: str) -> bool:
@@ -160,8 +172,10 @@ class DockerSandbox:
         return str(container.status) == "running"
 
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
+        # an attempt's containers only (sandbox, egress proxy): not a cache volume's short-lived init container;
         # ignore_removed: a container removed between listing and inspecting is simply not there
-        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"},
+        containers = self.client.containers.list(all=True, filters={"label": [f"{LABEL_INSTANCE}={instance}",
+                                                                              LABEL_ATTEMPT]},
                                                  ignore_removed=True)
         return [
             SandboxInfo(id=str(c.id), name=str(c.name), attempt_id=(c.labels or {}).get(LABEL_ATTEMPT, ""),
