@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from kilod import __version__
-from kilod.agent.models import Models
+from kilod.agent.models import Models, RetryPolicy
 from kilod.api import Api, make_app
 from kilod.board import Board
 from kilod.config import Settings
@@ -79,7 +79,8 @@ class Daemon:
         metrics.slots.set(settings.max_parallel)
         lifecycle.observers.append(metrics.transition)
         sandbox = Sandbox()
-        models = Models(settings.scripts_dir, settings.model_timeout, metrics)
+        models = Models(settings.scripts_dir, settings.model_timeout, metrics,
+                        RetryPolicy(settings.model_retry_patience, settings.model_retries))
         models.start_loading()
         pipeline = Pipeline(settings, lifecycle, sandbox, models, metrics)
         scheduler = Scheduler(settings, store, pipeline, sandbox)

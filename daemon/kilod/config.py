@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     setup_timeout: float = Field(900.0, gt=0, description="seconds one .kilod.toml setup command may run")
     check_timeout: float = Field(600.0, gt=0, description="seconds one .kilod.toml check may run (default)")
     model_timeout: float = Field(600.0, gt=0, description="seconds one model call may take")
+    model_retry_patience: float = Field(900.0, ge=0, description="seconds a model call keeps retrying 429/5xx/"
+                                        "overloaded errors (honouring Retry-After) before the attempt stops in Review")
+    model_retries: int = Field(30, ge=0, description="most tries of one model call on retryable errors")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
     git_author_name: str | None = Field(None, description="author of approved commits (default: git config)")

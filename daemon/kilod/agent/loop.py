@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kilod.agent.models import Models
+from kilod.agent.models import ModelError, Models
 from kilod.agent.tools import FINISH, TOOL_SCHEMAS, ToolRunner, truncate
 from kilod.domain import EventKind
 from kilod.lifecycle import Lifecycle
@@ -119,7 +119,19 @@ class AgentRun:
             over = self.budget.exceeded(attempt.tokens_in + attempt.tokens_out, attempt.cost_usd)
             if over:
                 return AgentResult("", stopped_early=over)
-            await self._ask_model(messages)
+            try:
+                await self._ask_model(messages)
+            except ModelError as error:
+                # the conversation and the worktree stay: the attempt waits in Review, a follow-up continues
+                self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+                    "message": f"model error: {error.message}", "model_error": error.message,
+                    "retryable": error.retryable, "upstream_status": error.upstream_status})
+                return AgentResult("", stopped_early=f"model error: {error.message}")
+
+    async def _waiting(self, seconds: float, reason: str, failures: int) -> None:
+        self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+            "message": f"model call failed (try {failures}); retrying in {seconds:.0f}s",
+            "waiting": round(seconds, 1), "reason": reason[:500], "failures": failures})
 
     @staticmethod
     def _steps(messages: list[dict[str, Any]]) -> int:
@@ -128,7 +140,7 @@ class AgentRun:
         return sum(1 for m in messages[last_user:] if m.get("role") == "assistant")
 
     async def _ask_model(self, messages: list[dict[str, Any]]) -> None:
-        completion = await self.models.complete(self.model, messages, TOOL_SCHEMAS)
+        completion = await self.models.complete(self.model, messages, TOOL_SCHEMAS, self._waiting)
         attempt = self.store.get_attempt(self.attempt_id)
         cost = attempt.cost_usd
         if completion.cost_usd is not None:

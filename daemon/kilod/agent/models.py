@@ -13,11 +13,13 @@ import importlib.metadata
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kilod.agent import scripts
+from kilod.agent.retry import ModelError, RetryPolicy, map_model_error
 from kilod.errors import Invalid, Unavailable
 from kilod.metrics import Metrics
 
@@ -31,17 +33,22 @@ class Completion:
     tokens_in: int
     tokens_out: int
     cost_usd: float | None   # None when the model has no known price
+    tokens_cached: int = 0   # input tokens the provider read from its prompt cache
 
 
-class ModelError(Exception):
-    """The model call failed; the attempt fails with this message."""
+# told (seconds, reason, failures so far) before each wait, so the attempt can say it is waiting
+OnWait = Callable[[float, str, int], Awaitable[None]]
+
+__all__ = ["Completion", "ModelError", "Models", "OnWait", "RetryPolicy"]
 
 
 class Models:
-    def __init__(self, scripts_dir: Path | None, timeout: float, metrics: Metrics | None = None) -> None:
+    def __init__(self, scripts_dir: Path | None, timeout: float, metrics: Metrics | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         self._scripts_dir = scripts_dir
         self._timeout = timeout
         self._metrics = metrics
+        self.retry = retry or RetryPolicy()
         self._loading: asyncio.Task[Any] | None = None
 
     def start_loading(self) -> None:
@@ -96,19 +103,42 @@ class Models:
                 field="models",
             ) from None
 
-    async def complete(self, model: str, messages: list[dict[str, Any]],
-                       tools: list[dict[str, Any]]) -> Completion:
+    async def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                       on_wait: OnWait | None = None) -> Completion:
+        """One completion; retryable errors are retried per the policy, the rest raise ModelError at once."""
+        failures, waited = 0, 0.0
+        while True:
+            try:
+                return await self._complete_once(model, messages, tools)
+            except ModelError as error:
+                failures += 1
+                delay = self.retry.delay(failures, error, waited)
+                if delay is None:
+                    if error.retryable and failures > 1:
+                        error.message = f"{error.message} (gave up after {failures} tries, {waited:.0f}s waiting)"
+                        error.args = (error.message,)
+                    raise
+                if on_wait is not None:
+                    await on_wait(delay, error.message, failures)
+                await asyncio.sleep(delay)
+                waited += delay
+
+    async def _complete_once(self, model: str, messages: list[dict[str, Any]],
+                             tools: list[dict[str, Any]] | None) -> Completion:
         litellm = await self.litellm()
         started = time.monotonic()
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
         try:
-            response = await litellm.acompletion(
-                model=model, messages=messages, tools=tools, timeout=self._timeout, num_retries=2
-            )
+            # retries are ours (with the attempt told about each wait): none inside litellm or openai's client
+            response = await litellm.acompletion(model=model, messages=messages, timeout=self._timeout,
+                                                 num_retries=0, max_retries=0, **extra)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
             if self._metrics:
                 self._metrics.model_calls.labels(model, "error").inc()
                 self._metrics.model_latency.labels(model).observe(time.monotonic() - started)
-            raise ModelError(f"model call to {model} failed: {type(exc).__name__}: {exc}") from exc
+            raise map_model_error(exc, model) from exc
         choice = response.choices[0].message
         message: dict[str, Any] = {"role": "assistant", "content": choice.content}
         if choice.tool_calls:
@@ -123,6 +153,7 @@ class Models:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        tokens_cached = cached_tokens(usage)
         cost = self._cost(litellm, response, model)
         if self._metrics:
             m = self._metrics
@@ -130,11 +161,13 @@ class Models:
             m.model_latency.labels(model).observe(time.monotonic() - started)
             m.tokens.labels(model, "input").inc(tokens_in)
             m.tokens.labels(model, "output").inc(tokens_out)
+            if tokens_cached:
+                m.tokens.labels(model, "cached").inc(tokens_cached)
             if cost is None:
                 m.unpriced_calls.labels(model).inc()
             else:
                 m.cost.labels(model).inc(cost)
-        return Completion(message, tokens_in, tokens_out, cost)
+        return Completion(message, tokens_in, tokens_out, cost, tokens_cached)
 
     @staticmethod
     def _cost(litellm: Any, response: Any, model: str) -> float | None:
@@ -143,3 +176,15 @@ class Models:
         except Exception:
             return None
         return float(cost) if cost is not None else None
+
+
+def cached_tokens(usage: Any) -> int:
+    """Input tokens served from the provider's prompt cache (OpenAI's and Anthropic's fields, as litellm maps them)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if not cached:
+        cached = getattr(usage, "cache_read_input_tokens", None)
+    try:
+        return int(cached or 0)
+    except (TypeError, ValueError):
+        return 0
