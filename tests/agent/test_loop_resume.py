@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from kilod.agent.conversation import REMINDER
 from kilod.agent.loop import SYSTEM_PROMPT, AgentResult, AgentRun
 from kilod.agent.models import Models
 from kilod.agent.tools import ToolRunner
@@ -44,7 +45,8 @@ SCRIPT: dict[str, Any] = {
         {"say": "Follow-up handled: {{last_user}}", "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
     ],
 }
-PROSE: dict[str, Any] = {"steps": [{"say": "Nothing to change; the greeter is fine."}]}
+PROSE: dict[str, Any] = {"steps": [{"say": "Let me think about the greeter."},
+                                   {"say": "Nothing to change; the greeter is fine."}]}
 
 
 @dataclass
@@ -250,11 +252,12 @@ async def test_step_limit_stops_and_a_later_run_continues(world: World) -> None:
     check_finished_conversation(world.committed_conversation())
 
 
-async def test_a_prose_answer_is_the_summary(world: World) -> None:
+async def test_a_prose_answer_is_reminded_once_then_taken_as_the_summary(world: World) -> None:
     result = await run(world.agent(model="scripted/prose"))
     assert result == AgentResult("Nothing to change; the greeter is fine.")
     messages = world.committed_conversation()
-    assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
+    assert messages[3]["content"] == REMINDER
     assert "tool_calls" not in messages[-1]
     assert world.store.get_attempt(world.attempt.id).tool_calls == 0
 

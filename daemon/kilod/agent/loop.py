@@ -7,12 +7,22 @@ whose results were never stored are run on resume, then the loop carries on.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from kilod.agent.conversation import (
+    call_problem,
+    finish_summary,
+    last_person_index,
+    pending_tool_calls,
+    prose_summary,
+    reminded,
+    reminder_message,
+    repair_tool_calls,
+    sendable,
+)
 from kilod.agent.models import ModelError, Models
-from kilod.agent.tools import FINISH, TOOL_SCHEMAS, ToolRunner, truncate
+from kilod.agent.tools import TOOL_SCHEMAS, ToolOutcome, ToolRunner, truncate
 from kilod.domain import EventKind
 from kilod.lifecycle import Lifecycle
 
@@ -45,36 +55,6 @@ class Budget:
 class AgentResult:
     summary: str
     stopped_early: str | None = None   # why the loop stopped before the model finished
-
-
-def pending_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Tool calls of the last assistant turn that have no stored result yet."""
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].get("role") == "assistant":
-            answered = {m.get("tool_call_id") for m in messages[index + 1:] if m.get("role") == "tool"}
-            calls = messages[index].get("tool_calls") or []
-            return [c for c in calls if c["id"] not in answered]
-    return []
-
-
-def finish_summary(messages: list[dict[str, Any]]) -> str | None:
-    """The summary if the last assistant turn called `finish` and its result is stored.
-
-    A person's message after it (a follow-up) means the work is not finished.
-    """
-    if messages and messages[-1].get("role") == "user":
-        return None
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
-        if message.get("role") == "assistant":
-            for call in message.get("tool_calls") or []:
-                if call["function"]["name"] == FINISH and not pending_tool_calls(messages):
-                    try:
-                        return str(json.loads(call["function"]["arguments"] or "{}").get("summary", ""))
-                    except (ValueError, AttributeError):
-                        return ""
-            return None
-    return None
 
 
 class AgentRun:
@@ -111,8 +91,15 @@ class AgentRun:
                 return AgentResult(summary)
             last = messages[-1]
             if last.get("role") == "assistant" and not last.get("tool_calls"):
-                # the model answered in prose without calling finish: that is its summary
-                return AgentResult(str(last.get("content") or ""))
+                # prose without `finish`: once it is reminded; a second time, that prose is its answer
+                if reminded(messages) or self._steps(messages) >= self.step_limit:
+                    return AgentResult(prose_summary(messages))
+                reminder = reminder_message()
+                self.store.append_messages(self.attempt_id, len(messages), [reminder])
+                messages.append(reminder)
+                self.lifecycle.record(self.attempt_id, EventKind.LOG,
+                                      {"message": "the model answered without calling finish: reminded once"})
+                continue
             if self._steps(messages) >= self.step_limit:
                 return AgentResult("", stopped_early=f"step limit of {self.step_limit} model calls reached")
             attempt = self.store.get_attempt(self.attempt_id)
@@ -136,23 +123,26 @@ class AgentRun:
     @staticmethod
     def _steps(messages: list[dict[str, Any]]) -> int:
         """Model calls since the person last spoke: each follow-up gets the full step budget."""
-        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
-        return sum(1 for m in messages[last_user:] if m.get("role") == "assistant")
+        return sum(1 for m in messages[last_person_index(messages):] if m.get("role") == "assistant")
 
     async def _ask_model(self, messages: list[dict[str, Any]]) -> None:
-        completion = await self.models.complete(self.model, messages, TOOL_SCHEMAS, self._waiting)
+        completion = await self.models.complete(self.model, [sendable(m) for m in messages], TOOL_SCHEMAS,
+                                                self._waiting)
         attempt = self.store.get_attempt(self.attempt_id)
         cost = attempt.cost_usd
         if completion.cost_usd is not None:
             cost = (cost or 0.0) + completion.cost_usd
+        # what the model sent is announced as it was; what is stored (and re-sent) is always valid
+        raw_calls = completion.message.get("tool_calls") or []
+        message = repair_tool_calls(completion.message)
         self.store.append_messages(
-            self.attempt_id, len(messages), [completion.message],
+            self.attempt_id, len(messages), [message],
             steps=attempt.steps + 1,
             tokens_in=attempt.tokens_in + completion.tokens_in,
             tokens_out=attempt.tokens_out + completion.tokens_out,
             cost_usd=cost,
         )
-        messages.append(completion.message)
+        messages.append(message)
         self.lifecycle.record(self.attempt_id, EventKind.MESSAGE, {
             "role": "assistant",
             "content": completion.message.get("content"),
@@ -161,7 +151,7 @@ class AgentRun:
             "tokens_out": completion.tokens_out,
             "cost_usd": completion.cost_usd,
         })
-        for call in completion.message.get("tool_calls") or []:
+        for call in raw_calls:
             self.lifecycle.record(self.attempt_id, EventKind.TOOL_CALL, {
                 "id": call["id"],
                 "name": call["function"]["name"],
@@ -171,7 +161,11 @@ class AgentRun:
     async def _run_tools(self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         for call in calls:
             name = call["function"]["name"]
-            outcome = await self.tools.run(name, call["function"]["arguments"])
+            problem = call_problem(call)
+            if problem is not None:
+                outcome = ToolOutcome(f"error: {problem}", False)
+            else:
+                outcome = await self.tools.run(name, call["function"]["arguments"])
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
             attempt = self.store.get_attempt(self.attempt_id)
             self.store.append_messages(self.attempt_id, len(messages), [result],

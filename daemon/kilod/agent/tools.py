@@ -51,6 +51,27 @@ TOOL_SCHEMAS: list[dict[str, Any]] = [
           {"summary": {"type": "string", "description": "what you changed and why"}}, ["summary"]),
 ]
 TOOL_NAMES = frozenset(t["function"]["name"] for t in TOOL_SCHEMAS)
+_PARAMETERS: dict[str, dict[str, Any]] = {t["function"]["name"]: t["function"]["parameters"] for t in TOOL_SCHEMAS}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
+                                            "boolean": (bool,), "array": (list,), "object": (dict,)}
+
+
+def argument_problems(name: str, arguments: dict[str, Any]) -> list[str]:
+    """What is wrong with a call's arguments against the tool's schema, in words the model can act on."""
+    schema = _PARAMETERS[name]
+    properties: dict[str, Any] = schema.get("properties", {})
+    problems = [f"missing required argument '{key}'" for key in schema.get("required", []) if key not in arguments]
+    for key, value in arguments.items():
+        if key not in properties:
+            problems.append(f"unknown argument '{key}' (arguments are: {', '.join(properties) or 'none'})")
+            continue
+        expected = properties[key].get("type")
+        types = _JSON_TYPES.get(expected or "", (object,))
+        wrong = not isinstance(value, types) or (expected in ("integer", "number") and isinstance(value, bool))
+        if value is not None and wrong:
+            problems.append(f"argument '{key}' must be {'an' if expected == 'integer' else 'a'} {expected}, "
+                            f"not {type(value).__name__} {json.dumps(value)[:60]}")
+    return problems
 
 
 def truncate(text: str, limit: int) -> str:
@@ -101,9 +122,12 @@ class ToolRunner:
                 raise ToolError("arguments must be a JSON object")
             if name not in TOOL_NAMES:
                 raise ToolError(f"unknown tool '{name}'; tools are: {', '.join(sorted(TOOL_NAMES))}")
-            if name == FINISH:
+            if name == FINISH:  # lenient: a finish without a proper summary still ends the work
                 summary = str(arguments.get("summary", "")).strip()
                 return ToolOutcome("done; the work now waits for review", True, finished=True, summary=summary)
+            problems = argument_problems(name, arguments)
+            if problems:
+                raise ToolError(f"bad arguments for {name}: {'; '.join(problems)}; the call was not run")
             output, ok = await getattr(self, f"_{name}")(**arguments)
         except json.JSONDecodeError as exc:
             return ToolOutcome(f"error: arguments are not valid JSON: {exc}", False)
