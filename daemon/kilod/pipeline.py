@@ -130,7 +130,9 @@ class Pipeline:
             tools = ToolRunner(self.sandbox, container_id, uid, gid, self.settings.tool_timeout,
                                self.settings.tool_output_limit, self.metrics)
             agent = AgentRun(attempt.id, attempt.model, card.prompt, self.lifecycle, self.models, tools,
-                             self.settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd))
+                             self.settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd),
+                             context_window=self.settings.context_window,
+                             manage_context=self.settings.context_management)
             outcome = await agent.run()
             if outcome.stopped_early:
                 self.lifecycle.record(attempt.id, EventKind.LOG, {"message": f"stopped: {outcome.stopped_early}"})

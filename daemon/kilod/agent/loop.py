@@ -10,6 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kilod.agent.context import (
+    ContextPolicy,
+    ContextView,
+    compaction_from_event,
+    summary_request,
+)
 from kilod.agent.conversation import (
     call_problem,
     finish_summary,
@@ -21,7 +27,7 @@ from kilod.agent.conversation import (
     repair_tool_calls,
     sendable,
 )
-from kilod.agent.models import ModelError, Models
+from kilod.agent.models import Completion, ModelError, Models
 from kilod.agent.tools import TOOL_SCHEMAS, ToolOutcome, ToolRunner, truncate
 from kilod.domain import EventKind
 from kilod.lifecycle import Lifecycle
@@ -34,6 +40,7 @@ Do not commit: a person reviews your diff and commits it. When the task is done,
 `finish` with a short summary of what you changed and why."""
 
 EVENT_OUTPUT_LIMIT = 4000
+DEFAULT_CONTEXT_WINDOW = 128_000   # input tokens of a model litellm's map does not know
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,9 @@ class AgentResult:
 
 class AgentRun:
     def __init__(self, attempt_id: str, model: str, prompt: str, lifecycle: Lifecycle, models: Models,
-                 tools: ToolRunner, step_limit: int, budget: Budget | None = None) -> None:
+                 tools: ToolRunner, step_limit: int, budget: Budget | None = None, *,
+                 context_window: int = DEFAULT_CONTEXT_WINDOW, manage_context: bool = True,
+                 context_policy: ContextPolicy | None = None) -> None:
         self.attempt_id = attempt_id
         self.model = model
         self.prompt = prompt
@@ -69,6 +78,58 @@ class AgentRun:
         self.tools = tools
         self.step_limit = step_limit
         self.budget = budget or Budget()
+        self.default_window = context_window
+        self.manage_context = manage_context
+        self.context_policy = context_policy
+        self.context: ContextView | None = None
+
+    async def _context(self) -> ContextView:
+        """The view builder, with the last stored summary (a restart does not summarise again)."""
+        if self.context is None:
+            compaction = None
+            for event in self.store.events_of(self.attempt_id):
+                if event.kind == EventKind.LOG:
+                    compaction = compaction_from_event(event.payload) or compaction
+            window = await self.models.window(self.model, self.default_window)
+            self.context = ContextView(window, self._count, self._summarize, self.context_policy, compaction)
+        return self.context
+
+    async def _count(self, view: list[dict[str, Any]]) -> int:
+        return await self.models.count_tokens(self.model, view, TOOL_SCHEMAS)
+
+    async def _summarize(self, older: list[dict[str, Any]]) -> str:
+        window = self.context.window if self.context is not None else self.default_window
+        completion = await self.models.complete(self.model, summary_request(older, window), None, self._waiting)
+        self._account(completion)   # a summary is paid for like any call
+        return str(completion.message.get("content") or "").strip() or "(the model gave no summary)"
+
+    def _account(self, completion: Completion, **fields: Any) -> dict[str, Any]:
+        """The attempt's counters after this completion (written by the caller, with its message if any)."""
+        attempt = self.store.get_attempt(self.attempt_id)
+        cost = attempt.cost_usd
+        if completion.cost_usd is not None:
+            cost = (cost or 0.0) + completion.cost_usd
+        counters = {"tokens_in": attempt.tokens_in + completion.tokens_in,
+                    "tokens_out": attempt.tokens_out + completion.tokens_out, "cost_usd": cost, **fields}
+        if not fields:
+            self.store.update_attempt(self.attempt_id, None, **counters)
+        return counters
+
+    async def _view(self, messages: list[dict[str, Any]], force: bool) -> list[dict[str, Any]]:
+        if not self.manage_context:
+            return [sendable(m) for m in messages]
+        context = await self._context()
+        before = context.compaction
+        view, notes = await context.view(messages, force)
+        summarised = context.compaction if context.compaction != before else None
+        for note in notes:
+            payload: dict[str, Any] = {"message": f"context: {note}"}
+            if summarised is not None and note.startswith("summarised"):
+                # stored with the event: a restarted run sends the same summary without asking again
+                payload["compaction"] = {"upto": summarised.upto, "turns": summarised.turns,
+                                         "summary": summarised.summary}
+            self.lifecycle.record(self.attempt_id, EventKind.LOG, payload)
+        return view
 
     async def run(self) -> AgentResult:
         messages = self.store.conversation(self.attempt_id)
@@ -126,21 +187,22 @@ class AgentRun:
         return sum(1 for m in messages[last_person_index(messages):] if m.get("role") == "assistant")
 
     async def _ask_model(self, messages: list[dict[str, Any]]) -> None:
-        completion = await self.models.complete(self.model, [sendable(m) for m in messages], TOOL_SCHEMAS,
-                                                self._waiting)
+        try:
+            view = await self._view(messages, force=False)
+            completion = await self.models.complete(self.model, view, TOOL_SCHEMAS, self._waiting)
+        except ModelError as error:
+            if not (error.context_exceeded and self.manage_context):
+                raise
+            # our count was short of the provider's: compact now and try once more
+            view = await self._view(messages, force=True)
+            completion = await self.models.complete(self.model, view, TOOL_SCHEMAS, self._waiting)
         attempt = self.store.get_attempt(self.attempt_id)
-        cost = attempt.cost_usd
-        if completion.cost_usd is not None:
-            cost = (cost or 0.0) + completion.cost_usd
         # what the model sent is announced as it was; what is stored (and re-sent) is always valid
         raw_calls = completion.message.get("tool_calls") or []
         message = repair_tool_calls(completion.message)
         self.store.append_messages(
             self.attempt_id, len(messages), [message],
-            steps=attempt.steps + 1,
-            tokens_in=attempt.tokens_in + completion.tokens_in,
-            tokens_out=attempt.tokens_out + completion.tokens_out,
-            cost_usd=cost,
+            **self._account(completion, steps=attempt.steps + 1),
         )
         messages.append(message)
         self.lifecycle.record(self.attempt_id, EventKind.MESSAGE, {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.metadata
+import json
 import logging
 import os
 import time
@@ -102,6 +103,29 @@ class Models:
                 "e.g. anthropic/claude-sonnet-4-5, openai/gpt-4o, ollama/llama3",
                 field="models",
             ) from None
+
+    async def count_tokens(self, model: str, messages: list[dict[str, Any]],
+                           tools: list[dict[str, Any]] | None = None) -> int:
+        """Input tokens of a request, by litellm's counter (the model's tokenizer where known, else tiktoken's)."""
+        litellm = await self.litellm()
+        try:
+            return int(litellm.token_counter(model=model, messages=messages, tools=tools))
+        except Exception:  # an exotic message shape: a rough count beats none
+            return len(json.dumps(messages)) // 4 + (len(json.dumps(tools)) // 4 if tools else 0)
+
+    async def window(self, model: str, default: int) -> int:
+        """Input tokens the model accepts: litellm's model map (or a script's `context_window`), else `default`."""
+        provider, _, name = model.partition("/")
+        if provider == SCRIPTED:
+            window = scripts.load(name, self._scripts_dir).get("context_window")
+            return window if isinstance(window, int) and window > 0 else default
+        litellm = await self.litellm()
+        try:
+            info = litellm.get_model_info(model)
+        except Exception:
+            return default
+        size = info.get("max_input_tokens") or info.get("max_tokens")
+        return int(size) if isinstance(size, int) and size > 0 else default
 
     async def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
                        on_wait: OnWait | None = None) -> Completion:
