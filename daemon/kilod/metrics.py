@@ -68,7 +68,7 @@ class Metrics:
                                    ["model", "outcome"], registry=r)
         self.model_latency = Histogram("kilod_model_call_duration_seconds", "Model call latency.", ["model"],
                                        buckets=(*SHORT_BUCKETS, 120, 300, 600), registry=r)
-        self.tokens = Counter("kilod_model_tokens_total", "Tokens by direction (input, output).",
+        self.tokens = Counter("kilod_model_tokens_total", "Tokens by direction (input, output, cached).",
                               ["model", "direction"], registry=r)
         self.cost = Counter("kilod_model_cost_usd_total", "Model cost in US dollars, where the price is known.",
                             ["model"], registry=r)

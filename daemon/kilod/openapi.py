@@ -159,6 +159,7 @@ OPENAPI: dict[str, Any] = {
             "branch": {"type": "string"}, "worktree": {"type": "string"}, "container": {"type": "string"},
             "error": {"type": ["string", "null"]}, "summary": {"type": ["string", "null"]},
             "tokens_in": {"type": "integer"}, "tokens_out": {"type": "integer"},
+            "tokens_cached": {"type": "integer"},
             "cost_usd": {"type": ["number", "null"]}, "steps": {"type": "integer"},
             "tool_calls": {"type": "integer"}}},
         "Event": {"type": "object", "properties": {

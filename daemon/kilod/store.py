@@ -106,17 +106,22 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (attempt_id, run, idx)
     );
     """,
+    # 4: input tokens the provider served from its prompt cache (built-in agent)
+    """
+    ALTER TABLE attempts ADD COLUMN tokens_cached INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
     "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
     "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at, "
-    "review_tree, landed_commit, stop_reason, run"
+    "review_tree, landed_commit, stop_reason, run, tokens_cached"
 )
 _UPDATABLE = frozenset(
     {
         "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
         "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit", "stop_reason", "run",
+        "tokens_cached",
     }
 )
 
@@ -219,11 +224,11 @@ class Store:
         events = []
         for a in attempts:
             db.execute(
-                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 24)})",
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 25)})",
                 (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
                  str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
                  a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at,
-                 a.review_tree, a.landed_commit, a.stop_reason, a.run),
+                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.tokens_cached),
             )
             events.append(self._append_event(
                 db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}

@@ -7,7 +7,8 @@ The stored conversation is never rewritten; each model call gets a view of it:
 Near the window (`high` share of it) the view is compacted in two stages, cheapest first
 (SWE-agent's observation masking, then OpenHands' summarising condenser / Claude Code's
 auto-compact):
-  1. mask: tool outputs older than the last `keep_outputs` become a one-line placeholder;
+  1. mask: the oldest tool outputs become a one-line placeholder, as many as it takes to bring
+     the view under `low` (the last `keep_outputs` are never masked);
   2. summarise: if that is not enough, the older turns are summarised by the same model and
      replaced by that summary (kept as a `compaction` log event, so a restart reuses it).
 Both move only when the view crosses the threshold, so between compactions the view
@@ -44,8 +45,9 @@ class Compaction:
 @dataclass(frozen=True)
 class ContextPolicy:
     high: float = 0.8          # compact when the view passes this share of the window
-    low: float = 0.6           # and bring it under this share (summarising if masking does not): few compactions
-    keep_outputs: int = 4      # tool outputs that stay verbatim when masking
+    low: float = 0.5           # and bring it under this share (summarising if masking does not): the wide
+                               # gap makes compactions rare, so the cached prefix survives many calls
+    keep_outputs: int = 2      # the latest tool outputs, never masked
     keep_recent: float = 0.25  # share of the window the turns kept after a summary may take
 
 
@@ -112,7 +114,7 @@ class ContextView:
         before = await self.count(view)
         if before <= limit and not force:
             return view, notes
-        mask_to = self._mask_point(messages)
+        mask_to = await self._mask_point(messages, before - int(self.window * self.policy.low))
         if mask_to > self.masked_before:
             hidden = sum(1 for m in messages[self.masked_before:mask_to] if m.get("role") == "tool")
             self.masked_before = mask_to
@@ -134,12 +136,18 @@ class ContextView:
             notes.append(f"summarised {turns} earlier model turns ({before} → {after} tokens)")
         return view, notes
 
-    def _mask_point(self, messages: list[dict[str, Any]]) -> int:
-        """Index before which tool outputs are masked: all but the last `keep_outputs` of them."""
-        outputs = [i for i, m in enumerate(messages) if m.get("role") == "tool"]
-        if len(outputs) <= self.policy.keep_outputs:
-            return self.masked_before
-        return outputs[-self.policy.keep_outputs] if self.policy.keep_outputs else len(messages)
+    async def _mask_point(self, messages: list[dict[str, Any]], excess: int) -> int:
+        """Index before which tool outputs are masked: the oldest ones, until `excess` tokens are saved."""
+        outputs = [i for i, m in enumerate(messages) if m.get("role") == "tool" and i >= self.masked_before]
+        maskable = outputs[:max(0, len(outputs) - self.policy.keep_outputs)]
+        point = self.masked_before
+        for index in maskable:
+            if excess <= 0:
+                break
+            whole = sendable(messages[index])
+            excess -= await self.count([whole]) - await self.count([masked(whole)])
+            point = index + 1
+        return point
 
     async def _cut_point(self, messages: list[dict[str, Any]]) -> int | None:
         """Where the summary ends: an assistant turn's start, leaving recent turns within `keep_recent`."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kilod.agent.caching import PrefixMeter, with_cache_marks
 from kilod.agent.context import (
     ContextPolicy,
     ContextView,
@@ -82,6 +83,7 @@ class AgentRun:
         self.manage_context = manage_context
         self.context_policy = context_policy
         self.context: ContextView | None = None
+        self.prefix = PrefixMeter()
 
     async def _context(self) -> ContextView:
         """The view builder, with the last stored summary (a restart does not summarise again)."""
@@ -110,7 +112,8 @@ class AgentRun:
         if completion.cost_usd is not None:
             cost = (cost or 0.0) + completion.cost_usd
         counters = {"tokens_in": attempt.tokens_in + completion.tokens_in,
-                    "tokens_out": attempt.tokens_out + completion.tokens_out, "cost_usd": cost, **fields}
+                    "tokens_out": attempt.tokens_out + completion.tokens_out,
+                    "tokens_cached": attempt.tokens_cached + completion.tokens_cached, "cost_usd": cost, **fields}
         if not fields:
             self.store.update_attempt(self.attempt_id, None, **counters)
         return counters
@@ -189,13 +192,16 @@ class AgentRun:
     async def _ask_model(self, messages: list[dict[str, Any]]) -> None:
         try:
             view = await self._view(messages, force=False)
-            completion = await self.models.complete(self.model, view, TOOL_SCHEMAS, self._waiting)
+            completion = await self.models.complete(self.model, with_cache_marks(self.model, view), TOOL_SCHEMAS,
+                                                    self._waiting)
         except ModelError as error:
             if not (error.context_exceeded and self.manage_context):
                 raise
             # our count was short of the provider's: compact now and try once more
             view = await self._view(messages, force=True)
-            completion = await self.models.complete(self.model, view, TOOL_SCHEMAS, self._waiting)
+            completion = await self.models.complete(self.model, with_cache_marks(self.model, view), TOOL_SCHEMAS,
+                                                    self._waiting)
+        cacheable = self.prefix.cacheable_share(view)
         attempt = self.store.get_attempt(self.attempt_id)
         # what the model sent is announced as it was; what is stored (and re-sent) is always valid
         raw_calls = completion.message.get("tool_calls") or []
@@ -211,6 +217,8 @@ class AgentRun:
             "step": attempt.steps + 1,
             "tokens_in": completion.tokens_in,
             "tokens_out": completion.tokens_out,
+            "tokens_cached": completion.tokens_cached,
+            "cacheable": round(cacheable, 3),   # share of this request repeating the previous one's start
             "cost_usd": completion.cost_usd,
         })
         for call in raw_calls:
