@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kilod.agent.feedback import FIX_ROUND, fix_round_message
 from kilod.agent.loop import AgentRun, Budget
 from kilod.agent.models import ModelError, Models
 from kilod.agent.tools import ToolRunner
@@ -125,6 +126,11 @@ class Pipeline:
                                      f"{command}\n{result['output_tail'][-1000:]}")
             attempt = self._advance(attempt, Step.AGENT, "setup done" if settings.setup else "no setup commands")
 
+        while attempt.step in (Step.AGENT, Step.CHECKS):   # failing checks may send the agent back
+            attempt = await self._agent_and_checks(attempt, card, settings, container_id, repo, worktree)
+
+    async def _agent_and_checks(self, attempt: Attempt, card: Card, settings: RepoSettings, container_id: str,
+                                repo: RepoInfo, worktree: Path) -> Attempt:
         if attempt.step == Step.AGENT:
             uid, gid = self.owner
             tools = ToolRunner(self.sandbox, container_id, uid, gid, self.settings.tool_timeout,
@@ -141,16 +147,30 @@ class Pipeline:
                                     stop_reason=outcome.stopped_early)
 
         if attempt.step == Step.CHECKS:
+            results = []
             for index, check in enumerate(settings.checks):
                 timeout = check.timeout or self.settings.check_timeout
-                result = await self._exec(container_id, check.run, timeout)
-                self.lifecycle.events.publish(self.store.record_check(
-                    attempt.id, attempt.run, index, {"name": check.name, "command": check.run, **result}))
+                result = {"name": check.name, "command": check.run,
+                          **await self._exec(container_id, check.run, timeout)}
+                results.append(result)
+                self.lifecycle.events.publish(self.store.record_check(attempt.id, attempt.run, index, result))
                 if self.metrics is not None:
                     self.metrics.checks.labels(result["status"]).inc()
+            # failing checks go back to the agent (stored with the step change: a crash loses neither)
+            fix = fix_round_message(results, self.store.conversation(attempt.id), settings.fix_rounds,
+                                    attempt.stop_reason)
+            if fix is not None:
+                event = self.store.update_attempt(
+                    attempt.id, (EventKind.LOG, {"message": f"checks failed: fix round {fix[FIX_ROUND]}",
+                                                 "step": str(Step.AGENT)}),
+                    message=fix, step=Step.AGENT, summary=None, run=attempt.run + 1)
+                if event is not None:
+                    self.lifecycle.events.publish(event)
+                return self.store.get_attempt(attempt.id)
             # what the agent left, so a follow-up can tell it what a person changed since
             left = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
-            self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, review_tree=left.tree)
+            attempt = self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, review_tree=left.tree)
+        return attempt
 
     async def _exec(self, container_id: str, command: str, timeout: float) -> dict[str, Any]:
         """Run a setup or check command; passed, failed (non-zero exit) or error (could not run, timed out)."""
