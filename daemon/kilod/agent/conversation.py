@@ -94,7 +94,8 @@ def repair_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
         if len(preview) > ARGUMENT_PREVIEW:
             preview = preview[:ARGUMENT_PREVIEW] + "…"
         repaired.append({**call, "function": {**call["function"], "arguments": "{}"},
-                         PRIVATE + "error": f"{problem}; the call was not run. You sent: {preview}"})
+                         PRIVATE + "error": f"{problem}; the call was not run. You sent: {preview}",
+                         PRIVATE + "raw_arguments": raw if isinstance(raw, str) else repr(raw)})
     return {**message, "tool_calls": repaired}
 
 
@@ -116,6 +117,12 @@ def call_problem(call: dict[str, Any]) -> str | None:
     """What was wrong with a call's arguments when it was stored, if anything."""
     problem = call.get(PRIVATE + "error")
     return str(problem) if problem else None
+
+
+def raw_arguments(call: dict[str, Any]) -> str:
+    """The arguments as the model sent them (before any repair)."""
+    raw = call.get(PRIVATE + "raw_arguments")
+    return str(raw) if raw is not None else str(call["function"].get("arguments") or "")
 
 
 def sendable(message: dict[str, Any]) -> dict[str, Any]:

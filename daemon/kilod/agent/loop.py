@@ -23,6 +23,7 @@ from kilod.agent.conversation import (
     last_person_index,
     pending_tool_calls,
     prose_summary,
+    raw_arguments,
     reminded,
     reminder_message,
     repair_tool_calls,
@@ -84,6 +85,8 @@ class AgentRun:
         self.context_policy = context_policy
         self.context: ContextView | None = None
         self.prefix = PrefixMeter()
+        self._started_ids: set[str] = set()
+        self._started_loaded = False
 
     async def _context(self) -> ContextView:
         """The view builder, with the last stored summary (a restart does not summarise again)."""
@@ -203,8 +206,7 @@ class AgentRun:
                                                     self._waiting)
         cacheable = self.prefix.cacheable_share(view)
         attempt = self.store.get_attempt(self.attempt_id)
-        # what the model sent is announced as it was; what is stored (and re-sent) is always valid
-        raw_calls = completion.message.get("tool_calls") or []
+        # what is stored (and re-sent) is always valid; each call is announced as sent when it starts
         message = repair_tool_calls(completion.message)
         self.store.append_messages(
             self.attempt_id, len(messages), [message],
@@ -221,21 +223,23 @@ class AgentRun:
             "cacheable": round(cacheable, 3),   # share of this request repeating the previous one's start
             "cost_usd": completion.cost_usd,
         })
-        for call in raw_calls:
-            self.lifecycle.record(self.attempt_id, EventKind.TOOL_CALL, {
-                "id": call["id"],
-                "name": call["function"]["name"],
-                "arguments": truncate(call["function"]["arguments"], EVENT_OUTPUT_LIMIT),
-            })
 
     async def _run_tools(self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         for call in calls:
             name = call["function"]["name"]
-            problem = call_problem(call)
-            if problem is not None:
-                outcome = ToolOutcome(f"error: {problem}", False)
+            if call["id"] in self._started():
+                outcome = await self._orphaned(call)
             else:
-                outcome = await self.tools.run(name, call["function"]["arguments"])
+                # stored before it runs: after a crash this call is known to have started, and is not run twice
+                self._started_ids.add(call["id"])
+                self.lifecycle.record(self.attempt_id, EventKind.TOOL_CALL, {
+                    "id": call["id"], "name": name,
+                    "arguments": truncate(raw_arguments(call), EVENT_OUTPUT_LIMIT)})
+                problem = call_problem(call)
+                if problem is not None:
+                    outcome = ToolOutcome(f"error: {problem}", False)
+                else:
+                    outcome = await self.tools.run(name, call["function"]["arguments"], call["id"])
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
             attempt = self.store.get_attempt(self.attempt_id)
             self.store.append_messages(self.attempt_id, len(messages), [result],
@@ -247,3 +251,27 @@ class AgentRun:
                 "ok": outcome.ok,
                 "output": truncate(outcome.output, EVENT_OUTPUT_LIMIT),
             })
+
+    def _started(self) -> set[str]:
+        """Ids of tool calls announced as started (read from the stored events once per run)."""
+        if self._started_loaded is False:
+            self._started_ids |= {str(e.payload.get("id")) for e in self.store.events_of(self.attempt_id, limit=10**9)
+                                  if e.kind == EventKind.TOOL_CALL}
+            self._started_loaded = True
+        return self._started_ids
+
+    async def _orphaned(self, call: dict[str, Any]) -> ToolOutcome:
+        """A call that started before the daemon stopped and has no result: it is never run a second time."""
+        name = call["function"]["name"]
+        ended, output = await self.tools.orphan(call["id"]) if name == "shell" else ("unknown", "")
+        known = {"killed": "it was still running after the shell timeout and has been stopped",
+                 "unknown": "how it ended is not known"}
+        state = known.get(ended, f"it ended with {ended.replace('exit', 'exit code')}")
+        self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+            "message": f"tool call {call['id']} ({name}) was interrupted by a daemon restart; not run again ({state})",
+            "interrupted": call["id"], "ended": ended})
+        text = (f"note: the kilod daemon restarted while this call was running; {state}. It was NOT run again: "
+                "its effects, if any, are in the workspace; check them before deciding to run it again.")
+        if output:
+            text += "\nIts output:\n" + output
+        return ToolOutcome(truncate(text, self.tools.output_limit), ended == "exit 0")

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from kilod.agent.shell import call_key, kill_script, orphan_script, shell_script
 from kilod.errors import KilodError
 from kilod.metrics import Metrics
 from kilod.sandbox import Sandbox
@@ -105,9 +106,11 @@ class ToolRunner:
     shell_timeout: float
     output_limit: int
     metrics: Metrics | None = None
+    _key: str = "anon"   # the running call's key: its process group is recorded under it
 
-    async def run(self, name: str, arguments_json: str) -> ToolOutcome:
+    async def run(self, name: str, arguments_json: str, call_id: str = "") -> ToolOutcome:
         started = time.monotonic()
+        self._key = call_key(call_id or f"anon-{time.monotonic_ns()}")
         outcome = await self._run(name, arguments_json)
         if self.metrics is not None:
             tool = name if name in TOOL_NAMES else "unknown"  # the model may invent names: keep labels bounded
@@ -142,10 +145,37 @@ class ToolRunner:
         result = await asyncio.to_thread(self.sandbox.exec, self.container_id, command, seconds)
         return result.exit_code, result.output, result.timed_out
 
+    async def abandon(self, call_id: str) -> bool:
+        """Kill what is left of a call (its process group) in the container; True if something was running."""
+        try:
+            result = await asyncio.to_thread(self.sandbox.exec, self.container_id, kill_script(call_key(call_id)), 30)
+        except KilodError:
+            return False   # the container is gone, and the call's processes with it
+        return "killed" in result.output
+
+    async def orphan(self, call_id: str) -> tuple[str, str]:
+        """How a call the daemon lost track of ended ("exit N", "killed", "unknown") and the tail of its output.
+
+        A call still running is given the rest of the shell timeout to end, then killed.
+        """
+        script = orphan_script(call_key(call_id), int(self.shell_timeout), self.output_limit)
+        try:
+            result = await asyncio.to_thread(self.sandbox.exec, self.container_id, script, self.shell_timeout + 30)
+        except KilodError:
+            return "unknown", ""   # the container is gone, and the call's processes with it
+        head, _, tail = result.output.partition("\n---\n")
+        return head.removeprefix("ended: ").strip() or "unknown", tail
+
     async def _shell(self, command: str, timeout: int | None = None) -> tuple[str, bool]:
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
-        code, output, timed_out = await self._sh(command, timeout)
+        key = self._key
+        try:
+            code, output, timed_out = await self._sh(shell_script(command, key), timeout)
+        except asyncio.CancelledError:
+            # the attempt was cancelled (or the daemon stops): the command must not run on in the container
+            await asyncio.shield(self.abandon(key))
+            raise
         note = " (timed out)" if timed_out else ""
         return f"exit code {code}{note}\n{output}", code == 0
 
