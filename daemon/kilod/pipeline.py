@@ -16,6 +16,7 @@ from typing import Any
 from kilod.agent.feedback import FIX_ROUND, fix_round_message
 from kilod.agent.loop import AgentRun, Budget
 from kilod.agent.models import ModelError, Models
+from kilod.agent.prompt import Environment
 from kilod.agent.tools import ToolRunner
 from kilod.config import Settings
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name
@@ -138,7 +139,10 @@ class Pipeline:
             agent = AgentRun(attempt.id, attempt.model, card.prompt, self.lifecycle, self.models, tools,
                              self.settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd),
                              context_window=self.settings.context_window,
-                             manage_context=self.settings.context_management)
+                             manage_context=self.settings.context_management,
+                             environment=Environment(card.network, self.settings.tool_timeout,
+                                                     self.settings.tool_output_limit, self.settings.step_limit,
+                                                     [c.run for c in settings.checks], worktree))
             outcome = await agent.run()
             if outcome.stopped_early:
                 self.lifecycle.record(attempt.id, EventKind.LOG, {"message": f"stopped: {outcome.stopped_early}"})

@@ -48,7 +48,7 @@ def test_truncate_one_over_the_limit() -> None:
 
 
 def test_tool_schemas_are_well_formed() -> None:
-    assert {"shell", "read_file", "write_file", "edit_file", "list_files", "search", FINISH} == TOOL_NAMES
+    assert {"shell", "read_file", "write_file", "edit_file", "list_files", "search", "todo", FINISH} == TOOL_NAMES
     for schema in TOOL_SCHEMAS:
         function = schema["function"]
         assert schema["type"] == "function"
@@ -60,7 +60,7 @@ def test_tool_schemas_are_well_formed() -> None:
 
 
 def test_every_tool_has_a_handler() -> None:
-    for name in TOOL_NAMES - {FINISH}:
+    for name in TOOL_NAMES - {FINISH, "todo"}:  # both answered by run() itself
         assert callable(getattr(ToolRunner, f"_{name}"))
 
 

@@ -30,16 +30,12 @@ from kilod.agent.conversation import (
     sendable,
 )
 from kilod.agent.models import Completion, ModelError, Models
+from kilod.agent.prompt import Environment, system_prompt
 from kilod.agent.tools import TOOL_SCHEMAS, ToolOutcome, ToolRunner, truncate
 from kilod.domain import EventKind
 from kilod.lifecycle import Lifecycle
 
-SYSTEM_PROMPT = """\
-You are a coding agent. The repository is checked out at /workspace (a git worktree on its
-own branch) inside a sandbox container; every tool you call runs there. Read before you
-change, keep the change focused on the task, and run the project's tests when there are any.
-Do not commit: a person reviews your diff and commits it. When the task is done, call
-`finish` with a short summary of what you changed and why."""
+SYSTEM_PROMPT = system_prompt()   # with kilod's default environment (tests and bare runs)
 
 EVENT_OUTPUT_LIMIT = 4000
 DEFAULT_CONTEXT_WINDOW = 128_000   # input tokens of a model litellm's map does not know
@@ -70,7 +66,7 @@ class AgentRun:
     def __init__(self, attempt_id: str, model: str, prompt: str, lifecycle: Lifecycle, models: Models,
                  tools: ToolRunner, step_limit: int, budget: Budget | None = None, *,
                  context_window: int = DEFAULT_CONTEXT_WINDOW, manage_context: bool = True,
-                 context_policy: ContextPolicy | None = None) -> None:
+                 context_policy: ContextPolicy | None = None, environment: Environment | None = None) -> None:
         self.attempt_id = attempt_id
         self.model = model
         self.prompt = prompt
@@ -83,6 +79,7 @@ class AgentRun:
         self.default_window = context_window
         self.manage_context = manage_context
         self.context_policy = context_policy
+        self.environment = environment
         self.context: ContextView | None = None
         self.prefix = PrefixMeter()
         self._started_ids: set[str] = set()
@@ -141,7 +138,7 @@ class AgentRun:
         messages = self.store.conversation(self.attempt_id)
         if not messages:
             messages = [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": system_prompt(self.environment) if self.environment else SYSTEM_PROMPT},
                 {"role": "user", "content": self.prompt},
             ]
             self.store.append_messages(self.attempt_id, 0, messages)
@@ -240,6 +237,10 @@ class AgentRun:
                     outcome = ToolOutcome(f"error: {problem}", False)
                 else:
                     outcome = await self.tools.run(name, call["function"]["arguments"], call["id"])
+            if outcome.todo is not None:   # the card shows the agent's plan
+                done = sum(1 for t in outcome.todo if t.status == "done")
+                self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+                    "message": f"todo: {done}/{len(outcome.todo)} done", "todo": [t.to_json() for t in outcome.todo]})
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
             attempt = self.store.get_attempt(self.attempt_id)
             self.store.append_messages(self.attempt_id, len(messages), [result],

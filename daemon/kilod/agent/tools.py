@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from kilod.agent.files import (
+    LIST_LIMIT,
+    READ_LINES,
+    SEARCH_LIMIT,
+    TODO_STATUSES,
+    TodoItem,
+    cap_lines,
+    edited_region,
+    list_command,
+    parse_todo,
+    python_problem,
+    read_window,
+    render_todo,
+    search_command,
+)
 from kilod.agent.shell import call_key, kill_script, orphan_script, shell_script
 from kilod.errors import KilodError
 from kilod.metrics import Metrics
@@ -30,24 +44,37 @@ def _tool(name: str, description: str, properties: dict[str, Any], required: lis
 
 _PATH = {"type": "string", "description": "path, relative to /workspace or absolute"}
 
+_GLOB = {"type": "string", "description": "only paths matching this glob, e.g. '*.py' or 'src/**/*.ts'"}
+TODO = "todo"
+
 TOOL_SCHEMAS: list[dict[str, Any]] = [
-    _tool("shell", "Run a shell command (sh -c) in /workspace. Returns exit code and output.",
+    _tool("shell", "Run a shell command (bash, else sh) in the sandbox. The working directory and exported "
+                   "variables carry over to the next call; background processes keep running. Returns the exit "
+                   "code and the output (long output is cut in the middle).",
           {"command": {"type": "string"},
            "timeout": {"type": "integer", "description": "seconds, default and cap set by the daemon"}},
           ["command"]),
-    _tool("read_file", "Read a text file. Lines are numbered from 1.",
+    _tool("read_file", f"Read a text file, lines numbered from 1: {READ_LINES} lines from `offset` unless "
+                       "`limit` says otherwise; a note says which lines were left out.",
           {"path": _PATH, "offset": {"type": "integer", "description": "first line (1-based)"},
            "limit": {"type": "integer", "description": "number of lines"}},
           ["path"]),
     _tool("write_file", "Create or overwrite a file with the given content.",
           {"path": _PATH, "content": {"type": "string"}}, ["path", "content"]),
-    _tool("edit_file", "Replace one exact occurrence of old_string with new_string in a file.",
+    _tool("edit_file", "Replace one exact occurrence of old_string with new_string in a file (read it first). "
+                       "Answers with the edited lines; Python files are syntax-checked.",
           {"path": _PATH, "old_string": {"type": "string"}, "new_string": {"type": "string"}},
           ["path", "old_string", "new_string"]),
-    _tool("list_files", "List files under a folder (hidden files and .git excluded).",
-          {"path": _PATH, "depth": {"type": "integer", "description": "default 3"}}, []),
-    _tool("search", "Search file contents for a regular expression; returns file:line:text.",
-          {"pattern": {"type": "string"}, "path": _PATH}, ["pattern"]),
+    _tool("list_files", "List files under a folder, honouring .gitignore (hidden files shown, .git not).",
+          {"path": _PATH, "depth": {"type": "integer", "description": "folder levels, default 3"}, "glob": _GLOB}, []),
+    _tool("search", "Search file contents for a regular expression, honouring .gitignore; returns file:line:text.",
+          {"pattern": {"type": "string"}, "path": _PATH, "glob": _GLOB,
+           "ignore_case": {"type": "boolean", "description": "default false"}}, ["pattern"]),
+    _tool(TODO, "Keep a short plan for this task: the whole list each time (it replaces the previous one). "
+                "The person watching sees it.",
+          {"items": {"type": "array", "items": {"type": "object", "properties": {
+              "text": {"type": "string"}, "status": {"type": "string", "enum": list(TODO_STATUSES)}},
+              "required": ["text", "status"]}}}, ["items"]),
     _tool(FINISH, "Call when the task is done. The work then waits for a person's review.",
           {"summary": {"type": "string", "description": "what you changed and why"}}, ["summary"]),
 ]
@@ -91,6 +118,7 @@ class ToolOutcome:
     ok: bool
     finished: bool = False
     summary: str | None = None
+    todo: list[TodoItem] | None = None   # the model's new todo list, shown on the card
 
 
 class ToolError(Exception):
@@ -131,6 +159,9 @@ class ToolRunner:
             problems = argument_problems(name, arguments)
             if problems:
                 raise ToolError(f"bad arguments for {name}: {'; '.join(problems)}; the call was not run")
+            if name == TODO:
+                todo = parse_todo(arguments["items"])
+                return ToolOutcome(render_todo(todo), True, todo=todo)
             output, ok = await getattr(self, f"_{name}")(**arguments)
         except json.JSONDecodeError as exc:
             return ToolOutcome(f"error: arguments are not valid JSON: {exc}", False)
@@ -187,13 +218,8 @@ class ToolRunner:
         return text + ("\n[file cut at 4 MiB]" if cut else "")
 
     async def _read_file(self, path: str, offset: int = 1, limit: int | None = None) -> tuple[str, bool]:
-        lines = (await self._read(path)).splitlines()
-        start = max(1, int(offset))
-        end = len(lines) if limit is None else min(len(lines), start - 1 + max(0, int(limit)))
-        numbered = [f"{i:>6}\t{lines[i - 1]}" for i in range(start, end + 1)]
-        if not lines:
-            return f"{path} is empty", True
-        return "\n".join(numbered), True
+        text = await self._read(path)
+        return read_window(path, text, offset or 1, limit, self.output_limit - 200), True
 
     async def _write_file(self, path: str, content: str) -> tuple[str, bool]:
         if not isinstance(content, str):
@@ -202,7 +228,9 @@ class ToolRunner:
         mode = await asyncio.to_thread(self.sandbox.file_mode, self.container_id, path)
         await asyncio.to_thread(self.sandbox.write_file, self.container_id, path, data, self.uid, self.gid,
                                 mode or 0o644)
-        return f"wrote {len(data)} bytes to {path}", True
+        problem = python_problem(path, content)
+        warning = f"\nwarning: {path} does not parse as Python: {problem}" if problem else ""
+        return f"wrote {len(data)} bytes to {path}{warning}", True
 
     async def _edit_file(self, path: str, old_string: str, new_string: str) -> tuple[str, bool]:
         if not old_string:
@@ -210,25 +238,23 @@ class ToolRunner:
         text = await self._read(path)
         count = text.count(old_string)
         if count == 0:
-            raise ToolError(f"old_string not found in {path}")
+            raise ToolError(f"old_string not found in {path}; read the file again for its exact text")
         if count > 1:
             raise ToolError(f"old_string occurs {count} times in {path}; give more context so it is unique")
-        await self._write_file(path, text.replace(old_string, new_string, 1))
-        return f"edited {path}", True
+        at = text.index(old_string)
+        edited = text[:at] + new_string + text[at + len(old_string):]
+        await self._write_file(path, edited)
+        answer = f"edited {path}:\n{edited_region(edited, at, len(new_string))}"
+        problem = python_problem(path, edited)
+        if problem and not python_problem(path, text):   # only what this edit broke
+            answer += f"\nwarning: {path} no longer parses as Python: {problem}"
+        return answer, True
 
-    async def _list_files(self, path: str = ".", depth: int = 3) -> tuple[str, bool]:
-        command = (
-            f"find {shlex.quote(path)} -mindepth 1 -maxdepth {max(1, int(depth))} "
-            "-not -path '*/.*' -not -name '.*' | LC_ALL=C sort | head -n 2000"
-        )
-        code, output, _ = await self._sh(command, 60)
-        return output or "(no files)", code == 0
+    async def _list_files(self, path: str = ".", depth: int = 3, glob: str | None = None) -> tuple[str, bool]:
+        code, output, _ = await self._sh(list_command(path, max(1, min(int(depth), 20)), glob), 60)
+        return cap_lines(output, LIST_LIMIT, "paths") or "(no files)", code == 0
 
-    async def _search(self, pattern: str, path: str = ".") -> tuple[str, bool]:
-        quoted, where = shlex.quote(pattern), shlex.quote(path)
-        command = (
-            f"if command -v rg >/dev/null 2>&1; then rg -n --no-heading --color never -e {quoted} {where}; "
-            f"else grep -rnE --exclude-dir=.git -e {quoted} {where}; fi | head -n 500"
-        )
-        _, output, _ = await self._sh(command, 60)
-        return output or "(no matches)", True
+    async def _search(self, pattern: str, path: str = ".", glob: str | None = None,
+                      ignore_case: bool = False) -> tuple[str, bool]:
+        _, output, _ = await self._sh(search_command(pattern, path, glob, bool(ignore_case)), 60)
+        return cap_lines(output, SEARCH_LIMIT, "matching lines") or "(no matches)", True
