@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from kilod.config import Settings
-from kilod.domain import LIVE_STATES, State
+from kilod.domain import KEEPS_CONTAINER, LIVE_STATES, SLOT_STATES, State
 from kilod.errors import KilodError
-from kilod.pipeline import Pipeline
-from kilod.sandbox import Sandbox
-from kilod.store import Store
-from kilod.worktrees import RepoInfo
+from kilod.lifecycle import Lifecycle
+from kilod.metrics import Metrics
+from kilod.sandbox.base import Sandbox
 
 log = logging.getLogger(__name__)
 
-# Attempts in these states keep their container (for review, follow-ups and shells).
-KEEPS_CONTAINER = frozenset({State.STARTING, State.RUNNING, State.REVIEW, State.FAILED, State.CANCELLED})
-
 
 class Scheduler:
-    def __init__(self, settings: Settings, store: Store, pipeline: Pipeline, sandbox: Sandbox) -> None:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, run: Callable[[str], Coroutine[Any, Any, None]],
+                 sandbox: Sandbox, metrics: Metrics | None = None) -> None:
         self.settings = settings
-        self.store = store
-        self.pipeline = pipeline
+        self.lifecycle = lifecycle
+        self.store = lifecycle.store
+        self.run = run          # one attempt's pipeline, from its stored step
         self.sandbox = sandbox
+        self.metrics = metrics
         self.active: dict[str, asyncio.Task[None]] = {}
         self.peak_active = 0
         self._reconciler: asyncio.Task[None] | None = None
@@ -40,7 +41,7 @@ class Scheduler:
         """Start what may start now. Cheap and idempotent: call it after anything changes."""
         if self._stopping:
             return
-        for attempt in self.store.attempts_in(State.STARTING, State.RUNNING):
+        for attempt in self.store.attempts_in(*SLOT_STATES):
             if attempt.id not in self.active:  # was running when the daemon stopped: resume it
                 self._start(attempt.id)
         free = self.settings.max_parallel - len(self.active)
@@ -50,7 +51,7 @@ class Scheduler:
                 self._start(attempt.id)
 
     def _start(self, attempt_id: str) -> None:
-        task = asyncio.create_task(self.pipeline.run(attempt_id), name=f"attempt-{attempt_id}")
+        task = asyncio.create_task(self.run(attempt_id), name=f"attempt-{attempt_id}")
         self.active[attempt_id] = task
         self.peak_active = max(self.peak_active, len(self.active))
 
@@ -63,21 +64,18 @@ class Scheduler:
         self._report_slots()
 
     def _report_slots(self) -> None:
-        if self.pipeline.metrics is not None:
-            self.pipeline.metrics.running.set(len(self.active))
+        if self.metrics is not None:
+            self.metrics.running.set(len(self.active))
 
     async def cancel(self, attempt_id: str) -> None:
         """Stop a live attempt; its worktree and container stay for review."""
         attempt = self.store.get_attempt(attempt_id)
         if attempt.state in LIVE_STATES:
-            self.pipeline.lifecycle.transition(attempt_id, State.CANCELLED, error="cancelled by a person")
+            self.lifecycle.transition(attempt_id, State.CANCELLED, error="cancelled by a person")
         task = self.active.get(attempt_id)
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-    def repo_lock(self, repo: RepoInfo) -> asyncio.Lock:
-        return self.pipeline.repo_lock(repo)
 
     def start(self) -> None:
         self._reconciler = asyncio.create_task(self._reconcile_forever(), name="reconciler")

@@ -9,7 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from kilod.agent.tools import ToolRunner
-from kilod.sandbox import ContainerSpec, Sandbox
+from kilod.sandbox.base import ContainerSpec
+from kilod.sandbox.docker import DockerSandbox
 from tests.kilod_testing import new_instance, remove_labelled
 
 UID = 1000
@@ -24,7 +25,7 @@ def sandboxed_tools(tmp_path: Path, image: str, shell_timeout: float = 30.0) -> 
     if os.getuid() == 0:
         os.chown(worktree, UID, UID)
     instance = new_instance()
-    sandbox = Sandbox()
+    sandbox = DockerSandbox()
     spec = ContainerSpec(name=f"kilod-{instance}", image=image, attempt_id=instance, card_id="tools", instance=instance,
                          uid=UID, gid=UID, worktree=str(worktree), git_pointer=str(worktree / ".git"),
                          repo_git_dir=str(git_dir), network=False, memory_limit="512m", cpu_limit=1.0,

@@ -11,7 +11,7 @@ import pytest
 from kilod.agent.files import READ_LINES, edited_region, python_problem, read_window
 from kilod.agent.prompt import INSTRUCTIONS_LIMIT, Environment, read_instructions, system_prompt
 from kilod.agent.tools import ToolRunner
-from kilod.sandbox import Sandbox
+from kilod.sandbox.docker import DockerSandbox
 
 
 def test_a_big_file_is_read_in_a_window_with_a_note_of_what_was_left_out() -> None:
@@ -45,7 +45,8 @@ def test_an_edit_answers_with_its_region_and_python_is_checked() -> None:
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> ToolRunner:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/kilod-tests-no-docker.sock")
-    return ToolRunner(sandbox=Sandbox(), container_id="none", uid=1000, gid=1000, shell_timeout=5, output_limit=4000)
+    return ToolRunner(sandbox=DockerSandbox(), container_id="none", uid=1000, gid=1000, shell_timeout=5,
+                      output_limit=4000)
 
 
 async def test_the_todo_tool_keeps_a_checked_list(runner: ToolRunner) -> None:

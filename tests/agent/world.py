@@ -22,7 +22,7 @@ from kilod.agent.tools import ToolRunner
 from kilod.domain import Attempt, Event, EventKind, State
 from kilod.events import EventLog
 from kilod.lifecycle import Lifecycle
-from kilod.sandbox import Sandbox
+from kilod.sandbox.docker import DockerSandbox
 from kilod.store import Store
 from tests.daemon.records import make_attempts, make_card
 
@@ -39,7 +39,7 @@ class World:
 
     def agent(self, model: str, prompt: str = "Tidy up the greeter.", step_limit: int = 50,
               **options: Any) -> AgentRun:
-        tools = ToolRunner(sandbox=Sandbox(), container_id="no-such-container", uid=1000, gid=1000,
+        tools = ToolRunner(sandbox=DockerSandbox(), container_id="no-such-container", uid=1000, gid=1000,
                            shell_timeout=5.0, output_limit=4000)
         return AgentRun(self.attempt.id, model, prompt, self.lifecycle, self.models, tools, step_limit,
                         Budget(), **options)

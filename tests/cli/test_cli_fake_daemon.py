@@ -23,6 +23,7 @@ def attempt(attempt_id: str, model: str, state: str, **extra: Any) -> dict[str, 
         "container": f"kilod-{attempt_id}", "container_id": None, "state": state, "step": "agent",
         "error": None, "summary": None, "tokens_in": 1200, "tokens_out": 345, "cost_usd": None,
         "steps": 3, "tool_calls": 4, "created_at": NOW, "started_at": NOW + 1, "finished_at": None,
+        "landed_commit": None, "stop_reason": None, "run": 1,
         **extra,
     }
 
@@ -32,7 +33,16 @@ def card(card_id: str, title: str, column: str, attempts: list[dict[str, Any]]) 
         "id": card_id, "title": title, "prompt": f"{title}, please.\nSecond line [not markup].",
         "repo": "/src/project", "base_ref": "HEAD", "base_commit": "0123456789abcdef0123",
         "network": False, "created_at": NOW, "column": column, "attempts": attempts,
+        "base_branch": "main", "settings": {}, "budget": {"tokens": None, "cost_usd": None},
+        "usage": {"tokens_in": sum(a["tokens_in"] for a in attempts),
+                  "tokens_out": sum(a["tokens_out"] for a in attempts), "cost_usd": None, "cost_complete": False},
     }
+
+
+def status(**extra: Any) -> dict[str, Any]:
+    """GET /v1/status as the daemon answers it."""
+    return {"version": "0.1.0", "pid": 4242, "instance": "kilod-test", "max_parallel": 4, "running": 1,
+            "queued": 0, "litellm_ready": True, "last_event_id": 0, **extra}
 
 
 BUSY_CARD = card("c0ffee01", "Fix the [bold]parser[/bold]", "doing", [
@@ -139,6 +149,17 @@ def test_logs_follow_replays_then_streams_until_the_attempt_rests(
     assert "after the attempt came to rest" not in result.stdout
     stream = [r for r in fake_daemon.requests if r.headers.get("Accept") == "text/event-stream"]
     assert [r.headers.get("Last-Event-ID") for r in stream] == ["3"]  # resumed after the replay
+    assert [r.path for r in fake_daemon.requests].count("/v1/meta") == 1  # the daemon's states, asked once
+
+
+def test_a_daemon_older_than_the_cli_is_named_as_such(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
+    """Which states are resting comes from GET /v1/meta; a daemon without it gets a clear line, not a guess."""
+    del fake_daemon.routes[("GET", "/v1/meta")]
+    fake_daemon.on("GET", "/v1/attempts/c0ffee01-1/events", (200, {"events": HISTORY}))
+    result = cli.run("ctl", "logs", "c0ffee01-1", "-f")
+    assert result.returncode == 1
+    assert "does not answer GET /v1/meta: it is older than this CLI" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_logs_follow_of_a_resting_attempt_only_replays(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
@@ -146,7 +167,7 @@ def test_logs_follow_of_a_resting_attempt_only_replays(cli: CliEnv, fake_daemon:
     result = cli.run("ctl", "logs", "c0ffee01-1", "-f", "--json")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [*HISTORY, *LIVE]
-    assert len(fake_daemon.requests) == 1
+    assert len(fake_daemon.calls) == 1
 
 
 def test_an_earlier_rest_does_not_end_a_follow(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
@@ -183,7 +204,7 @@ def test_logs_without_follow_never_streams(cli: CliEnv, fake_daemon: FakeDaemon)
     result = cli.run("ctl", "logs", "c0ffee01-1")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == len(HISTORY)
-    assert [r.headers.get("Accept") for r in fake_daemon.requests] == ["application/json"]
+    assert [r.headers.get("Accept") for r in fake_daemon.calls] == ["application/json"]
 
 
 def test_new_sends_the_card_and_prints_its_ids(cli: CliEnv, fake_daemon: FakeDaemon) -> None:

@@ -1,6 +1,6 @@
 """Model errors: what litellm raised, mapped once to a ModelError, and how long to wait before trying again.
 
-    ModelError (KilodError)
+    ModelError (kilod.errors.ModelError: status 502, reason "model")
       retryable=True   429, 408/409/425, 5xx, 529 "overloaded", connection errors, timeouts
       retryable=False  400 (bad request, context window), 401/403 (key), 404 (model), anything else
 
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from kilod.errors import KilodError
+from kilod.errors import ModelError as BaseModelError
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 # names of litellm/openai exception classes that mean "try again later" whatever the status says
@@ -29,20 +29,13 @@ _RETRYABLE_KINDS = ("RateLimitError", "APIConnectionError", "Timeout", "APITimeo
 _RETRYABLE_WORDS = ("overloaded", "rate limit", "rate_limit", "try again", "temporarily unavailable")
 
 
-class ModelError(KilodError):
-    """A model call failed; `retryable` says whether waiting could help.
-
-    Defined here until kilod.errors carries the same class (status 502, reason "model").
-    """
-
-    status = 502
-    reason = "model"
+class ModelError(BaseModelError):
+    """kilod.errors.ModelError with what a retry needs: the server's `Retry-After`, and whether the
+    request was too long for the model (then a compaction, not a wait, can help)."""
 
     def __init__(self, message: str, *, retryable: bool = False, upstream_status: int | None = None,
                  retry_after: float | None = None, context_exceeded: bool = False) -> None:
         super().__init__(message, retryable=retryable, upstream_status=upstream_status)
-        self.retryable = retryable
-        self.upstream_status = upstream_status
         self.retry_after = retry_after
         self.context_exceeded = context_exceeded
 

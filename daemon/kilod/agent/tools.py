@@ -26,7 +26,7 @@ from kilod.agent.files import (
 from kilod.agent.shell import call_key, kill_script, orphan_script, shell_script
 from kilod.errors import KilodError
 from kilod.metrics import Metrics
-from kilod.sandbox import Sandbox
+from kilod.sandbox.base import Sandbox
 
 FINISH = "finish"
 
@@ -211,7 +211,7 @@ class ToolRunner:
         return f"exit code {code}{note}\n{output}", code == 0
 
     async def _read(self, path: str) -> str:
-        data, cut = await asyncio.to_thread(self.sandbox.read_file, self.container_id, path, 4 * 1024 * 1024)
+        data, cut = await asyncio.to_thread(self.sandbox.copy_out, self.container_id, path, 4 * 1024 * 1024)
         if b"\0" in data[:8192]:
             raise ToolError(f"{path} looks binary ({len(data)} bytes)")
         text = data.decode("utf-8", errors="replace")
@@ -226,7 +226,7 @@ class ToolRunner:
             raise ToolError("content must be a string")
         data = content.encode()
         mode = await asyncio.to_thread(self.sandbox.file_mode, self.container_id, path)
-        await asyncio.to_thread(self.sandbox.write_file, self.container_id, path, data, self.uid, self.gid,
+        await asyncio.to_thread(self.sandbox.copy_in, self.container_id, path, data, self.uid, self.gid,
                                 mode or 0o644)
         problem = python_problem(path, content)
         warning = f"\nwarning: {path} does not parse as Python: {problem}" if problem else ""
