@@ -23,6 +23,7 @@ from aiohttp import web
 
 from kilod import __version__
 from kilod.agent.models import Models, RetryPolicy
+from kilod.agent.pause import PauseRequests
 from kilod.api import Api, Services, make_app
 from kilod.board import Board
 from kilod.cards import Cards
@@ -120,7 +121,8 @@ class Daemon:
         models = Models(settings.scripts_dir, settings.model_timeout, metrics,
                         RetryPolicy(settings.model_retry_patience, settings.model_retries))
         repositories = Repositories()
-        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics), repositories)
+        pauses = PauseRequests()
+        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, pauses), repositories)
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
         services = Services(
@@ -129,7 +131,7 @@ class Daemon:
             queries=Queries(lifecycle, repositories),
             landing=Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks),
             commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
-                              scheduler.kick, locks),
+                              scheduler.kick, locks, pauses),
             store=store, events=events, metrics=metrics,
         )
 

@@ -13,11 +13,12 @@ from pydantic import BaseModel
 
 from kilod.cards import NewCard
 from kilod.domain import Column, EventKind, State, Step
-from kilod.review.commands import FollowUpRequest
+from kilod.review.commands import FollowUpRequest, ResumeRequest
 from kilod.review.landing import ApproveRequest
 from kilod.review.queries import CommentRequest
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (NewCard, CommentRequest, FollowUpRequest, ApproveRequest)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (NewCard, CommentRequest, FollowUpRequest, ApproveRequest,
+                                               ResumeRequest)
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 Schema = dict[str, Any]

@@ -7,6 +7,7 @@ whose results were never stored are run on resume, then the loop carries on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,13 +61,15 @@ class Budget:
 class AgentResult:
     summary: str
     stopped_early: str | None = None   # why the loop stopped before the model finished
+    paused: bool = False               # stopped because a person asked; resumes like a follow-up
 
 
 class AgentRun:
     def __init__(self, attempt_id: str, model: str, prompt: str, lifecycle: Lifecycle, models: Models,
                  tools: ToolRunner, step_limit: int, budget: Budget | None = None, *,
                  context_window: int = DEFAULT_CONTEXT_WINDOW, manage_context: bool = True,
-                 context_policy: ContextPolicy | None = None, environment: Environment | None = None) -> None:
+                 context_policy: ContextPolicy | None = None, environment: Environment | None = None,
+                 pause_requested: Callable[[], bool] = lambda: False) -> None:
         self.attempt_id = attempt_id
         self.model = model
         self.prompt = prompt
@@ -80,6 +83,7 @@ class AgentRun:
         self.manage_context = manage_context
         self.context_policy = context_policy
         self.environment = environment
+        self.pause_requested = pause_requested   # read between steps: a running tool call always completes
         self.context: ContextView | None = None
         self.prefix = PrefixMeter()
         self._started_ids: set[str] = set()
@@ -146,6 +150,9 @@ class AgentRun:
             self.lifecycle.record(self.attempt_id, EventKind.LOG,
                                   {"message": f"resuming the conversation at message {len(messages)}"})
         while True:
+            if self.pause_requested():
+                self.lifecycle.record(self.attempt_id, EventKind.LOG, {"message": "paused by a person"})
+                return AgentResult("", paused=True)
             pending = pending_tool_calls(messages)
             if pending:
                 await self._run_tools(messages, pending)
@@ -223,6 +230,8 @@ class AgentRun:
 
     async def _run_tools(self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         for call in calls:
+            if self.pause_requested():
+                return   # the calls not started yet run after the resume
             name = call["function"]["name"]
             if call["id"] in self._started():
                 outcome = await self._orphaned(call)

@@ -14,7 +14,7 @@ from typing import Protocol
 from kilod.agent.loop import AgentResult, AgentRun, Budget
 from kilod.agent.prompt import Environment
 from kilod.agent.tools import ToolRunner
-from kilod.domain import EventKind, Step
+from kilod.domain import EventKind, State, Step
 from kilod.pipeline.base import Outcome, StepContext
 
 BUILTIN = "builtin"
@@ -41,7 +41,8 @@ class BuiltinAgent:
         loop = AgentRun(attempt.id, attempt.model, card.prompt, services.lifecycle, services.models, tools,
                         settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd),
                         context_window=settings.context_window, manage_context=settings.context_management,
-                        environment=environment)
+                        environment=environment,
+                        pause_requested=lambda: services.pauses.requested(attempt.id))
         return await loop.run()
 
 
@@ -57,6 +58,11 @@ class AgentStep:
 
     async def run(self, ctx: StepContext) -> Outcome:
         result = await self.agent_for(ctx).run(ctx)
+        if result.paused:
+            # what the agent left, so the resume can tell it what the person changed meanwhile
+            left = await ctx.repo.snapshot(Path(ctx.attempt.worktree), ctx.card.base_commit)
+            return Outcome(fields={"review_tree": left.tree}, state=State.PAUSED, goto=Step.AGENT)
+        ctx.services.pauses.clear(ctx.attempt.id)   # a request the agent finished before seeing
         if result.stopped_early:
             ctx.services.lifecycle.record(ctx.attempt.id, EventKind.LOG,
                                           {"message": f"stopped: {result.stopped_early}"})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kilod.agent.models import Models
+from kilod.agent.pause import PauseRequests
 from kilod.config import Settings
 from kilod.domain import Attempt, Card, State, Step
 from kilod.errors import Conflict
@@ -31,6 +32,7 @@ class Services:
     sandbox: Sandbox
     models: Models
     metrics: Metrics | None = None
+    pauses: PauseRequests = field(default_factory=PauseRequests)   # set by the API, read by the agent
 
 
 @dataclass

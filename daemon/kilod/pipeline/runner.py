@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step
+from kilod.domain import LIVE_STATES, SLOT_STATES, Attempt, Card, EventKind, State, Step
 from kilod.errors import Conflict, KilodError
 from kilod.git.repository import Repositories, Repository
 from kilod.pipeline.agent import AgentStep
@@ -80,9 +80,11 @@ class Pipeline:
             if step.needs_container and ctx.container_id is None:
                 await self._container_running(ctx)
             outcome = await step.run(ctx)
-            if outcome.goto is not None:   # sent back (a fix round): stored like any move
+            if outcome.goto is not None:   # sent back (a fix round, a pause): stored like any move
                 index = names.index(outcome.goto)
                 ctx.attempt = self._move(ctx.attempt, outcome.goto, outcome)
+                if ctx.attempt.state not in SLOT_STATES:
+                    return   # paused: a resume starts the pipeline again at the stored step
                 continue
             following = self.steps[index + 1].step if index + 1 < len(self.steps) else step.step
             ctx.attempt = self._move(ctx.attempt, following, outcome)
