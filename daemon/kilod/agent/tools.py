@@ -224,13 +224,18 @@ class ToolRunner:
     async def _write_file(self, path: str, content: str) -> tuple[str, bool]:
         if not isinstance(content, str):
             raise ToolError("content must be a string")
+        data = await self._put(path, content)
+        problem = await asyncio.to_thread(python_problem, path, content)   # a big file must not stall the loop
+        warning = f"\nwarning: {path} does not parse as Python: {problem}" if problem else ""
+        return f"wrote {len(data)} bytes to {path}{warning}", True
+
+    async def _put(self, path: str, content: str) -> bytes:
+        """Write the file in the container as the sandbox user, keeping an existing file's mode."""
         data = content.encode()
         mode = await asyncio.to_thread(self.sandbox.file_mode, self.container_id, path)
         await asyncio.to_thread(self.sandbox.copy_in, self.container_id, path, data, self.uid, self.gid,
                                 mode or 0o644)
-        problem = python_problem(path, content)
-        warning = f"\nwarning: {path} does not parse as Python: {problem}" if problem else ""
-        return f"wrote {len(data)} bytes to {path}{warning}", True
+        return data
 
     async def _edit_file(self, path: str, old_string: str, new_string: str) -> tuple[str, bool]:
         if not old_string:
@@ -243,10 +248,10 @@ class ToolRunner:
             raise ToolError(f"old_string occurs {count} times in {path}; give more context so it is unique")
         at = text.index(old_string)
         edited = text[:at] + new_string + text[at + len(old_string):]
-        await self._write_file(path, edited)
+        await self._put(path, edited)
         answer = f"edited {path}:\n{edited_region(edited, at, len(new_string))}"
-        problem = python_problem(path, edited)
-        if problem and not python_problem(path, text):   # only what this edit broke
+        problem = await asyncio.to_thread(python_problem, path, edited)
+        if problem and not await asyncio.to_thread(python_problem, path, text):   # only what this edit broke
             answer += f"\nwarning: {path} no longer parses as Python: {problem}"
         return answer, True
 
