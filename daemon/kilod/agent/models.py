@@ -109,7 +109,8 @@ class Models:
         """Input tokens of a request, by litellm's counter (the model's tokenizer where known, else tiktoken's)."""
         litellm = await self.litellm()
         try:
-            return int(litellm.token_counter(model=model, messages=messages, tools=tools))
+            # tokenising a long conversation takes CPU time: off the event loop
+            return int(await asyncio.to_thread(litellm.token_counter, model=model, messages=messages, tools=tools))
         except Exception:  # an exotic message shape: a rough count beats none
             return len(json.dumps(messages)) // 4 + (len(json.dumps(tools)) // 4 if tools else 0)
 
