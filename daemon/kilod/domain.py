@@ -203,6 +203,7 @@ class Attempt:
     stop_reason: str | None = None   # why the agent stopped before finishing (budget, step limit)
     run: int = 1                     # agent runs so far: a follow-up starts the next one
     agent: str = "builtin"           # who runs the model: kilod's own loop or an agent CLI (kilod.agents)
+    tokens_cached: int = 0           # of tokens_in, those the provider read from its prompt cache
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -221,6 +222,7 @@ class Attempt:
             "summary": self.summary,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
+            "tokens_cached": self.tokens_cached,
             "cost_usd": self.cost_usd,
             "steps": self.steps,
             "tool_calls": self.tool_calls,
@@ -274,6 +276,7 @@ def usage_totals(attempts: list[Attempt]) -> dict[str, Any]:
     return {
         "tokens_in": sum(a.tokens_in for a in attempts),
         "tokens_out": sum(a.tokens_out for a in attempts),
+        "tokens_cached": sum(a.tokens_cached for a in attempts),
         "cost_usd": sum(known) if known else None,
         "cost_complete": len(known) == len([a for a in attempts if a.steps > 0]),
     }

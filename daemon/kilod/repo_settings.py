@@ -33,6 +33,8 @@ class RepoSettings(BaseModel):
                                   description="globs of untracked files copied from the repository into worktrees")
     checks: list[Check] = Field(default_factory=list, description="commands run in the sandbox after the agent")
     network: bool | None = Field(None, description="sandbox network for this repository's cards")
+    fix_rounds: int = Field(2, ge=0, le=10, description="times failing checks go back to the built-in agent "
+                                                        "before the attempt waits in Review")
 
     @field_validator("setup", mode="before")
     @classmethod

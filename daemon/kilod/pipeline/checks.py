@@ -1,7 +1,12 @@
-"""The repository's checks (`.kilod.toml` `checks`), after the agent: each recorded for review."""
+"""The repository's checks (`.kilod.toml` `checks`), after the agent: each recorded for review.
+
+Failing checks go back to the built-in agent (their output tails as its next message)
+for up to `fix_rounds` rounds, each a new run; then the attempt moves on to Review.
+"""
 
 from __future__ import annotations
 
+from kilod.agent.feedback import FIX_ROUND, fix_round_message
 from kilod.domain import Step
 from kilod.pipeline.base import Outcome, StepContext
 from kilod.pipeline.commands import run_command
@@ -13,11 +18,19 @@ class ChecksStep:
 
     async def run(self, ctx: StepContext) -> Outcome:
         services, attempt = ctx.services, ctx.attempt
+        store = services.lifecycle.store
+        results = []
         for index, check in enumerate(ctx.repo_settings.checks):
             timeout = check.timeout or services.settings.check_timeout
-            result = await run_command(services.sandbox, ctx.container(), check.run, timeout)
-            services.lifecycle.events.publish(services.lifecycle.store.record_check(
-                attempt.id, attempt.run, index, {"name": check.name, "command": check.run, **result}))
+            result = {"name": check.name, "command": check.run,
+                      **await run_command(services.sandbox, ctx.container(), check.run, timeout)}
+            results.append(result)
+            services.lifecycle.events.publish(store.record_check(attempt.id, attempt.run, index, result))
             if services.metrics is not None:
                 services.metrics.checks.labels(result["status"]).inc()
-        return Outcome()
+        fix = fix_round_message(results, store.conversation(attempt.id), ctx.repo_settings.fix_rounds,
+                                attempt.stop_reason)
+        if fix is None:
+            return Outcome()
+        return Outcome(f"checks failed: fix round {fix[FIX_ROUND]}", {"summary": None, "run": attempt.run + 1},
+                       goto=Step.AGENT, to_agent=fix)

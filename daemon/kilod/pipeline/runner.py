@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
-from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step
+from kilod.domain import LIVE_STATES, SLOT_STATES, Attempt, Card, EventKind, State, Step
 from kilod.errors import Conflict, KilodError
 from kilod.git.repository import Repositories, Repository
 from kilod.pipeline.agent import Agent, AgentStep
@@ -75,13 +75,21 @@ class Pipeline:
         names = [s.step for s in self.steps]
         if attempt.step not in names:
             raise Conflict(f"attempt {attempt.id} stands at step '{attempt.step}', which this daemon does not run")
-        for index in range(names.index(attempt.step), len(self.steps)):
+        index = names.index(attempt.step)
+        while index < len(self.steps):
             step = self.steps[index]
             if step.needs_container and ctx.container_id is None:
                 await self._container_running(ctx)
             outcome = await step.run(ctx)
+            if outcome.goto is not None:   # sent back (a fix round, a pause): stored like any move
+                index = names.index(outcome.goto)
+                ctx.attempt = self._move(ctx.attempt, outcome.goto, outcome)
+                if ctx.attempt.state not in SLOT_STATES:
+                    return   # paused: a resume starts the pipeline again at the stored step
+                continue
             following = self.steps[index + 1].step if index + 1 < len(self.steps) else step.step
             ctx.attempt = self._move(ctx.attempt, following, outcome)
+            index += 1
 
     async def _container_running(self, ctx: StepContext) -> None:
         """Steps from here run in the container: after a restart it may have stopped or gone."""
@@ -98,7 +106,8 @@ class Pipeline:
         if outcome.state is not None:
             return self.lifecycle.transition(attempt.id, outcome.state, step=step, **outcome.fields)
         event = None if outcome.message is None else (EventKind.LOG, {"message": outcome.message, "step": str(step)})
-        published = self.store.update_attempt(attempt.id, event, step=step, **outcome.fields)
+        published = self.store.update_attempt(attempt.id, event, message=outcome.to_agent, step=step,
+                                              **outcome.fields)
         if published is not None:
             self.lifecycle.events.publish(published)
         return self.store.get_attempt(attempt.id)

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kilod.agent.pause import PauseRequests, compose_resume
 from kilod.config import Settings
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name, now, queued_attempt
 from kilod.errors import Conflict
@@ -26,9 +27,15 @@ class FollowUpRequest(BaseModel):
     text: str = Field(min_length=1, max_length=200_000)
 
 
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(None, max_length=200_000)
+
+
 class Commands:
     def __init__(self, settings: Settings, lifecycle: Lifecycle, repositories: Repositories,
-                 containers: Containers, stop: Stop, kick: Callable[[], None], locks: CardLocks) -> None:
+                 containers: Containers, stop: Stop, kick: Callable[[], None], locks: CardLocks,
+                 pauses: PauseRequests | None = None) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.store = lifecycle.store
@@ -37,6 +44,7 @@ class Commands:
         self.stop = stop
         self.kick = kick
         self.locks = locks
+        self.pauses = pauses or PauseRequests()
 
     async def cancel(self, attempt_id: str) -> Attempt:
         attempt = self.store.get_attempt(attempt_id)
@@ -45,6 +53,33 @@ class Commands:
                            f"{attempt.state}")
         await self.stop(attempt.id)
         return self.store.get_attempt(attempt.id)
+
+    async def pause(self, attempt_id: str) -> Attempt:
+        """Ask the agent to stop after its current tool call; the attempt then waits in `paused`, container up."""
+        attempt = self.store.get_attempt(attempt_id)
+        if attempt.state != State.RUNNING or attempt.step != Step.AGENT:
+            raise Conflict(f"only an attempt whose agent is at work can be paused; {attempt.id} is {attempt.state} "
+                           f"at step {attempt.step}")
+        self.pauses.request(attempt.id)
+        self.lifecycle.record(attempt.id, EventKind.LOG,
+                              {"message": "pause requested: the agent stops after its current tool call"})
+        return attempt
+
+    async def resume(self, attempt_id: str, text: str | None) -> Attempt:
+        """The paused agent continues, told what the person changed in the worktree and what they said."""
+        ctx = await open_attempt(self.store, self.repositories, attempt_id)
+        async with self.locks.of(ctx.attempt):
+            attempt = self.store.get_attempt(attempt_id)
+            if attempt.state != State.PAUSED:
+                raise Conflict(f"only a paused attempt can be resumed; {attempt.id} is {attempt.state}")
+            human = await self._human_changes(attempt, ctx.repo, ctx.worktree())
+            message = compose_resume(text, human)
+            self.pauses.clear(attempt.id)
+            attempt = self.lifecycle.follow_up(attempt.id, {"role": "user", "content": message}, [],
+                                               step=Step.AGENT)
+            self.lifecycle.record(attempt.id, EventKind.MESSAGE, {"role": "user", "content": message})
+        self.kick()
+        return attempt
 
     async def retry(self, attempt_id: str) -> Attempt:
         ctx = await open_attempt(self.store, self.repositories, attempt_id)
