@@ -80,6 +80,10 @@ def test_no_round_when_checks_pass_the_agent_stopped_early_or_rounds_are_used() 
     assert fix_round_message(failed, task, 0, None) is None
     first = fix_round_message(failed, task, 2, None)
     assert first is not None and first["content"].endswith("1 failed\n```") and len(first["content"]) < 4_000
+    assert "then call `finish` again." in first["content"]
+    told = fix_round_message(failed, task, 2, None, "end your turn with a short summary")   # an agent CLI
+    assert told is not None and "then end your turn with a short summary." in told["content"]
+    assert "`finish`" not in told["content"]
     again = [*task, first, {"role": "assistant", "content": "done"}]
     assert rounds_used(again) == 1
     second = fix_round_message(failed, again, 2, None)

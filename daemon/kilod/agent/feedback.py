@@ -28,8 +28,10 @@ def rounds_used(messages: list[dict[str, Any]]) -> int:
 
 
 def fix_round_message(results: list[dict[str, Any]], messages: list[dict[str, Any]], fix_rounds: int,
-                      stop_reason: str | None) -> dict[str, Any] | None:
+                      stop_reason: str | None, done: str = "call `finish` again") -> dict[str, Any] | None:
     """The message sending failing checks back to the agent, or None when the attempt should go to Review.
+
+    `done`: how the agent says it is done (the built-in agent's `finish`; an agent CLI ends its turn).
 
     None when every check passed, when the agent stopped early (budget, step limit, model
     error: another round would not help), or when the rounds allowed are used up.
@@ -42,7 +44,7 @@ def fix_round_message(results: list[dict[str, Any]], messages: list[dict[str, An
         return None
     parts = [f"The repository's checks ran after you finished and {len(failing)} of {len(results)} did not pass "
              f"(fix round {used + 1} of {fix_rounds}). Fix the cause, run the failing commands yourself to "
-             "confirm, then call `finish` again."]
+             f"confirm, then {done}."]
     for result in failing:
         tail = str(result.get("output_tail") or "")[-TAIL:]
         how = "timed out" if result.get("timed_out") else f"exit code {result.get('exit_code')}"

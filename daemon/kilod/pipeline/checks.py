@@ -1,13 +1,16 @@
 """The repository's checks (`.kilod.toml` `checks`), after the agent: each recorded for review.
 
-Failing checks go back to the built-in agent (their output tails as its next message)
-for up to `fix_rounds` rounds, each a new run; then the attempt moves on to Review.
+Failing checks go back to the agent (their output tails as its next message) for up to
+`fix_rounds` rounds, each a new run; then the attempt moves on to Review. The built-in
+agent reads the message from its conversation; an agent CLI gets it as a follow-up's
+prompt (kilod.agents.step), resuming its own session where it has one.
 """
 
 from __future__ import annotations
 
 from kilod.agent.feedback import FIX_ROUND, fix_round_message
 from kilod.domain import Step
+from kilod.pipeline.agent import BUILTIN
 from kilod.pipeline.base import Outcome, StepContext
 from kilod.pipeline.commands import run_command
 
@@ -28,8 +31,9 @@ class ChecksStep:
             services.lifecycle.events.publish(store.record_check(attempt.id, attempt.run, index, result))
             if services.metrics is not None:
                 services.metrics.checks.labels(result["status"]).inc()
+        done = "call `finish` again" if attempt.agent == BUILTIN else "end your turn with a short summary"
         fix = fix_round_message(results, store.conversation(attempt.id), ctx.repo_settings.fix_rounds,
-                                attempt.stop_reason)
+                                attempt.stop_reason, done)
         if fix is None:
             return Outcome()
         return Outcome(f"checks failed: fix round {fix[FIX_ROUND]}", {"summary": None, "run": attempt.run + 1},

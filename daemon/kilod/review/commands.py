@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kilod.agent.pause import PauseRequests, compose_resume
+from kilod.agents.catalog import BUILTIN
 from kilod.config import Settings
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name, now, queued_attempt
 from kilod.errors import Conflict
@@ -60,6 +61,10 @@ class Commands:
         if attempt.state != State.RUNNING or attempt.step != Step.AGENT:
             raise Conflict(f"only an attempt whose agent is at work can be paused; {attempt.id} is {attempt.state} "
                            f"at step {attempt.step}")
+        if attempt.agent != BUILTIN:
+            # an agent CLI runs its own loop: kilod cannot stop it between two of its tool calls
+            raise Conflict(f"only the built-in agent can be paused; {attempt.id} runs {attempt.agent} "
+                           "(cancel it, or wait for Review and send a follow-up)")
         self.pauses.request(attempt.id)
         self.lifecycle.record(attempt.id, EventKind.LOG,
                               {"message": "pause requested: the agent stops after its current tool call"})
