@@ -29,6 +29,9 @@ class State(StrEnum):
 # Groupings, defined here once; the CLI and the web page read them from GET /v1/meta.
 LIVE_STATES = frozenset({State.QUEUED, State.STARTING, State.RUNNING, State.PAUSED})   # not yet at rest
 SLOT_STATES = frozenset({State.STARTING, State.RUNNING})   # hold a max_parallel slot; resumed after a restart
+# Two kinds of pause share State.PAUSED: a person's (POST /pause, `error` empty; only POST /resume
+# continues it) and a full disk's (`error` starts with this; the daemon resumes it once space is back).
+DISK_FULL_PAUSE = "paused: the disk is full"
 FINAL_STATES = frozenset({State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED})
 RESTING_STATES = frozenset({State.REVIEW, State.FAILED, State.CANCELLED})   # the agent stopped; a person decides
 FINISHED_STATES = RESTING_STATES | FINAL_STATES   # reaching one stamps finished_at
@@ -157,6 +160,7 @@ class Card:
     created_at: float
     base_branch: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)   # .kilod.toml merged with the card's overrides
+    settings_source: dict[str, Any] | None = None  # which .kilod.toml, its hash, trusted or not, what was ignored
     budget_tokens: int | None = None
     budget_cost_usd: float | None = None
 
@@ -170,6 +174,7 @@ class Card:
             "base_commit": self.base_commit,
             "base_branch": self.base_branch,
             "settings": self.settings,
+            "settings_source": self.settings_source,
             "budget": {"tokens": self.budget_tokens, "cost_usd": self.budget_cost_usd},
             "network": self.network,
             "created_at": self.created_at,
@@ -204,6 +209,11 @@ class Attempt:
     run: int = 1                     # agent runs so far: a follow-up starts the next one
     agent: str = "builtin"           # who runs the model: kilod's own loop or an agent CLI (kilod.agents)
     tokens_cached: int = 0           # of tokens_in, those the provider read from its prompt cache
+
+    @property
+    def waits_for_disk(self) -> bool:
+        """Paused by a full disk (it resumes by itself once space is back), not by a person (POST /resume)."""
+        return self.state == State.PAUSED and (self.error or "").startswith(DISK_FULL_PAUSE)
 
     def to_json(self) -> dict[str, Any]:
         return {

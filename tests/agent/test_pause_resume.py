@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import docker
@@ -49,6 +50,15 @@ def test_pause_after_the_current_call_change_by_hand_and_resume_with_the_change_
     with pytest.raises(ApiError) as twice:
         daemon.request("POST", f"/v1/attempts/{attempt_id}/pause")
     assert twice.value.status == 409
+
+    # a person's pause is not the disk's: a restarted daemon (its scheduler, its disk watcher) leaves it
+    # paused through several reconciler passes (KILOD_RECONCILE_INTERVAL=1 in tests); only /resume ends it
+    assert paused["error"] is None
+    daemon.kill9()
+    daemon.start()
+    time.sleep(3)
+    still = daemon.attempt(attempt_id)
+    assert still["state"] == "paused" and still["error"] is None
 
     daemon.request("POST", f"/v1/attempts/{attempt_id}/resume", {"text": "I added human.txt; keep it"})
     finished = daemon.wait_state(attempt_id, "review")

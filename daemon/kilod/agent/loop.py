@@ -1,14 +1,17 @@
 """The agent loop: ask the model, run its tool calls in the sandbox, store, repeat.
 
 The conversation is stored after every step, so a restarted daemon resumes an
-attempt exactly where it stopped: tool calls the model made before the crash but
-whose results were never stored are run on resume, then the loop carries on.
+attempt exactly where it stopped: a tool call is stored as started before it runs, so
+one that started before a crash is never run again (the model is told how it ended);
+calls never started run on resume. On a full disk each of these writes waits for space
+(`persist`) holding what it has, so a tool call is never re-run for want of a write.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from kilod.agent.caching import PrefixMeter, with_cache_marks
@@ -33,6 +36,7 @@ from kilod.agent.conversation import (
 from kilod.agent.models import Completion, ModelError, Models
 from kilod.agent.prompt import Environment, system_prompt
 from kilod.agent.tools import TOOL_SCHEMAS, ToolOutcome, ToolRunner, truncate
+from kilod.diskspace import persist
 from kilod.domain import EventKind
 from kilod.lifecycle import Lifecycle
 
@@ -212,12 +216,11 @@ class AgentRun:
         attempt = self.store.get_attempt(self.attempt_id)
         # what is stored (and re-sent) is always valid; each call is announced as sent when it starts
         message = repair_tool_calls(completion.message)
-        self.store.append_messages(
-            self.attempt_id, len(messages), [message],
-            **self._account(completion, steps=attempt.steps + 1),
-        )
+        # persist: on a full disk the reply (paid for) is kept and written once space is back
+        counters = self._account(completion, steps=attempt.steps + 1)
+        await persist(partial(self.store.append_messages, self.attempt_id, len(messages), [message], **counters))
         messages.append(message)
-        self.lifecycle.record(self.attempt_id, EventKind.MESSAGE, {
+        await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.MESSAGE, {
             "role": "assistant",
             "content": completion.message.get("content"),
             "step": attempt.steps + 1,
@@ -226,7 +229,7 @@ class AgentRun:
             "tokens_cached": completion.tokens_cached,
             "cacheable": round(cacheable, 3),   # share of this request repeating the previous one's start
             "cost_usd": completion.cost_usd,
-        })
+        }))
 
     async def _run_tools(self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         for call in calls:
@@ -237,10 +240,11 @@ class AgentRun:
                 outcome = await self._orphaned(call)
             else:
                 # stored before it runs: after a crash this call is known to have started, and is not run twice
-                self._started_ids.add(call["id"])
-                self.lifecycle.record(self.attempt_id, EventKind.TOOL_CALL, {
+                # (persist: on a full disk the announcement waits for space, and the call runs only after it)
+                await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.TOOL_CALL, {
                     "id": call["id"], "name": name,
-                    "arguments": truncate(raw_arguments(call), EVENT_OUTPUT_LIMIT)})
+                    "arguments": truncate(raw_arguments(call), EVENT_OUTPUT_LIMIT)}))
+                self._started_ids.add(call["id"])
                 problem = call_problem(call)
                 if problem is not None:
                     outcome = ToolOutcome(f"error: {problem}", False)
@@ -248,19 +252,23 @@ class AgentRun:
                     outcome = await self.tools.run(name, call["function"]["arguments"], call["id"])
             if outcome.todo is not None:   # the card shows the agent's plan
                 done = sum(1 for t in outcome.todo if t.status == "done")
-                self.lifecycle.record(self.attempt_id, EventKind.LOG, {
-                    "message": f"todo: {done}/{len(outcome.todo)} done", "todo": [t.to_json() for t in outcome.todo]})
+                await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.LOG, {
+                    "message": f"todo: {done}/{len(outcome.todo)} done", "todo": [t.to_json() for t in outcome.todo]}))
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
             attempt = self.store.get_attempt(self.attempt_id)
-            self.store.append_messages(self.attempt_id, len(messages), [result],
-                                       tool_calls=attempt.tool_calls + 1)
-            messages.append(result)
-            self.lifecycle.record(self.attempt_id, EventKind.TOOL_RESULT, {
+            shown = (EventKind.TOOL_RESULT, {
                 "id": call["id"],
                 "name": name,
                 "ok": outcome.ok,
                 "output": truncate(outcome.output, EVENT_OUTPUT_LIMIT),
             })
+            # persist: the call ran; on a full disk its result (with its event, one transaction) waits in
+            # memory and is written once there is room: the call is never run twice
+            event = await persist(partial(self.store.append_messages, self.attempt_id, len(messages), [result],
+                                          shown, tool_calls=attempt.tool_calls + 1))
+            messages.append(result)
+            if event is not None:
+                self.lifecycle.events.publish(event)
 
     def _started(self) -> set[str]:
         """Ids of tool calls announced as started (read from the stored events once per run)."""
@@ -277,9 +285,9 @@ class AgentRun:
         known = {"killed": "it was still running after the shell timeout and has been stopped",
                  "unknown": "how it ended is not known"}
         state = known.get(ended, f"it ended with {ended.replace('exit', 'exit code')}")
-        self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+        await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.LOG, {
             "message": f"tool call {call['id']} ({name}) was interrupted by a daemon restart; not run again ({state})",
-            "interrupted": call["id"], "ended": ended})
+            "interrupted": call["id"], "ended": ended}))
         text = (f"note: the kilod daemon restarted while this call was running; {state}. It was NOT run again: "
                 "its effects, if any, are in the workspace; check them before deciding to run it again.")
         if output:

@@ -8,7 +8,10 @@ prompt (kilod.agents.step), resuming its own session where it has one.
 
 from __future__ import annotations
 
+import asyncio
+
 from kilod.agent.feedback import FIX_ROUND, fix_round_message
+from kilod.container_guard import removed
 from kilod.domain import Step
 from kilod.pipeline.agent import BUILTIN
 from kilod.pipeline.base import Outcome, StepContext
@@ -31,6 +34,8 @@ class ChecksStep:
             services.lifecycle.events.publish(store.record_check(attempt.id, attempt.run, index, result))
             if services.metrics is not None:
                 services.metrics.checks.labels(result["status"]).inc()
+        if not await asyncio.to_thread(services.sandbox.is_running, ctx.container()):
+            raise removed(ctx.container())  # gone since the agent finished: never a silent Review (nor a fix round)
         done = "call `finish` again" if attempt.agent == BUILTIN else "end your turn with a short summary"
         fix = fix_round_message(results, store.conversation(attempt.id), ctx.repo_settings.fix_rounds,
                                 attempt.stop_reason, done)

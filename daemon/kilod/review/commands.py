@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kilod.agent.pause import PauseRequests, compose_resume
 from kilod.agents.catalog import BUILTIN
 from kilod.config import Settings
+from kilod.diskspace import DiskGuard
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name, now, queued_attempt
 from kilod.errors import Conflict
 from kilod.git.repository import Repositories, Repository
@@ -24,7 +25,7 @@ Containers = Callable[[Attempt, Card, Repository], Awaitable[str]]
 
 
 class FollowUpRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: report a wrong type, never coerce it
     text: str = Field(min_length=1, max_length=200_000)
 
 
@@ -77,6 +78,10 @@ class Commands:
             attempt = self.store.get_attempt(attempt_id)
             if attempt.state != State.PAUSED:
                 raise Conflict(f"only a paused attempt can be resumed; {attempt.id} is {attempt.state}")
+            if attempt.waits_for_disk:
+                # the daemon's pause, not a person's: it ends when the disk has room, not on request
+                raise Conflict(f"{attempt.id} was paused because the disk is full, not by a person; it resumes "
+                               f"by itself once space is freed ({attempt.error})")
             human = await self._human_changes(attempt, ctx.repo, ctx.worktree())
             message = compose_resume(text, human)
             self.pauses.clear(attempt.id)
@@ -91,6 +96,7 @@ class Commands:
         attempt = ctx.attempt
         if attempt.state in LIVE_STATES:
             raise Conflict(f"attempt {attempt.id} is still {attempt.state}; cancel it first or wait")
+        DiskGuard(self.settings.data_dir, self.settings.min_free_bytes).check_floor("another attempt")
         n = max(a.n for a in self.store.attempts_of(attempt.card_id)) + 1
         fresh = queued_attempt(attempt.card_id, n, attempt.model, str(self.settings.worktrees_dir), now(),
                                attempt.runtime, agent=attempt.agent)
