@@ -121,7 +121,8 @@ async def test_a_malformed_file_gives_safe_defaults_and_an_error_naming_file_key
     source = card["settings_source"]
     assert expected in source["error"] and str(repo / ".kilod.toml") in source["error"]
     assert "safe defaults" in source["note"]
-    assert card["settings"] == {"setup": [], "copy": [], "checks": [], "network": None}
+    assert card["settings"] == {"setup": [], "copy": [], "checks": [], "network": None,
+                                "fix_rounds": 2}
     # the person's own settings are still checked strictly: a typo there is a 400
     with pytest.raises(Invalid):
         await board.create_card(new(repo, settings={"network": "yes"}))
