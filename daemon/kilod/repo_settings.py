@@ -65,6 +65,14 @@ class RepoSettings(BaseModel):
                     else item for item in value]
         return value
 
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network_shape(cls, value: Any) -> Any:
+        # one message for the union, instead of one per member (bool, list)
+        if value is None or isinstance(value, bool | list):
+            return value
+        raise ValueError("expected true, false or a list of host names ('pypi.org', '*.npmjs.org')")
+
     @field_validator("network")
     @classmethod
     def _allowlist(cls, value: bool | list[str] | None) -> bool | list[str] | None:
