@@ -22,7 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from kilod import __version__
-from kilod.agent.models import Models
+from kilod.agent.models import Models, RetryPolicy
+from kilod.agent.pause import PauseRequests
 from kilod.agents.runner import Stops
 from kilod.agents.step import agents
 from kilod.api import Api, Services, make_app
@@ -128,8 +129,9 @@ class Daemon:
         metrics.slots.set(settings.max_parallel)
         lifecycle.observers.append(metrics.transition)
         sandbox = DockerSandbox()
-        models = Models(settings.scripts_dir, settings.model_timeout, metrics)
-        repositories = Repositories()
+        models = Models(settings.scripts_dir, settings.model_timeout, metrics,
+                        RetryPolicy(settings.model_retry_patience, settings.model_retries))
+        repositories = Repositories(settings.max_file_bytes)
         environments = Environments(settings, lambda: sandbox.client)
         # agent CLIs reach models only through the gateway, one unix socket per attempt (#15, kilod.agents);
         # a spent budget stops the attempt's agent
@@ -137,7 +139,8 @@ class Daemon:
                           settings.gateway_models, metrics)
         stops = Stops()
         gateway.on_budget_spent = stops.request
-        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments),
+        pauses = PauseRequests()   # the API asks, the built-in agent reads between tool calls
+        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments, pauses),
                             repositories,
                             default_steps(agents(gateway, stops)))
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
@@ -148,7 +151,7 @@ class Daemon:
             queries=Queries(lifecycle, repositories),
             landing=Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks),
             commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
-                              scheduler.kick, locks),
+                              scheduler.kick, locks, pauses),
             store=store, events=events, metrics=metrics,
         )
 
@@ -200,6 +203,7 @@ class Daemon:
                  settings.data_dir, settings.instance)
         # room for writing a pause when the disk fills (see kilod.diskspace)
         await asyncio.to_thread(DiskGuard(settings.data_dir, settings.min_free_bytes).make_reserve)
+        await parts.api.landing.recover()  # a landing a kill -9 cut short is finished before work resumes
         parts.scheduler.start()
         if settings.gc_auto:
             self._gc = asyncio.create_task(collect_forever(parts.collector, settings.gc_idle_after), name="gc")

@@ -49,6 +49,8 @@ class RepoSettings(BaseModel):
                                          description="what kilod noted reading .devcontainer (set by kilod)")
     caches: list[str] = Field(default_factory=list,
                               description="extra absolute paths in the sandbox kept in this repository's cache volumes")
+    fix_rounds: int = Field(2, ge=0, le=10, description="times failing checks go back to the built-in agent "
+                                                        "before the attempt waits in Review")
 
     @field_validator("setup", mode="before")
     @classmethod

@@ -13,13 +13,13 @@ from pydantic import BaseModel
 
 from kilod.cards import NewCard
 from kilod.domain import Column, EventKind, State, Step
-from kilod.review.commands import FollowUpRequest
+from kilod.review.commands import FollowUpRequest, ResumeRequest
 from kilod.review.landing import ApproveRequest
 from kilod.review.queries import CommentRequest
 from kilod.trust import TrustRequest
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (NewCard, CommentRequest, FollowUpRequest, ApproveRequest,
-                                                TrustRequest)
+                                               ResumeRequest, TrustRequest)
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 Schema = dict[str, Any]
@@ -51,12 +51,14 @@ _ATTEMPT = _object({
     "id": STRING, "card_id": STRING, "n": INT, "model": STRING, "runtime": STRING, "branch": STRING,
     "worktree": STRING, "container": STRING, "container_id": nullable(STRING),
     "state": _enum(State), "step": _enum(Step), "error": nullable(STRING), "summary": nullable(STRING),
-    "tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "steps": INT, "tool_calls": INT,
-    "created_at": NUMBER, "started_at": nullable(NUMBER), "finished_at": nullable(NUMBER),
+    "tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "steps": INT,
+    "tool_calls": INT, "created_at": NUMBER, "started_at": nullable(NUMBER), "finished_at": nullable(NUMBER),
     "landed_commit": nullable(STRING), "stop_reason": nullable(STRING), "run": INT,
-}, {"agent": STRING, "checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL})})
+}, {"agent": STRING, "checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL}),
+    "tokens_cached": INT})   # of tokens_in, read from the provider's prompt cache
 
-_USAGE = _object({"tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "cost_complete": BOOL})
+_USAGE = _object({"tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "cost_complete": BOOL},
+                 {"tokens_cached": INT})
 
 _CARD = _object({
     "id": STRING, "title": STRING, "prompt": STRING, "repo": STRING, "base_ref": STRING, "base_commit": STRING,
@@ -77,12 +79,13 @@ _FILE_DIFF = _object({
     "status": {"type": "string", "enum": ["added", "modified", "deleted", "renamed"]},
     "binary": BOOL, "additions": INT, "deletions": INT, "old_mode": nullable(STRING), "new_mode": nullable(STRING),
     "risks": {"type": "array", "items": STRING}, "hunks": {"type": "array", "items": _HUNK},
-})
+}, {"path_base64": STRING, "old_path_base64": nullable(STRING)})   # exact bytes; `path` shows others as \\xNN
 _DIFF = _object({
     "attempt_id": STRING, "base_commit": STRING, "tree": STRING, "files": {"type": "array", "items": _FILE_DIFF},
     "nested_repositories": {"type": "array", "items": STRING}, "additions": INT, "deletions": INT,
     "risks": {"type": "array", "items": STRING},
-}, {"text": STRING})
+}, {"text": STRING, "left_out": {"type": "array", "items": _object(
+    {"path": STRING, "path_base64": STRING, "reason": STRING, "note": STRING})}})
 _DIFFSTAT = _object({
     "attempt_id": STRING, "base_commit": STRING, "added": INT, "deleted": INT,
     "files": {"type": "array", "items": _object({"path": STRING, "added": nullable(INT), "deleted": nullable(INT),

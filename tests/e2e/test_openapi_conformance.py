@@ -1,7 +1,7 @@
 """Real responses from a real daemon validate against the OpenAPI document it serves.
 
 Every route is exercised through a card's whole life (create, run, diff, comment,
-follow-up, shell, approve, retry, cancel, discard) and its error answers, and each
+follow-up, shell, approve, retry, cancel, discard, pause, resume) and its error answers, and each
 JSON body is checked against the schema the document declares for that route and
 status. The requests sent are checked against the request schemas too.
 """
@@ -99,11 +99,23 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     daemon.wait_state(first, "review")
     c.call("POST", "/v1/attempts/{attempt_id}/shell", 200, attempt_id=second)
 
-    approval = c.call("POST", "/v1/attempts/{attempt_id}/approve", 200, {"merge": True}, attempt_id=first)
+    tree = c.call("GET", "/v1/attempts/{attempt_id}/diff", 200, attempt_id=first)["tree"]
+    approval = c.call("POST", "/v1/attempts/{attempt_id}/approve", 200, {"merge": True, "tree": tree},
+                      attempt_id=first)
     assert approval["discarded"] == [second]
     retried = c.call("POST", "/v1/attempts/{attempt_id}/retry", 201, attempt_id=second)
     c.call("POST", "/v1/attempts/{attempt_id}/cancel", 200, attempt_id=retried["id"])
     c.call("POST", "/v1/attempts/{attempt_id}/discard", 200, attempt_id=retried["id"])
+
+    # pause (after the call in flight) and resume, the built-in agent's
+    slow = c.call("POST", "/v1/cards", 201,
+                  {"prompt": "take notes", "repo": str(repo), "models": ["scripted/resumable"]})
+    paused_id = slow["attempts"][0]["id"]
+    daemon.wait_for(lambda: any(e["kind"] == "tool_call" for e in daemon.events(paused_id)), what="a tool call")
+    c.call("POST", "/v1/attempts/{attempt_id}/pause", 202, attempt_id=paused_id)
+    daemon.wait_state(paused_id, "paused")
+    c.call("POST", "/v1/attempts/{attempt_id}/resume", 202, {"text": "go on"}, attempt_id=paused_id)
+    daemon.wait_state(paused_id, "review")
 
     shown = c.call("GET", "/v1/repos/trust", 200, query=f"?repo={repo}")
     c.call("POST", "/v1/repos/trust", 409, {"repo": str(repo), "sha256": "0" * 64})  # no .kilod.toml to trust
@@ -125,7 +137,7 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     # and the errors: each a documented status with the Error shape
     missing = c.call("GET", "/v1/attempts/{attempt_id}", 404, attempt_id="nope-1")
     bad = c.call("POST", "/v1/cards", 400, {"prompt": "", "repo": str(repo)})
-    late = c.call("POST", "/v1/attempts/{attempt_id}/approve", 409, {}, attempt_id=first)
+    late = c.call("POST", "/v1/attempts/{attempt_id}/approve", 409, {"tree": tree}, attempt_id=first)
     assert [e["error"]["reason"] for e in (missing, bad, late)] == ["not_found", "invalid", "conflict"]
     c.call("GET", "/v1/attempts/{attempt_id}/diff", 409, attempt_id=first)
 
