@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kilod import __version__
 from kilod.board import Board, NewCard
+from kilod.domain import checks_summary, meta
 from kilod.errors import Conflict, Invalid, KilodError, NotFound, Unavailable
 from kilod.events import EventLog
 from kilod.metrics import CONTENT_TYPE, Metrics
@@ -121,6 +122,7 @@ class Api:
             web.get("/metrics", self.get_metrics),
             web.get("/v1/openapi.json", self.openapi),
             web.get("/v1/status", self.get_status),
+            web.get("/v1/meta", self.get_meta),
             web.post("/v1/cards", self.create_card),
             web.get("/v1/cards", self.list_cards),
             web.get("/v1/cards/{card_id}", self.get_card),
@@ -155,6 +157,9 @@ class Api:
     async def get_status(self, request: web.Request) -> web.Response:
         return web.json_response(self.status())
 
+    async def get_meta(self, request: web.Request) -> web.Response:
+        return web.json_response(meta())
+
     async def create_card(self, request: web.Request) -> web.Response:
         card = await self.board.create_card(parse(NewCard, await read_json(request)))
         self.on_change()
@@ -173,7 +178,8 @@ class Api:
         return web.json_response(self.board.board())
 
     async def get_attempt(self, request: web.Request) -> web.Response:
-        return web.json_response(self.store.get_attempt(request.match_info["attempt_id"]).to_json())
+        attempt = self.store.get_attempt(request.match_info["attempt_id"])
+        return web.json_response({**attempt.to_json(), "checks": checks_summary(self.store.checks_of(attempt.id))})
 
     async def attempt_diffstat(self, request: web.Request) -> web.Response:
         return web.json_response(await self.board.diffstat(request.match_info["attempt_id"]))

@@ -93,6 +93,18 @@ class EventKind(StrEnum):
     CHECK = "check"
 
 
+def meta() -> dict[str, Any]:
+    """The constants the CLI and the page need (GET /v1/meta), so neither keeps a copy."""
+    return {
+        "states": [str(s) for s in State],
+        "live_states": [str(s) for s in State if s in LIVE_STATES],
+        "final_states": [str(s) for s in State if s in FINAL_STATES],
+        "columns": [{"id": str(c), "title": COLUMN_TITLES[c]} for c in Column],
+        "steps": [str(s) for s in PIPELINE],
+        "event_kinds": [str(k) for k in EventKind],
+    }
+
+
 def new_card_id() -> str:
     return secrets.token_hex(4)
 

@@ -48,6 +48,8 @@ OPENAPI: dict[str, Any] = {
         "/v1/openapi.json": {"get": {"summary": "this document", "responses": {"200": _json({"type": "object"})}}},
         "/v1/status": {"get": {"summary": "daemon status: slots, litellm readiness",
                                "responses": {"200": _json({"type": "object"})}}},
+        "/v1/meta": {"get": {"summary": "states, columns, pipeline steps and event kinds, for clients",
+                             "responses": {"200": _json({"type": "object"})}}},
         "/v1/cards": {
             "get": {"summary": "list cards", "responses": {"200": _json(
                 {"type": "object", "properties": {"cards": {"type": "array", "items": _ref("Card")}}})}},
