@@ -345,13 +345,21 @@ LOWER_IS_BETTER = ("checks_failed", "steps", "tool_calls", "tokens", "cost_usd",
 HIGHER_IS_BETTER = ("checks_passed",)
 
 
+# Columns where only a clean result deserves a star: the fewest failures is best, but one
+# failure is never "best" (a ★ beside "checks failed 1" reads as a recommendation).
+ZERO_ONLY = ("checks_failed",)
+
+
 def best_of(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Per column, the attempts with the best value (ties all marked; unknown values never win)."""
+    """Per column, the attempts with the best value (ties all marked; unknown values never win;
+    no star for failures, nor for passing nothing)."""
     best: dict[str, list[str]] = {}
     for column in LOWER_IS_BETTER + HIGHER_IS_BETTER:
         values = [(r[column], r["attempt_id"]) for r in rows if r[column] is not None]
         if len(values) < 2:
             continue
         target = (min if column in LOWER_IS_BETTER else max)(v for v, _ in values)
+        if (column in ZERO_ONLY and target != 0) or (column in HIGHER_IS_BETTER and target <= 0):
+            continue
         best[column] = [aid for v, aid in values if v == target]
     return best
