@@ -9,10 +9,11 @@ import {
 const FILTERS = "kilod.filters";
 const NARROW = window.matchMedia("(max-width: 700px)");
 
-/** A model name that may wrap after its slashes (`provider/<wbr>model`), never inside a word. */
+/** A model name that may wrap after its slashes (`provider/<wbr>model`), never inside a part (not at hyphens). */
 function breakable(name) {
   const parts = String(name).split("/");
-  return parts.flatMap((part, i) => (i < parts.length - 1 ? [`${part}/`, h("wbr")] : [part]));
+  return parts.flatMap((part, i) => (i < parts.length - 1
+    ? [h("span", { class: "name-part" }, `${part}/`), h("wbr")] : [h("span", { class: "name-part" }, part)]));
 }
 
 /** ✓ 3 / ✗ 1: an attempt's checks of its latest run; nothing when none ran. */
@@ -89,7 +90,7 @@ export class BoardView {
     this.signatures = new Map(); // id → JSON text last drawn
     this.elements = new Map();   // id → <li>
     this.filters = savedFilters();
-    this.active = sessionStorage.getItem("kilod.column") || null;  // the column shown on a phone
+    this.chosen = sessionStorage.getItem("kilod.column") || null;  // the column a person picked on a phone
     this.refresh = batcher(250, (ids) => this.refreshCards(ids));
     this.onNarrow = () => this.drawTabs();
   }
@@ -190,7 +191,7 @@ export class BoardView {
   // -- columns as tabs on a phone -------------------------------------------------
 
   showColumn(id) {
-    this.active = id;
+    this.chosen = id;
     sessionStorage.setItem("kilod.column", id);
     this.drawTabs();
   }
@@ -198,10 +199,9 @@ export class BoardView {
   drawTabs() {
     if (!this.tabs) return;
     const ids = meta.columns.map((c) => c.id);
-    if (!ids.includes(this.active)) {
-      // the first column with something in it: a phone opens on work, not on an empty To Do
-      this.active = ids.find((id) => this.lists.get(id).children.length) || ids[0];
-    }
+    // until a tab is picked: the first column with something in it (a phone opens on work, not on an empty To Do)
+    this.active = ids.includes(this.chosen) ? this.chosen
+      : ids.find((id) => this.lists.get(id).children.length) || ids[0];
     for (const tab of this.tabs.children) {
       const selected = tab.dataset.column === this.active;
       tab.setAttribute("aria-selected", String(selected));
