@@ -14,8 +14,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from kilod_cli.meta import Meta
 
 EXIT_FAILURE = 1
 EXIT_NOT_RUNNING = 3
@@ -27,10 +30,6 @@ STREAM_TIMEOUT_SECONDS = 90.0
 PROBE_TIMEOUT_SECONDS = 2.0
 # After the event stream drops, how long before connecting again.
 RECONNECT_SECONDS = 1.0
-
-# Attempt states as the API names them (kilod.domain.State, which the CLI must not import).
-LIVE_STATES = frozenset({"queued", "starting", "running"})
-RESTING_STATES = frozenset({"review", "failed", "cancelled", "approved", "discarded"})
 
 
 class CliError(Exception):
@@ -141,6 +140,15 @@ class Client:
     def __init__(self, socket_path: Path, timeout: float = REQUEST_TIMEOUT_SECONDS) -> None:
         self.socket_path = socket_path
         self.timeout = timeout
+        self._meta: Meta | None = None
+
+    def meta(self) -> Meta:
+        """The daemon's states, their groupings and its columns (`GET /v1/meta`), asked once."""
+        if self._meta is None:
+            from kilod_cli.meta import fetch_meta
+
+            self._meta = fetch_meta(self.get, str(self.socket_path))
+        return self._meta
 
     def _open(self, timeout: float | None) -> UnixHTTPConnection:
         connection = UnixHTTPConnection(self.socket_path, timeout)

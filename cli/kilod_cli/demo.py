@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kilod.paths import data_dir
-from kilod_cli.client import LIVE_STATES, ApiError, ChangeFeed, Client, CliError, segment
+from kilod_cli.client import ApiError, ChangeFeed, Client, CliError, segment
 from kilod_cli.images import EXIT_INTERRUPTED, run_build
 
 DEMO_PROMPT = "Make greet() handle an empty name, add farewell(), and cover both with tests."
@@ -138,7 +138,8 @@ class SettleWatcher:
             if self.print_changes and self.states.get(attempt["id"]) != state:
                 _say(f"{attempt['id']}  {attempt['model']}  {state}")
             self.states[attempt["id"]] = state
-        return bool(attempts) and all(str(a["state"]) not in LIVE_STATES for a in attempts)
+        live = self.client.meta().live_states
+        return bool(attempts) and all(str(a["state"]) not in live for a in attempts)
 
 
 def run_demo(client: Client) -> int:

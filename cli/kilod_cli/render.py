@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 from rich.console import Console, Group, RenderableType
@@ -19,11 +19,12 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from kilod_cli.client import RESTING_STATES
 from kilod_cli.text import visible
 
 # When stdout is not a terminal rich would wrap at 80 columns; a wide board reads better in a log file.
 PIPED_WIDTH = 160
+# Colours only: which states exist and how they group comes from the daemon (kilod_cli.meta);
+# a state not named here (a newer daemon's) is shown plain.
 STATE_STYLES = {
     "queued": "dim",
     "starting": "yellow",
@@ -33,6 +34,7 @@ STATE_STYLES = {
     "discarded": "dim",
     "failed": "bold red",
     "cancelled": "magenta",
+    "paused": "bold magenta",
 }
 KIND_WIDTH = 11  # len("tool_result")
 RESULT_LINES = 5
@@ -246,8 +248,9 @@ def _indented(text: str, style: str = "") -> Text:
     return block
 
 
-def event_text(event: dict[str, Any]) -> Text:
-    """One event as a log line (plus indented lines for multi-line content)."""
+def event_text(event: dict[str, Any], resting: Collection[str] = frozenset()) -> Text:
+    """One event as a log line (plus indented lines for multi-line content); a move into one of
+    the `resting` states (the daemon's, see kilod_cli.meta) is shown in capitals."""
     kind = str(event.get("kind", "?"))
     payload: dict[str, Any] = event.get("payload") or {}
     line = Text(f"{_clock(event.get('time'))} ", style="dim")
@@ -258,7 +261,7 @@ def event_text(event: dict[str, Any]) -> Text:
         if origin:
             line.append_text(state_text(str(origin)))
             line.append(" → ")
-        line.append(target.upper() if target in RESTING_STATES else target, style=STATE_STYLES.get(target, "bold"))
+        line.append(target.upper() if target in resting else target, style=STATE_STYLES.get(target, "bold"))
         if payload.get("error"):
             line.append(f"  {visible(str(payload['error']))}", style="red")
     elif kind == "message":

@@ -1,6 +1,7 @@
 """HTTP API under /v1: JSON in and out, SSE for live events.
 
-This is the one place the error tree becomes HTTP status codes.
+Errors leave as `{"error": {"status", "reason", "message", …details}}`: each kind in
+the error tree carries its own status and reason.
 """
 
 from __future__ import annotations
@@ -10,31 +11,35 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from kilod import __version__
-from kilod.board import Board, NewCard
+from kilod.board import Board
+from kilod.cards import Cards, NewCard
 from kilod.domain import checks_summary, meta
-from kilod.errors import Conflict, Invalid, KilodError, NotFound, Unavailable
+from kilod.errors import Invalid, KilodError
 from kilod.events import EventLog
 from kilod.metrics import CONTENT_TYPE, Metrics
 from kilod.openapi import OPENAPI
-from kilod.review import Review
+from kilod.review.commands import Commands, FollowUpRequest
+from kilod.review.landing import ApproveRequest, Landing
+from kilod.review.queries import CommentRequest, Queries
 from kilod.store import Store
 from kilod.web.highlight import highlight_diff
 
 log = logging.getLogger(__name__)
-STATUS = {NotFound: 404, Conflict: 409, Invalid: 400, Unavailable: 503}
 SSE_HEARTBEAT_SECONDS = 15.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(status: int, message: str, **details: Any) -> web.Response:
-    return web.json_response({"error": {"status": status, "message": message, **details}}, status=status)
+def error_response(status: int, message: str, *, reason: str | None = None, **details: Any) -> web.Response:
+    body = {"status": status, **({"reason": reason} if reason else {}), "message": message, **details}
+    return web.json_response({"error": body}, status=status)
 
 
 @web.middleware
@@ -42,8 +47,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except KilodError as exc:
-        status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
-        return error_response(status, exc.message, **exc.details)
+        return error_response(exc.status, exc.message, reason=exc.reason, **exc.details)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -68,25 +72,6 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
-class CommentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    path: str = Field(min_length=1)
-    line: int = Field(ge=1)
-    text: str = Field(min_length=1, max_length=20_000)
-
-
-class FollowUpRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=200_000)
-
-
-class ApproveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    message: str | None = Field(None, min_length=1, max_length=20_000)
-    merge: bool = False
-    tree: str | None = Field(None, description="the tree id the reviewer saw; 409 if the worktree changed")
-
-
 def parse(model: type[ModelT], body: dict[str, Any]) -> ModelT:
     try:
         return model.model_validate(body)
@@ -103,15 +88,31 @@ def validation_message(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+@dataclass(frozen=True)
+class Services:
+    """What the routes call: one object per job."""
+
+    cards: Cards
+    board: Board
+    queries: Queries
+    landing: Landing
+    commands: Commands
+    store: Store
+    events: EventLog
+    metrics: Metrics
+
+
 class Api:
-    def __init__(self, board: Board, review: Review, store: Store, events: EventLog, metrics: Metrics,
-                 on_change: Callable[[], None], on_shutdown: Callable[[], None],
+    def __init__(self, services: Services, on_change: Callable[[], None], on_shutdown: Callable[[], None],
                  status: Callable[[], dict[str, Any]]) -> None:
-        self.board = board
-        self.review = review
-        self.metrics = metrics
-        self.store = store
-        self.events = events
+        self.cards = services.cards
+        self.board = services.board
+        self.queries = services.queries
+        self.landing = services.landing
+        self.commands = services.commands
+        self.metrics = services.metrics
+        self.store = services.store
+        self.events = services.events
         self.on_change = on_change
         self.on_shutdown = on_shutdown
         self.status = status
@@ -161,7 +162,7 @@ class Api:
         return web.json_response(meta())
 
     async def create_card(self, request: web.Request) -> web.Response:
-        card = await self.board.create_card(parse(NewCard, await read_json(request)))
+        card = await self.cards.create_card(parse(NewCard, await read_json(request)))
         self.on_change()
         return web.json_response(card, status=201)
 
@@ -172,7 +173,7 @@ class Api:
         return web.json_response(self.board.card(request.match_info["card_id"]))
 
     async def compare(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.review.compare(request.match_info["card_id"]))
+        return web.json_response(await self.queries.compare(request.match_info["card_id"]))
 
     async def get_board(self, request: web.Request) -> web.Response:
         return web.json_response(self.board.board())
@@ -182,10 +183,10 @@ class Api:
         return web.json_response({**attempt.to_json(), "checks": checks_summary(self.store.checks_of(attempt.id))})
 
     async def attempt_diffstat(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.board.diffstat(request.match_info["attempt_id"]))
+        return web.json_response(await self.queries.diffstat(request.match_info["attempt_id"]))
 
     async def attempt_diff(self, request: web.Request) -> web.Response:
-        structured, text = await self.review.diff(request.match_info["attempt_id"])
+        structured, text = await self.queries.diff(request.match_info["attempt_id"])
         if request.query.get("format") == "text":
             return web.Response(text=text, content_type="text/x-diff", headers={"X-Kilod-Tree": structured["tree"]})
         if request.query.get("format") == "both":
@@ -195,14 +196,13 @@ class Api:
         return web.json_response(structured)
 
     async def list_comments(self, request: web.Request) -> web.Response:
-        attempt = self.store.get_attempt(request.match_info["attempt_id"])
-        return web.json_response({"comments": self.store.comments(attempt.id)})
+        return web.json_response({"comments": self.queries.comments(request.match_info["attempt_id"])})
 
     async def add_comment(self, request: web.Request) -> web.Response:
         attempt_id = request.match_info["attempt_id"]
         self.store.get_attempt(attempt_id)
         comment = parse(CommentRequest, await read_json(request))
-        created = await self.review.add_comment(attempt_id, comment.path, comment.line, comment.text)
+        created = await self.queries.add_comment(attempt_id, comment.path, comment.line, comment.text)
         return web.json_response(created, status=201)
 
     async def follow_up(self, request: web.Request) -> web.Response:
@@ -210,7 +210,7 @@ class Api:
         self.store.get_attempt(attempt_id)
         message = parse(FollowUpRequest, await read_json(request))
         before = self.store.last_seq(attempt_id)
-        attempt = await self.review.follow_up(attempt_id, message.text)
+        attempt = await self.commands.follow_up(attempt_id, message.text)
         # what the follow-up starts comes after this seq: `Last-Event-ID: follow_from_seq`
         return web.json_response({**attempt.to_json(), "follow_from_seq": before}, status=202)
 
@@ -219,20 +219,20 @@ class Api:
         self.store.get_attempt(attempt_id)
         body = await read_json(request) if request.can_read_body else {}
         choice = parse(ApproveRequest, body)
-        return web.json_response(await self.review.approve(attempt_id, choice.message, choice.merge, choice.tree))
+        return web.json_response(await self.landing.approve(attempt_id, choice.message, choice.merge, choice.tree))
 
     async def discard(self, request: web.Request) -> web.Response:
-        return web.json_response((await self.review.discard(request.match_info["attempt_id"])).to_json())
+        return web.json_response((await self.landing.discard(request.match_info["attempt_id"])).to_json())
 
     async def cancel(self, request: web.Request) -> web.Response:
-        return web.json_response((await self.review.cancel(request.match_info["attempt_id"])).to_json())
+        return web.json_response((await self.commands.cancel(request.match_info["attempt_id"])).to_json())
 
     async def retry(self, request: web.Request) -> web.Response:
-        attempt = await self.review.retry(request.match_info["attempt_id"])
+        attempt = await self.commands.retry(request.match_info["attempt_id"])
         return web.json_response(attempt.to_json(), status=201)
 
     async def shell(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.review.shell_target(request.match_info["attempt_id"]))
+        return web.json_response(await self.commands.shell_target(request.match_info["attempt_id"]))
 
     async def attempt_events(self, request: web.Request) -> web.StreamResponse:
         attempt_id = request.match_info["attempt_id"]

@@ -16,16 +16,21 @@ from aiohttp import web
 
 from kilod import __version__
 from kilod.agent.models import Models
-from kilod.api import Api, make_app
+from kilod.api import Api, Services, make_app
 from kilod.board import Board
+from kilod.cards import Cards
 from kilod.config import Settings
 from kilod.domain import State
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
+from kilod.git.repository import Repositories
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
 from kilod.pipeline import Pipeline
-from kilod.review import Review
+from kilod.review.commands import Commands
+from kilod.review.context import CardLocks
+from kilod.review.landing import Landing
+from kilod.review.queries import Queries
 from kilod.sandbox import Sandbox
 from kilod.scheduler import Scheduler
 from kilod.store import Store
@@ -81,10 +86,19 @@ class Daemon:
         sandbox = Sandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
         models.start_loading()
-        pipeline = Pipeline(settings, lifecycle, sandbox, models, metrics)
+        repositories = Repositories()
+        pipeline = Pipeline(settings, lifecycle, sandbox, models, repositories, metrics)
         scheduler = Scheduler(settings, store, pipeline, sandbox)
-        board = Board(settings, store, events, models)
-        review = Review(settings, lifecycle, sandbox, scheduler)
+        locks = CardLocks()
+        services = Services(
+            cards=Cards(settings, store, events, models, repositories),
+            board=Board(store),
+            queries=Queries(lifecycle, repositories),
+            landing=Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks),
+            commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
+                              scheduler.kick, locks),
+            store=store, events=events, metrics=metrics,
+        )
 
         def status() -> dict[str, Any]:
             return {
@@ -102,8 +116,7 @@ class Daemon:
                 "last_event_id": store.last_event_id(),
             }
 
-        api = Api(board, review, store, events, metrics, on_change=scheduler.kick, on_shutdown=self.request_stop,
-                  status=status)
+        api = Api(services, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
         web_board = WebBoard(settings, api)  # the browser's TCP listener, when settings.http is set
         unix_app = make_app(api)
         unix_app.add_routes(web_board.unix_routes())

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         return UNPRIVILEGED_SANDBOX_UID if uid == 0 else uid
 
     @property
+    def sandbox_owner(self) -> tuple[int, int]:
+        """(uid, gid) the sandbox runs as and worktree files belong to."""
+        uid = self.effective_sandbox_uid
+        return uid, (os.getgid() if uid == os.getuid() else uid)
+
+    @property
     def http_address(self) -> tuple[str, int] | None:
         return split_host_port(self.http) if self.http else None
 

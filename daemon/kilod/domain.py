@@ -9,7 +9,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from kilod.errors import Conflict
 
@@ -18,6 +18,7 @@ class State(StrEnum):
     QUEUED = "queued"
     STARTING = "starting"
     RUNNING = "running"
+    PAUSED = "paused"          # stopped on purpose (a person, a full disk); resumes where it was
     REVIEW = "review"
     APPROVED = "approved"
     DISCARDED = "discarded"
@@ -25,13 +26,21 @@ class State(StrEnum):
     CANCELLED = "cancelled"
 
 
-LIVE_STATES = frozenset({State.QUEUED, State.STARTING, State.RUNNING})
+# Groupings, defined here once; the CLI and the web page read them from GET /v1/meta.
+LIVE_STATES = frozenset({State.QUEUED, State.STARTING, State.RUNNING, State.PAUSED})   # not yet at rest
+SLOT_STATES = frozenset({State.STARTING, State.RUNNING})   # hold a max_parallel slot; resumed after a restart
 FINAL_STATES = frozenset({State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED})
+RESTING_STATES = frozenset({State.REVIEW, State.FAILED, State.CANCELLED})   # the agent stopped; a person decides
+FINISHED_STATES = RESTING_STATES | FINAL_STATES   # reaching one stamps finished_at
+# Attempts in these states keep their container (for review, follow-ups and shells).
+KEEPS_CONTAINER = frozenset({State.STARTING, State.RUNNING, State.PAUSED, State.REVIEW, State.FAILED,
+                             State.CANCELLED})
 
 _ALLOWED: dict[State, frozenset[State]] = {
     State.QUEUED: frozenset({State.STARTING, State.FAILED, State.CANCELLED}),
     State.STARTING: frozenset({State.RUNNING, State.FAILED, State.CANCELLED}),
-    State.RUNNING: frozenset({State.REVIEW, State.FAILED, State.CANCELLED}),
+    State.RUNNING: frozenset({State.PAUSED, State.REVIEW, State.FAILED, State.CANCELLED}),
+    State.PAUSED: frozenset({State.RUNNING, State.FAILED, State.CANCELLED}),
     State.REVIEW: frozenset({State.RUNNING, State.APPROVED, State.DISCARDED}),
     State.APPROVED: frozenset(),
     State.DISCARDED: frozenset(),
@@ -47,7 +56,7 @@ def check_transition(current: State, target: State) -> None:
 
 
 class Step(StrEnum):
-    """Where an attempt's pipeline stands; stored so a restart continues there."""
+    """Where an attempt's pipeline stands, in the order the pipeline runs them; stored so a restart continues."""
 
     WORKTREE = "worktree"
     CONTAINER = "container"
@@ -55,9 +64,6 @@ class Step(StrEnum):
     AGENT = "agent"
     CHECKS = "checks"
     REVIEW = "review"
-
-
-PIPELINE: tuple[Step, ...] = (Step.WORKTREE, Step.CONTAINER, Step.SETUP, Step.AGENT, Step.CHECKS, Step.REVIEW)
 
 
 class Column(StrEnum):
@@ -71,8 +77,8 @@ COLUMN_TITLES = {Column.TODO: "To Do", Column.DOING: "Doing", Column.REVIEW: "Re
 
 
 def column_of(states: list[State]) -> Column:
-    """A card's column, derived from its attempts' states (DESIGN.md, Domain)."""
-    if any(s in (State.STARTING, State.RUNNING) for s in states):
+    """A card's column, derived from its attempts' states."""
+    if any(s in (State.STARTING, State.RUNNING, State.PAUSED) for s in states):
         return Column.DOING
     if any(s == State.APPROVED for s in states):
         return Column.DONE
@@ -93,14 +99,28 @@ class EventKind(StrEnum):
     CHECK = "check"
 
 
-def meta() -> dict[str, Any]:
-    """The constants the CLI and the page need (GET /v1/meta), so neither keeps a copy."""
+class ColumnMeta(TypedDict):
+    id: str
+    title: str
+
+
+class Meta(TypedDict):
+    states: list[str]
+    live_states: list[str]
+    final_states: list[str]
+    columns: list[ColumnMeta]
+    steps: list[str]
+    event_kinds: list[str]
+
+
+def meta() -> Meta:
+    """The constants clients need, in display order, so none of them keeps a copy."""
     return {
         "states": [str(s) for s in State],
         "live_states": [str(s) for s in State if s in LIVE_STATES],
         "final_states": [str(s) for s in State if s in FINAL_STATES],
         "columns": [{"id": str(c), "title": COLUMN_TITLES[c]} for c in Column],
-        "steps": [str(s) for s in PIPELINE],
+        "steps": [str(s) for s in Step],
         "event_kinds": [str(k) for k in EventKind],
     }
 

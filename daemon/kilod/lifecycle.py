@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kilod.domain import Attempt, EventKind, State, check_transition, now
+from kilod.domain import FINISHED_STATES, Attempt, EventKind, State, check_transition, now
 from kilod.events import EventLog
 from kilod.store import Store
 
@@ -20,17 +20,26 @@ class Lifecycle:
         # told (before, after) once a transition is committed: metrics, mostly
         self.observers: list[Callable[[Attempt, Attempt], None]] = []
 
-    def transition(self, attempt_id: str, target: State, message: dict[str, Any] | None = None,
-                   sent_comments: list[int] | None = None, **fields: Any) -> Attempt:
-        """Move an attempt to `target` if allowed; the store is committed before anyone hears of it.
+    def transition(self, attempt_id: str, target: State, **fields: Any) -> Attempt:
+        """Move an attempt to `target` if allowed; the store is committed before anyone hears of it."""
+        return self._move(attempt_id, target, None, [], fields)
 
-        A conversation `message` (a follow-up) is written in the same transaction.
+    def follow_up(self, attempt_id: str, message: dict[str, Any], sent_comments: list[int],
+                  **fields: Any) -> Attempt:
+        """Back to running with a person's `message`, written in the same transaction as the move.
+
+        The comments it carries are marked sent in that transaction too: after a crash
+        the follow-up is all there or not there.
         """
+        return self._move(attempt_id, State.RUNNING, message, sent_comments, fields)
+
+    def _move(self, attempt_id: str, target: State, message: dict[str, Any] | None, sent_comments: list[int],
+              fields: dict[str, Any]) -> Attempt:
         attempt = self.store.get_attempt(attempt_id)
         check_transition(attempt.state, target)
         if target == State.STARTING and attempt.started_at is None:
             fields.setdefault("started_at", now())
-        if target in (State.REVIEW, State.FAILED, State.CANCELLED, State.APPROVED, State.DISCARDED):
+        if target in FINISHED_STATES:
             fields.setdefault("finished_at", now())
         payload: dict[str, Any] = {"from": str(attempt.state), "to": str(target), "card_id": attempt.card_id}
         if fields.get("error"):

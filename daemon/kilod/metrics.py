@@ -14,14 +14,13 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from kilod import __version__
-from kilod.domain import Attempt, Column, State, column_of
+from kilod.domain import RESTING_STATES, Attempt, Column, State, column_of
 from kilod.store import Store
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # a minute-long attempt is typical, an hour is possible
 LONG_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 SHORT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-RESTING = (State.REVIEW, State.FAILED, State.CANCELLED)
 
 
 class _StateCollector(Collector):
@@ -101,7 +100,7 @@ class Metrics:
             self.queue_wait.observe(max(0.0, (after.started_at or after.created_at) - after.created_at))
         if after.state == State.RUNNING and before.state == State.REVIEW:
             self.follow_ups.labels(after.model).inc()
-        if after.state in RESTING and before.state not in RESTING:
+        if after.state in RESTING_STATES and before.state not in RESTING_STATES:
             self.runs.labels(after.model, str(after.state)).inc()
             if after.run > 1:
                 return  # a follow-up's run: the attempt itself finished (and was timed) with its first run

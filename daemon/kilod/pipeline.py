@@ -14,17 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from kilod.agent.loop import AgentRun, Budget
-from kilod.agent.models import ModelError, Models
+from kilod.agent.models import Models
 from kilod.agent.tools import ToolRunner
 from kilod.config import Settings
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name
-from kilod.errors import Conflict, Invalid, KilodError, Unavailable
+from kilod.errors import Conflict, Invalid, KilodError
+from kilod.git.repository import Repositories, Repository
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
 from kilod.repo_settings import RepoSettings
 from kilod.sandbox import ContainerSpec, Sandbox
-from kilod.snapshot import snapshot
-from kilod.worktrees import RepoInfo, add_worktree, copy_untracked, inspect_repo, worktree_git_dir
 
 log = logging.getLogger(__name__)
 OUTPUT_TAIL = 4000  # characters of setup/check output kept
@@ -32,30 +31,21 @@ OUTPUT_TAIL = 4000  # characters of setup/check output kept
 
 class Pipeline:
     def __init__(self, settings: Settings, lifecycle: Lifecycle, sandbox: Sandbox, models: Models,
-                 metrics: Metrics | None = None) -> None:
+                 repositories: Repositories, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics
         self.lifecycle = lifecycle
         self.store = lifecycle.store
         self.sandbox = sandbox
         self.models = models
-        # git takes repository-wide locks (refs, worktree admin dirs): one mutation per repo at a time
-        self._repo_locks: dict[Path, asyncio.Lock] = {}
-
-    def repo_lock(self, repo: RepoInfo) -> asyncio.Lock:
-        return self._repo_locks.setdefault(repo.common_dir, asyncio.Lock())
-
-    @property
-    def owner(self) -> tuple[int, int]:
-        uid = self.settings.effective_sandbox_uid
-        return uid, (os.getgid() if uid == os.getuid() else uid)
+        self.repositories = repositories
 
     async def run(self, attempt_id: str) -> None:
         try:
             await self._run(attempt_id)
         except asyncio.CancelledError:
             raise  # daemon stopping: the stored step is where the next start picks up
-        except (KilodError, ModelError) as exc:
+        except KilodError as exc:
             self._count_error(exc)
             self._fail(attempt_id, str(exc))
         except Exception as exc:  # a bug must fail the attempt, not kill the scheduler
@@ -65,8 +55,7 @@ class Pipeline:
 
     def _count_error(self, exc: Exception) -> None:
         if self.metrics is not None:
-            reason = {ModelError: "model", Unavailable: "unavailable", Conflict: "conflict", Invalid: "invalid"}
-            self.metrics.errors.labels(next((r for k, r in reason.items() if isinstance(exc, k)), "internal")).inc()
+            self.metrics.errors.labels(exc.reason if isinstance(exc, KilodError) else KilodError.reason).inc()
 
     def _fail(self, attempt_id: str, message: str) -> None:
         attempt = self.store.get_attempt(attempt_id)
@@ -86,15 +75,13 @@ class Pipeline:
         settings = RepoSettings.model_validate(card.settings)
         if attempt.state == State.QUEUED:
             attempt = self.lifecycle.transition(attempt.id, State.STARTING, step=Step.WORKTREE)
-        repo = await asyncio.to_thread(inspect_repo, card.repo)
+        repo = await self.repositories.open(card.repo)
         worktree = Path(attempt.worktree)
 
         if attempt.step == Step.WORKTREE:
             started = time.monotonic()
-            async with self.repo_lock(repo):
-                await asyncio.to_thread(add_worktree, repo, worktree, attempt.branch, card.base_commit,
-                                        self._chown())
-            copied = await asyncio.to_thread(copy_untracked, repo.path, worktree, settings.copy_files, self._chown())
+            await repo.add_worktree(worktree, attempt.branch, card.base_commit, self._chown())
+            copied = await repo.copy_untracked(worktree, settings.copy_files, self._chown())
             if self.metrics is not None:
                 self.metrics.worktree_create.observe(time.monotonic() - started)
             note = f"; copied {', '.join(copied)}" if copied else ""
@@ -121,12 +108,12 @@ class Pipeline:
                 result = await self._exec(container_id, command, self.settings.setup_timeout)
                 self.lifecycle.record(attempt.id, EventKind.LOG, {"step": "setup", "command": command, **result})
                 if result["status"] != "passed":
-                    raise KilodError(f"setup command failed ({result['status']}, exit {result['exit_code']}): "
+                    raise Invalid(f"setup command failed ({result['status']}, exit {result['exit_code']}): "
                                      f"{command}\n{result['output_tail'][-1000:]}")
             attempt = self._advance(attempt, Step.AGENT, "setup done" if settings.setup else "no setup commands")
 
         if attempt.step == Step.AGENT:
-            uid, gid = self.owner
+            uid, gid = self.settings.sandbox_owner
             tools = ToolRunner(self.sandbox, container_id, uid, gid, self.settings.tool_timeout,
                                self.settings.tool_output_limit, self.metrics)
             agent = AgentRun(attempt.id, attempt.model, card.prompt, self.lifecycle, self.models, tools,
@@ -147,7 +134,7 @@ class Pipeline:
                 if self.metrics is not None:
                     self.metrics.checks.labels(result["status"]).inc()
             # what the agent left, so a follow-up can tell it what a person changed since
-            left = await asyncio.to_thread(snapshot, repo, worktree, card.base_commit)
+            left = await repo.snapshot(worktree, card.base_commit)
             self.lifecycle.transition(attempt.id, State.REVIEW, step=Step.REVIEW, review_tree=left.tree)
 
     async def _exec(self, container_id: str, command: str, timeout: float) -> dict[str, Any]:
@@ -170,11 +157,11 @@ class Pipeline:
 
     def _chown(self) -> tuple[int, int] | None:
         """Files in a worktree must belong to the sandbox user; only a root daemon has to say so."""
-        uid, gid = self.owner
+        uid, gid = self.settings.sandbox_owner
         return (uid, gid) if os.getuid() == 0 and uid != 0 else None
 
-    async def ensure_container(self, attempt: Attempt, card: Card, repo: RepoInfo) -> str:
-        uid, gid = self.owner
+    async def ensure_container(self, attempt: Attempt, card: Card, repo: Repository) -> str:
+        uid, gid = self.settings.sandbox_owner
         worktree = Path(attempt.worktree)
         spec = ContainerSpec(
             name=container_name(attempt.id),
@@ -193,8 +180,6 @@ class Pipeline:
             pids_limit=self.settings.pids_limit,
         )
         # the pointer file must say what git wrote, whatever the worktree holds now
-        expected = f"gitdir: {worktree_git_dir(repo, worktree)}\n"
-        pointer = worktree / ".git"
-        if pointer.is_symlink() or not pointer.is_file() or pointer.read_text() != expected:
-            raise KilodError(f"the worktree's .git pointer at {pointer} was changed; refusing to mount it")
+        if not repo.pointer_is_intact(worktree):
+            raise Conflict(f"the worktree's .git pointer at {worktree / '.git'} was changed; refusing to mount it")
         return await asyncio.to_thread(self.sandbox.ensure, spec)

@@ -13,7 +13,6 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
 
 import docker
 import docker.errors
@@ -180,12 +179,6 @@ class Sandbox:
                         status=str(c.status))
             for c in containers
         ]
-
-    def inspect(self, name: str) -> dict[str, Any]:
-        container = self._by_name(name)
-        if container is None:
-            raise NotFound(f"no container {name}")
-        return dict(container.attrs)
 
     # -- running things inside ------------------------------------------------
 

@@ -12,17 +12,13 @@ import asyncio
 import logging
 
 from kilod.config import Settings
-from kilod.domain import LIVE_STATES, State
+from kilod.domain import KEEPS_CONTAINER, LIVE_STATES, SLOT_STATES, State
 from kilod.errors import KilodError
 from kilod.pipeline import Pipeline
 from kilod.sandbox import Sandbox
 from kilod.store import Store
-from kilod.worktrees import RepoInfo
 
 log = logging.getLogger(__name__)
-
-# Attempts in these states keep their container (for review, follow-ups and shells).
-KEEPS_CONTAINER = frozenset({State.STARTING, State.RUNNING, State.REVIEW, State.FAILED, State.CANCELLED})
 
 
 class Scheduler:
@@ -40,7 +36,7 @@ class Scheduler:
         """Start what may start now. Cheap and idempotent: call it after anything changes."""
         if self._stopping:
             return
-        for attempt in self.store.attempts_in(State.STARTING, State.RUNNING):
+        for attempt in self.store.attempts_in(*SLOT_STATES):
             if attempt.id not in self.active:  # was running when the daemon stopped: resume it
                 self._start(attempt.id)
         free = self.settings.max_parallel - len(self.active)
@@ -75,9 +71,6 @@ class Scheduler:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-    def repo_lock(self, repo: RepoInfo) -> asyncio.Lock:
-        return self.pipeline.repo_lock(repo)
 
     def start(self) -> None:
         self._reconciler = asyncio.create_task(self._reconcile_forever(), name="reconciler")

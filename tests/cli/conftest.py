@@ -27,6 +27,8 @@ import pytest
 
 from kilod_cli.client import Client
 
+from . import api_schemas
+
 DAEMON_START_SECONDS = 60.0
 CLI_TIMEOUT_SECONDS = 60.0
 GIT_IDENTITY = ["-c", "user.name=kilod tests", "-c", "user.email=tests@kilod.invalid",
@@ -184,21 +186,59 @@ Answer = tuple[int, Any] | Sse
 Route = Callable[[Recorded], Answer]
 
 
+# What the fake says GET /v1/meta answers; held to the agreed shape (api_schemas.AGREED) or,
+# once documented, to the daemon's OpenAPI schema.
+META: dict[str, Any] = {
+    "states": ["queued", "starting", "running", "paused", "review", "approved", "discarded", "failed",
+               "cancelled"],
+    "live_states": ["queued", "starting", "running", "paused"],
+    "final_states": ["approved", "discarded", "failed", "cancelled"],
+    "columns": [{"id": "todo", "title": "To Do"}, {"id": "doing", "title": "Doing"},
+                {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"}],
+    "steps": ["worktree", "container", "setup", "agent", "checks", "review"],
+    "event_kinds": ["state", "message", "tool_call", "tool_result", "log", "check"],
+}
+
+
 @dataclass
 class FakeDaemon:
+    """Answers what the test tells it to; every JSON answer must match the daemon's OpenAPI schemas
+    (`schema_checked`; off only where it stands in for another API, like Docker's)."""
+
     socket: Path
     routes: dict[tuple[str, str], Route] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    schema_checked: bool = True
+    drift: list[str] = field(default_factory=list)
 
     def on(self, method: str, path: str, answer: Answer | Route) -> None:
         self.routes[(method, path)] = answer if callable(answer) else (lambda _request: answer)
+
+    @property
+    def calls(self) -> list[Recorded]:
+        """The requests but those for GET /v1/meta (which the CLI makes once, when it needs the states)."""
+        return [r for r in self.requests if r.path != "/v1/meta"]
 
     def answer(self, request: Recorded) -> Answer:
         self.requests.append(request)
         route = self.routes.get((request.method, request.path))
         if route is None:
             return 404, {"error": {"status": 404, "message": f"no route {request.method} {request.path}"}}
-        return route(request)
+        answer = route(request)
+        if self.schema_checked:
+            self.drift.extend(self._drift(request, answer))
+        return answer
+
+    @staticmethod
+    def _drift(request: Recorded, answer: Answer) -> list[str]:
+        if isinstance(answer, Sse):
+            frames = [chunk for chunk in answer.chunks if isinstance(chunk, str)]
+            return [problem for frame in frames for line in frame.splitlines() if line.startswith("data: ")
+                    for problem in api_schemas.event_problems(line.removeprefix("data: "))]
+        status, body = answer
+        if isinstance(body, bytes):
+            return []  # text answers (a patch), and the tests that send broken bodies on purpose
+        return api_schemas.problems(request.method, request.path, status, body)
 
 
 def _handler_for(fake: FakeDaemon) -> type[http.server.BaseHTTPRequestHandler]:
@@ -256,6 +296,7 @@ def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
     """An HTTP server on the test's socket that answers what the test tells it to."""
     fake = FakeDaemon(cli.socket)
     fake.on("GET", "/healthz", (200, {"ok": True, "version": "fake"}))
+    fake.on("GET", "/v1/meta", (200, META))
     server = _UnixHTTPServer(str(cli.socket), _handler_for(fake))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -266,3 +307,6 @@ def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
         server.server_close()
         with contextlib.suppress(FileNotFoundError):
             cli.socket.unlink()
+    if fake.drift:
+        pytest.fail("the fake daemon answered what the daemon's OpenAPI document does not allow:\n"
+                    + "\n".join(dict.fromkeys(fake.drift)))

@@ -338,7 +338,7 @@ def test_followup_follow_shows_what_it_set_off(cli: CliEnv, fake_daemon: FakeDae
     assert "review → running" in lines[1] and "also handle None" in lines[2]
     assert lines[-1].endswith(f"running → {final.upper()}")
     assert len(lines) == 1 + len(after)  # nothing from before the follow-up
-    assert [r.path for r in fake_daemon.requests] == [
+    assert [r.path for r in fake_daemon.calls] == [
         "/v1/attempts/c0ffee01-1/events", "/v1/attempts/c0ffee01-1/messages",
         "/v1/attempts/c0ffee01-1/events?after=7", "/v1/attempts/c0ffee01-1/events"]
     assert fake_daemon.requests[-1].headers.get("Last-Event-ID") == "9"

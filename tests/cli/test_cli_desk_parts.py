@@ -21,8 +21,8 @@ from kilod_cli import render
 from kilod_cli.client import ChangeFeed, Client
 from kilod_cli.desk import diffstat_of, editor_command, flagged_paths, landing_lines, rename_display
 from kilod_cli.diffview import HunkLines, default_theme, highlight_block, highlight_hunk, lexer_for
-from kilod_cli.main import attempt_id, location
 from kilod_cli.text import pieces, visible
+from kilod_cli.verbs import attempt_id, location
 
 from .conftest import GIT_IDENTITY, CliEnv, FakeDaemon, Sse
 from .test_cli_fake_daemon import event, sse_frame

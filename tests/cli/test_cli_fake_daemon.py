@@ -139,6 +139,17 @@ def test_logs_follow_replays_then_streams_until_the_attempt_rests(
     assert "after the attempt came to rest" not in result.stdout
     stream = [r for r in fake_daemon.requests if r.headers.get("Accept") == "text/event-stream"]
     assert [r.headers.get("Last-Event-ID") for r in stream] == ["3"]  # resumed after the replay
+    assert [r.path for r in fake_daemon.requests].count("/v1/meta") == 1  # the daemon's states, asked once
+
+
+def test_a_daemon_older_than_the_cli_is_named_as_such(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
+    """Which states are resting comes from GET /v1/meta; a daemon without it gets a clear line, not a guess."""
+    del fake_daemon.routes[("GET", "/v1/meta")]
+    fake_daemon.on("GET", "/v1/attempts/c0ffee01-1/events", (200, {"events": HISTORY}))
+    result = cli.run("ctl", "logs", "c0ffee01-1", "-f")
+    assert result.returncode == 1
+    assert "does not answer GET /v1/meta: it is older than this CLI" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_logs_follow_of_a_resting_attempt_only_replays(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
@@ -146,7 +157,7 @@ def test_logs_follow_of_a_resting_attempt_only_replays(cli: CliEnv, fake_daemon:
     result = cli.run("ctl", "logs", "c0ffee01-1", "-f", "--json")
     assert result.returncode == 0, result.stderr
     assert [json.loads(line) for line in result.stdout.splitlines()] == [*HISTORY, *LIVE]
-    assert len(fake_daemon.requests) == 1
+    assert len(fake_daemon.calls) == 1
 
 
 def test_an_earlier_rest_does_not_end_a_follow(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
@@ -183,7 +194,7 @@ def test_logs_without_follow_never_streams(cli: CliEnv, fake_daemon: FakeDaemon)
     result = cli.run("ctl", "logs", "c0ffee01-1")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == len(HISTORY)
-    assert [r.headers.get("Accept") for r in fake_daemon.requests] == ["application/json"]
+    assert [r.headers.get("Accept") for r in fake_daemon.calls] == ["application/json"]
 
 
 def test_new_sends_the_card_and_prints_its_ids(cli: CliEnv, fake_daemon: FakeDaemon) -> None:

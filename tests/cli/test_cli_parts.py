@@ -17,8 +17,8 @@ import pytest
 from kilod_cli import doctor, images
 from kilod_cli.client import Client, SseFrame, read_sse
 from kilod_cli.demo import DEMO_FILES, create_sample_repo, ensure_daemon
-from kilod_cli.main import ATTEMPT_ID
 from kilod_cli.render import age, diffstat_lines, event_text
+from kilod_cli.verbs import ATTEMPT_ID
 
 from .conftest import CliEnv, FakeDaemon
 
@@ -99,9 +99,10 @@ def test_diffstat_of_nothing() -> None:
 
 
 def test_event_lines() -> None:
-    failed = event_text({"time": 0, "kind": "state",
-                         "payload": {"from": "running", "to": "failed", "error": "boom"}}).plain
-    assert failed.endswith("state       running → FAILED  boom")
+    moved = {"time": 0, "kind": "state", "payload": {"from": "running", "to": "failed", "error": "boom"}}
+    assert event_text(moved, resting=frozenset({"failed"})).plain.endswith("state       running → FAILED  boom")
+    # which states are resting is the daemon's word (GET /v1/meta), not the renderer's
+    assert event_text(moved).plain.endswith("state       running → failed  boom")
     call = event_text({"time": 0, "kind": "tool_call",
                        "payload": {"name": "write_file", "arguments": '{"path": "a", "content": "x\\ny"}'}}).plain
     assert call.endswith('tool_call   write_file  {"path": "a", "content": "x\\ny"}')
@@ -143,6 +144,7 @@ def test_disk_check_measures_the_nearest_existing_parent(tmp_path: Path, monkeyp
 
 def test_doctor_talks_to_the_docker_api(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
     """The fake daemon stands in for the Docker engine's API socket here."""
+    fake_daemon.schema_checked = False  # Docker's API, not kilod's
     fake_daemon.on("GET", "/_ping", (200, b"OK"))
     fake_daemon.on("GET", "/version", (200, {"Version": "27.1.0", "ApiVersion": "1.46"}))
     fake_daemon.on("GET", "/images/kilod/sandbox/json", (200, {"Id": "sha256:" + "ab" * 32, "Size": 2 * 1024**2}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kilod.review import best_of
+from kilod.review.queries import best_of
 
 
 def row(aid: str, **values: Any) -> dict[str, Any]:

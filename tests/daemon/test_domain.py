@@ -1,14 +1,17 @@
-"""The attempt state machine and the card column, checked against the table in DESIGN.md."""
+"""The attempt state machine and the card column, checked against a table written out by hand."""
 
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
 from kilod.domain import (
     FINAL_STATES,
+    KEEPS_CONTAINER,
     LIVE_STATES,
+    SLOT_STATES,
     Column,
     State,
     attempt_id,
@@ -16,27 +19,29 @@ from kilod.domain import (
     check_transition,
     column_of,
     container_name,
+    meta,
 )
 from kilod.errors import Conflict, KilodError
 
-Q, S, R, V = State.QUEUED, State.STARTING, State.RUNNING, State.REVIEW
+Q, S, R, P, V = State.QUEUED, State.STARTING, State.RUNNING, State.PAUSED, State.REVIEW
 A, D, F, C = State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED
 
-# Written out from DESIGN.md, not derived from the code under test:
+# Written out by hand, not derived from the code under test:
 # queued → starting → running → review → (approved | discarded); any live state → failed | cancelled;
-# review → running (follow-up); failed / cancelled → discarded.
+# running ⇄ paused; review → running (follow-up); failed / cancelled → discarded.
 ALLOWED: set[tuple[State, State]] = {
     (Q, S), (S, R), (R, V), (V, A), (V, D),
     (Q, F), (Q, C), (S, F), (S, C), (R, F), (R, C),
+    (R, P), (P, R), (P, F), (P, C),
     (V, R),
     (F, D), (C, D),
 }
 ALL_PAIRS = list(itertools.product(State, State))
 
 
-def test_there_are_eight_states() -> None:
-    assert len(State) == 8
-    assert {Q, S, R} == LIVE_STATES
+def test_there_are_nine_states() -> None:
+    assert len(State) == 9
+    assert {Q, S, R, P} == LIVE_STATES
     assert {A, D, F, C} == FINAL_STATES
 
 
@@ -57,7 +62,7 @@ def test_forbidden_transition_raises_conflict(current: State, target: State) -> 
 
 
 def test_matrix_is_complete() -> None:
-    """Every one of the 64 pairs is either allowed or raises; 14 are allowed."""
+    """Every one of the 81 pairs is either allowed or raises; 18 are allowed."""
     outcomes = {}
     for current, target in ALL_PAIRS:
         try:
@@ -65,7 +70,7 @@ def test_matrix_is_complete() -> None:
             outcomes[(current, target)] = True
         except Conflict:
             outcomes[(current, target)] = False
-    assert len(outcomes) == 64
+    assert len(outcomes) == 81
     assert {pair for pair, ok in outcomes.items() if ok} == ALLOWED
 
 
@@ -93,6 +98,8 @@ def test_approved_and_discarded_are_terminal() -> None:
         ([Q, S], Column.DOING),
         ([R, V, F], Column.DOING),
         ([R, A], Column.DOING),
+        ([P], Column.DOING),
+        ([P, V], Column.DOING),
         ([V], Column.REVIEW),
         ([F], Column.REVIEW),
         ([V, F], Column.REVIEW),
@@ -117,3 +124,21 @@ def test_names_are_deterministic() -> None:
     assert attempt_id("ab12cd34", 3) == "ab12cd34-3"
     assert branch_name("ab12cd34-3") == "kilod/ab12cd34-3"
     assert container_name("ab12cd34-3") == "kilod-ab12cd34-3"
+
+
+def test_meta_serves_every_constant_clients_need() -> None:
+    served = json.loads(json.dumps(meta()))
+    assert served["states"] == ["queued", "starting", "running", "paused", "review", "approved", "discarded",
+                                "failed", "cancelled"]
+    assert set(served["live_states"]) == {"queued", "starting", "running", "paused"}
+    assert set(served["final_states"]) == {"approved", "discarded", "failed", "cancelled"}
+    assert served["columns"] == [{"id": "todo", "title": "To Do"}, {"id": "doing", "title": "Doing"},
+                                 {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"}]
+    assert served["steps"] == ["worktree", "container", "setup", "agent", "checks", "review"]
+    assert set(served["event_kinds"]) == {"state", "message", "tool_call", "tool_result", "log", "check"}
+
+
+def test_a_paused_attempt_holds_no_slot_but_keeps_its_container() -> None:
+    assert P not in SLOT_STATES and {S, R} == SLOT_STATES
+    assert P in KEEPS_CONTAINER
+    assert not (LIVE_STATES & FINAL_STATES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kilod.api import Api
+from kilod.api import Api, Services
 from kilod.config import Settings
 from kilod.openapi import OPENAPI
 from kilod.web.server import WebBoard
@@ -13,7 +13,8 @@ from kilod.web.server import WebBoard
 
 def served_routes() -> set[tuple[str, str]]:
     none: Any = None
-    api = Api(none, none, none, none, none, on_change=lambda: None, on_shutdown=lambda: None, status=dict)
+    services = Services(none, none, none, none, none, none, none, none)
+    api = Api(services, on_change=lambda: None, on_shutdown=lambda: None, status=dict)
     return {(route.method.lower(), route.path) for route in api.routes()}  # type: ignore[attr-defined]
 
 

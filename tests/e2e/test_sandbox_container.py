@@ -1,4 +1,4 @@
-"""The attempt's container: mounts, labels and hardening as DESIGN.md says, checked from outside and in."""
+"""The attempt's container: mounts, labels and hardening as docs/ARCHITECTURE.md says, checked from outside and in."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from kilod.agent import scripts
-from kilod.errors import Invalid, Unavailable
+from kilod.errors import Invalid, ModelError, Unavailable
 from kilod.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,6 @@ class Completion:
     tokens_in: int
     tokens_out: int
     cost_usd: float | None   # None when the model has no known price
-
-
-class ModelError(Exception):
-    """The model call failed; the attempt fails with this message."""
 
 
 class Models:

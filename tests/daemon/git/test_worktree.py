@@ -10,25 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from kilod.diffs import FileStat, diffstat
 from kilod.errors import Invalid
-from kilod.worktrees import (
-    RepoInfo,
-    add_worktree,
-    branch_exists,
-    inspect_repo,
-    registered_worktrees,
-    remove_worktree,
-    resolve_base,
-    worktree_git_dir,
-)
+from kilod.git.diff import FileStat, worktree_diff
+from kilod.git.paths import RepoPaths, inspect_repo
+from kilod.git.refs import branch_exists, resolve_base
+from kilod.git.worktree import add_worktree, registered_worktrees, remove_worktree
 from tests.kilod_testing import GREETER, README, git, make_repo
 
 BRANCH = "kilod/abc-1"
 
 
 @pytest.fixture
-def info(repo: Path) -> RepoInfo:
+def info(repo: Path) -> RepoPaths:
     return inspect_repo(str(repo))
 
 
@@ -100,7 +93,7 @@ def test_inspect_repo_rejects_a_repo_git_dir(repo: Path) -> None:
 # -- resolve_base ---------------------------------------------------------------
 
 
-def test_resolve_base_branch_tag_sha_head(repo: Path, info: RepoInfo) -> None:
+def test_resolve_base_branch_tag_sha_head(repo: Path, info: RepoPaths) -> None:
     first = head(repo)
     git(repo, "tag", "-a", "v1", "-m", "annotated")
     git(repo, "tag", "light")
@@ -122,13 +115,13 @@ def test_resolve_base_branch_tag_sha_head(repo: Path, info: RepoInfo) -> None:
 
 
 @pytest.mark.parametrize("ref", ["nope", "--all", "-h", "", "main two", "main\n", "0" * 40, "HEAD:README.md"])
-def test_resolve_base_refuses_what_names_no_commit(info: RepoInfo, ref: str) -> None:
+def test_resolve_base_refuses_what_names_no_commit(info: RepoPaths, ref: str) -> None:
     with pytest.raises(Invalid, match="unknown base ref") as caught:
         resolve_base(info, ref)
     assert caught.value.details == {"field": "base"}
 
 
-def test_resolve_base_refuses_a_tree(repo: Path, info: RepoInfo) -> None:
+def test_resolve_base_refuses_a_tree(repo: Path, info: RepoPaths) -> None:
     tree = git(repo, "rev-parse", "HEAD^{tree}").strip()
     with pytest.raises(Invalid):
         resolve_base(info, tree)
@@ -137,7 +130,7 @@ def test_resolve_base_refuses_a_tree(repo: Path, info: RepoInfo) -> None:
 # -- add_worktree / remove_worktree ------------------------------------------------
 
 
-def test_add_worktree_creates_branch_at_base(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_add_worktree_creates_branch_at_base(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     base = head(repo)
     (repo / "later.txt").write_text("after the base\n")
     git(repo, "add", "later.txt")
@@ -153,13 +146,13 @@ def test_add_worktree_creates_branch_at_base(repo: Path, info: RepoInfo, tmp_pat
     assert git(worktree, "rev-parse", "--abbrev-ref", "HEAD").strip() == BRANCH
     assert branch_exists(info, BRANCH)
     assert worktree in registered_worktrees(info)
-    assert (worktree / ".git").read_text() == f"gitdir: {worktree_git_dir(info, worktree)}\n"
+    assert (worktree / ".git").read_text() == f"gitdir: {info.worktree_git_dir(worktree)}\n"
     assert git(worktree, "status", "--porcelain") == ""
     # the user's own checkout is untouched
     assert git(repo, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
 
 
-def test_add_worktree_is_idempotent_and_adopts(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_add_worktree_is_idempotent_and_adopts(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     worktree = tmp_path / "worktrees" / "abc-1"
     add_worktree(info, worktree, BRANCH, head(repo))
     (worktree / "work.txt").write_text("the agent's work\n")
@@ -174,7 +167,7 @@ def test_add_worktree_is_idempotent_and_adopts(repo: Path, info: RepoInfo, tmp_p
 
 
 def test_add_worktree_adopts_when_the_data_dir_is_reached_through_a_symlink(
-    repo: Path, info: RepoInfo, tmp_path: Path
+    repo: Path, info: RepoPaths, tmp_path: Path
 ) -> None:
     """A data dir behind a symlink (macOS /tmp, a moved ~/.local/share) must still mean "adopt"."""
     (tmp_path / "real").mkdir()
@@ -188,7 +181,7 @@ def test_add_worktree_adopts_when_the_data_dir_is_reached_through_a_symlink(
     assert (worktree / "work.txt").exists(), "the second add_worktree deleted the existing checkout"
 
 
-def test_add_worktree_recreates_a_deleted_checkout(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_add_worktree_recreates_a_deleted_checkout(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     worktree = tmp_path / "worktrees" / "abc-1"
     add_worktree(info, worktree, BRANCH, head(repo))
     shutil.rmtree(worktree)  # registered with git, gone from disk
@@ -199,7 +192,7 @@ def test_add_worktree_recreates_a_deleted_checkout(repo: Path, info: RepoInfo, t
     assert git(worktree, "rev-parse", "--abbrev-ref", "HEAD").strip() == BRANCH
 
 
-def test_add_worktree_reuses_an_existing_branch(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_add_worktree_reuses_an_existing_branch(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     """After a crash the branch may exist without its worktree: check it out, keep its commits."""
     git(repo, "branch", BRANCH)
     worktree = tmp_path / "worktrees" / "abc-1"
@@ -219,7 +212,7 @@ def test_add_worktree_reuses_an_existing_branch(repo: Path, info: RepoInfo, tmp_
     assert not (worktree / "half-made").exists()
 
 
-def test_add_worktree_runs_no_hooks(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_add_worktree_runs_no_hooks(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     marker = tmp_path / "hook-ran"
     for name in ("post-checkout", "reference-transaction", "pre-commit", "post-index-change"):
         plant_hook(repo, name, marker)
@@ -239,7 +232,7 @@ def test_add_worktree_runs_no_hooks(repo: Path, info: RepoInfo, tmp_path: Path) 
     assert not marker.exists()
 
 
-def test_add_worktree_ignores_a_hooks_path_set_in_repo_config(repo: Path, info: RepoInfo,
+def test_add_worktree_ignores_a_hooks_path_set_in_repo_config(repo: Path, info: RepoPaths,
                                                               tmp_path: Path) -> None:
     marker = tmp_path / "hook-ran"
     hooks = tmp_path / "hooks"
@@ -254,7 +247,7 @@ def test_add_worktree_ignores_a_hooks_path_set_in_repo_config(repo: Path, info: 
     assert not marker.exists()
 
 
-def test_remove_worktree_removes_dir_and_branch(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_remove_worktree_removes_dir_and_branch(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     worktree = tmp_path / "worktrees" / "abc-1"
     add_worktree(info, worktree, BRANCH, head(repo))
     (worktree / "dirty.txt").write_text("uncommitted\n")
@@ -265,14 +258,14 @@ def test_remove_worktree_removes_dir_and_branch(repo: Path, info: RepoInfo, tmp_
     assert not worktree.exists()
     assert not branch_exists(info, BRANCH)
     assert worktree not in registered_worktrees(info)
-    assert not worktree_git_dir(info, worktree).exists()
+    assert not info.worktree_git_dir(worktree).exists()
     assert (repo / "greeter.py").read_text() == GREETER
 
     remove_worktree(info, worktree, BRANCH)  # already gone: fine
     assert not worktree.exists()
 
 
-def test_remove_worktree_can_keep_the_branch(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_remove_worktree_can_keep_the_branch(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     worktree = tmp_path / "worktrees" / "abc-1"
     add_worktree(info, worktree, BRANCH, head(repo))
     remove_worktree(info, worktree, None)
@@ -281,13 +274,13 @@ def test_remove_worktree_can_keep_the_branch(repo: Path, info: RepoInfo, tmp_pat
     assert branch_exists(info, BRANCH)
 
 
-def test_remove_worktree_when_only_the_branch_is_left(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_remove_worktree_when_only_the_branch_is_left(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     git(repo, "branch", BRANCH)
     remove_worktree(info, tmp_path / "worktrees" / "never-made", BRANCH)
     assert not branch_exists(info, BRANCH)
 
 
-def test_remove_worktree_when_only_the_folder_is_left(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_remove_worktree_when_only_the_folder_is_left(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     worktree = tmp_path / "worktrees" / "abc-1"
     worktree.mkdir(parents=True)
     (worktree / "junk").write_text("x")
@@ -295,7 +288,7 @@ def test_remove_worktree_when_only_the_folder_is_left(repo: Path, info: RepoInfo
     assert not worktree.exists()
 
 
-def test_two_worktrees_are_independent(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_two_worktrees_are_independent(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     one, two = tmp_path / "w" / "abc-1", tmp_path / "w" / "abc-2"
     add_worktree(info, one, "kilod/abc-1", head(repo))
     add_worktree(info, two, "kilod/abc-2", head(repo))
@@ -307,6 +300,10 @@ def test_two_worktrees_are_independent(repo: Path, info: RepoInfo, tmp_path: Pat
 
 
 # -- diffstat ---------------------------------------------------------------------
+
+
+def diffstat(info: RepoPaths, worktree: Path, base: str) -> list[FileStat]:
+    return worktree_diff(info, worktree, base)[1].stat()
 
 
 def by_path(stats: list[FileStat]) -> dict[str, tuple[int | None, int | None]]:
@@ -339,7 +336,7 @@ def test_diffstat_counts_every_kind_of_change(repo: Path, tmp_path: Path) -> Non
     (worktree / "build" / "out.txt").write_text("ignored too\n")
 
     before = git(worktree, "status", "--porcelain")
-    index = worktree_git_dir(info, worktree) / "index"
+    index = info.worktree_git_dir(worktree) / "index"
     index_bytes = index.read_bytes()
     stats = diffstat(info, worktree, base)
     assert index.read_bytes() == index_bytes  # compared before `git status` may refresh it
@@ -356,13 +353,13 @@ def test_diffstat_counts_every_kind_of_change(repo: Path, tmp_path: Path) -> Non
     assert "debug.log" not in by_path(stats)
 
 
-def test_diffstat_of_an_untouched_worktree_is_empty(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_diffstat_of_an_untouched_worktree_is_empty(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     worktree = tmp_path / "worktrees" / "abc-1"
     add_worktree(info, worktree, BRANCH, head(repo))
     assert diffstat(info, worktree, head(repo)) == []
 
 
-def test_diffstat_sees_staged_and_committed_changes_against_the_base(repo: Path, info: RepoInfo,
+def test_diffstat_sees_staged_and_committed_changes_against_the_base(repo: Path, info: RepoPaths,
                                                                      tmp_path: Path) -> None:
     base = head(repo)
     worktree = tmp_path / "worktrees" / "abc-1"
@@ -376,7 +373,7 @@ def test_diffstat_sees_staged_and_committed_changes_against_the_base(repo: Path,
     assert by_path(diffstat(info, worktree, base)) == {"committed.txt": (1, 0), "staged.txt": (2, 0)}
 
 
-def test_diffstat_reports_a_rename(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_diffstat_reports_a_rename(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     worktree = tmp_path / "worktrees" / "abc-1"
     add_worktree(info, worktree, BRANCH, head(repo))
     os.rename(worktree / "greeter.py", worktree / "hello.py")
@@ -384,7 +381,7 @@ def test_diffstat_reports_a_rename(repo: Path, info: RepoInfo, tmp_path: Path) -
     assert by_path(stats) == {"greeter.py => hello.py": (0, 0)}
 
 
-def test_diffstat_ignores_a_replaced_git_pointer(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_diffstat_ignores_a_replaced_git_pointer(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     """The agent can rewrite `.git` in its worktree; the host still diffs the real admin dir."""
     worktree = tmp_path / "worktrees" / "abc-1"
     add_worktree(info, worktree, BRANCH, head(repo))
@@ -399,7 +396,7 @@ def test_diffstat_ignores_a_replaced_git_pointer(repo: Path, info: RepoInfo, tmp
     assert git(decoy, "status", "--porcelain") == ""
 
 
-def test_diffstat_runs_no_filter_a_planted_gitattributes_names(repo: Path, info: RepoInfo, tmp_path: Path) -> None:
+def test_diffstat_runs_no_filter_a_planted_gitattributes_names(repo: Path, info: RepoPaths, tmp_path: Path) -> None:
     marker = tmp_path / "filter-ran"
     git(repo, "config", "filter.evil.clean", f"touch {marker}")
     git(repo, "config", "filter.evil.smudge", f"touch {marker}")

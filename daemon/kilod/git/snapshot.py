@@ -17,7 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kilod.worktrees import RepoInfo, run_git, worktree_git_dir
+from kilod.git.paths import RepoPaths
+from kilod.git.runner import run_git
 
 MODE_FILE = "100644"
 MODE_EXECUTABLE = "100755"
@@ -81,8 +82,9 @@ def _read_entry(root_fd: int, path: str) -> tuple[str, bytes] | None:
         os.close(parent)
 
 
-def snapshot(repo: RepoInfo, worktree: Path, base_commit: str) -> Snapshot:
-    git_dir = worktree_git_dir(repo, worktree)
+def snapshot(repo: RepoPaths, worktree: Path, base_commit: str) -> Snapshot:
+    """The worktree's files (untracked, not ignored ones included) as a tree; nested repositories named."""
+    git_dir = repo.worktree_git_dir(worktree)
     object_format = run_git("rev-parse", "--show-object-format", git_dir=git_dir).strip() or "sha1"
     hasher = hashlib.sha256 if object_format == "sha256" else hashlib.sha1
     with tempfile.TemporaryDirectory(prefix="kilod-snapshot-") as tmp:

@@ -1,7 +1,9 @@
-"""An attempt's diff: unified text and structured files/hunks, plus what deserves a second look.
+"""An attempt's diff: unified text, structured files/hunks, its diffstat, and what deserves a second look.
 
-Both come from git comparing two trees (the base commit and the worktree's snapshot),
-so nothing in the worktree is consulted: no textconv, no external diff.
+All come from git comparing two trees (the base commit and the worktree's snapshot),
+so nothing in the worktree is consulted: no textconv, no external diff. The diffstat
+is read off the same parsed diff, so the two can never disagree. Blocking: call
+from a thread.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypedDict
 
-from kilod.snapshot import MODE_EXECUTABLE, MODE_SYMLINK, snapshot
-from kilod.worktrees import RepoInfo, run_git, worktree_git_dir
+from kilod.git.paths import RepoPaths
+from kilod.git.runner import run_git
+from kilod.git.snapshot import MODE_EXECUTABLE, MODE_SYMLINK, Snapshot, snapshot
 
 DIFF_OPTIONS = ("-M", "--no-color", "--no-ext-diff", "--no-textconv", "--full-index")
 HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
@@ -94,7 +97,7 @@ class FileDiff:
         return {line["new"] for h in self.hunks for line in h.lines if line["new"] is not None}
 
 
-def numstat(git_dir: Any, base: str, tree: str) -> list[tuple[int | None, int | None, str | None, str]]:
+def numstat(git_dir: Path, base: str, tree: str) -> list[tuple[int | None, int | None, str | None, str]]:
     """(added, deleted, old path of a rename, path) per changed file; None counts for binary files."""
     out = run_git("diff", *DIFF_OPTIONS, "--numstat", "-z", base, tree, git_dir=git_dir)
     fields = out.split("\0")
@@ -163,30 +166,58 @@ def _parse_section(lines: list[str], stat: tuple[int | None, int | None, str | N
     return diff
 
 
-def diff_trees(git_dir: Any, base: str, tree: str) -> tuple[str, list[FileDiff]]:
-    """(unified patch text, parsed files) for base → tree."""
-    text = run_git("diff", *DIFF_OPTIONS, base, tree, git_dir=git_dir)
-    stats = numstat(git_dir, base, tree)
-    sections = _sections(text)
-    files = [_parse_section(section, stat) for section, stat in zip(sections, stats, strict=False)]
-    return text, files
-
-
 @dataclass(frozen=True)
 class FileStat:
-    path: str
+    path: str             # "old => new" for a rename
     added: int | None     # None for binary files
     deleted: int | None
 
 
-def diffstat(repo: RepoInfo, worktree: Path, base_commit: str) -> list[FileStat]:
-    """Files changed in the worktree against the base, untracked (not ignored) ones included.
+class FileStatJson(TypedDict):
+    path: str
+    added: int | None
+    deleted: int | None
+    binary: bool
 
-    Counted between the base and the worktree's snapshot: no `git add`, no filter, and
-    neither the agent's index nor the user's is touched.
+
+@dataclass(frozen=True)
+class Diff:
+    base: str
+    tree: str
+    text: str               # the unified patch
+    files: list[FileDiff]
+
+    @property
+    def additions(self) -> int:
+        return sum(f.additions for f in self.files)
+
+    @property
+    def deletions(self) -> int:
+        return sum(f.deletions for f in self.files)
+
+    def stat(self) -> list[FileStat]:
+        return [FileStat(f"{f.old_path} => {f.path}" if f.old_path else f.path,
+                         None if f.binary else f.additions, None if f.binary else f.deletions)
+                for f in self.files]
+
+    def stat_json(self) -> list[FileStatJson]:
+        return [{"path": s.path, "added": s.added, "deleted": s.deleted, "binary": s.added is None}
+                for s in self.stat()]
+
+
+def diff_trees(git_dir: Path, base: str, tree: str) -> Diff:
+    """base → tree: the patch, and each file parsed with its counts."""
+    text = run_git("diff", *DIFF_OPTIONS, base, tree, git_dir=git_dir)
+    stats = numstat(git_dir, base, tree)
+    sections = _sections(text)
+    files = [_parse_section(section, stat) for section, stat in zip(sections, stats, strict=False)]
+    return Diff(base, tree, text, files)
+
+
+def worktree_diff(repo: RepoPaths, worktree: Path, base_commit: str) -> tuple[Snapshot, Diff]:
+    """The worktree's snapshot and its diff against the base, untracked (not ignored) files included.
+
+    No `git add`, no filter, and neither the agent's index nor the user's is touched.
     """
-    tree = snapshot(repo, worktree, base_commit).tree
-    return [
-        FileStat(f"{old} => {path}" if old else path, added, deleted)
-        for added, deleted, old, path in numstat(worktree_git_dir(repo, worktree), base_commit, tree)
-    ]
+    snap = snapshot(repo, worktree, base_commit)
+    return snap, diff_trees(repo.worktree_git_dir(worktree), base_commit, snap.tree)

@@ -1,4 +1,4 @@
-"""Board.create_card with a real repository, a real store and scripted models: all or nothing."""
+"""Cards.create_card, and the board read back, with a real repository, store and scripted models."""
 
 from __future__ import annotations
 
@@ -12,13 +12,18 @@ import pytest
 from pydantic import ValidationError
 
 from kilod.agent.models import Models
-from kilod.board import Board, NewCard, default_title
+from kilod.board import Board
+from kilod.cards import Cards, NewCard, default_title
 from kilod.config import Settings
 from kilod.domain import Event, State, Step
 from kilod.errors import Conflict, Invalid, KilodError
 from kilod.events import EventLog
+from kilod.git.paths import inspect_repo
+from kilod.git.repository import Repositories
+from kilod.git.worktree import add_worktree
+from kilod.lifecycle import Lifecycle
+from kilod.review.queries import Queries
 from kilod.store import Store
-from kilod.worktrees import add_worktree, inspect_repo
 from tests.kilod_testing import git
 
 
@@ -39,8 +44,14 @@ def board_store(settings: Settings) -> Iterator[Store]:
 
 
 @pytest.fixture
-def board(settings: Settings, board_store: Store) -> Board:
-    return Board(settings, board_store, EventLog(board_store), Models(settings.scripts_dir, timeout=30))
+def cards(settings: Settings, board_store: Store) -> Cards:
+    return Cards(settings, board_store, EventLog(board_store), Models(settings.scripts_dir, timeout=30),
+                 Repositories())
+
+
+@pytest.fixture
+def board(board_store: Store) -> Board:
+    return Board(board_store)
 
 
 def branches(repo: Path) -> set[str]:
@@ -51,11 +62,11 @@ def request(repo_path: Path, /, **fields: Any) -> NewCard:
     return NewCard(**{"prompt": "Add a greeting\nwith details", "repo": str(repo_path), **fields})
 
 
-async def test_create_card_makes_queued_attempts(board: Board, board_store: Store, settings: Settings,
+async def test_create_card_makes_queued_attempts(cards: Cards, board: Board, board_store: Store, settings: Settings,
                                                  repo: Path) -> None:
     head = git(repo, "rev-parse", "HEAD").strip()
-    follower = board.events.follow(None)
-    card = await board.create_card(request(repo, models=["scripted/hello", "scripted/local"]))
+    follower = cards.events.follow(None)
+    card = await cards.create_card(request(repo, models=["scripted/hello", "scripted/local"]))
 
     card_id = card["id"]
     assert card["title"] == "Add a greeting"
@@ -88,23 +99,23 @@ async def test_create_card_makes_queued_attempts(board: Board, board_store: Stor
         seen: list[Event] = [await anext(follower), await anext(follower)]
     assert [(e.attempt_id, e.payload["to"]) for e in seen] == [(f"{card_id}-1", "queued"),
                                                                (f"{card_id}-2", "queued")]
-    board.events.close()
+    cards.events.close()
 
     # creating a card writes no git state: worktrees and branches come later, in the pipeline
     assert branches(repo) == {"main"}
     assert not (settings.data_dir / "worktrees").exists()
 
 
-async def test_one_model_by_default_and_named_bases(board: Board, repo: Path, settings: Settings,
+async def test_one_model_by_default_and_named_bases(cards: Cards, repo: Path, settings: Settings,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     first = git(repo, "rev-parse", "HEAD").strip()
     git(repo, "tag", "-a", "v1", "-m", "v1")
     (repo / "more.txt").write_text("more\n")
     git(repo, "add", "more.txt")
     git(repo, "commit", "-q", "-m", "more")
-    board.settings = settings.model_copy(update={"default_model": "scripted/hello", "network": True})
+    cards.settings = settings.model_copy(update={"default_model": "scripted/hello", "network": True})
 
-    card = await board.create_card(request(repo, base="v1", title="  Explicit  "))
+    card = await cards.create_card(request(repo, base="v1", title="  Explicit  "))
 
     assert card["base_ref"] == "v1"
     assert card["base_commit"] == first
@@ -114,9 +125,9 @@ async def test_one_model_by_default_and_named_bases(board: Board, repo: Path, se
     assert [a["model"] for a in card["attempts"]] == ["scripted/hello"]
 
 
-async def test_cards_get_distinct_ids_and_appear_on_the_board(board: Board, repo: Path) -> None:
-    one = await board.create_card(request(repo, models=["scripted/hello"]))
-    two = await board.create_card(request(repo, models=["scripted/hello"]))
+async def test_cards_get_distinct_ids_and_appear_on_the_board(cards: Cards, board: Board, repo: Path) -> None:
+    one = await cards.create_card(request(repo, models=["scripted/hello"]))
+    two = await cards.create_card(request(repo, models=["scripted/hello"]))
     assert one["id"] != two["id"]
     todo = next(c for c in board.board()["columns"] if c["id"] == "todo")
     assert {c["id"] for c in todo["cards"]} == {one["id"], two["id"]}
@@ -136,22 +147,22 @@ async def test_cards_get_distinct_ids_and_appear_on_the_board(board: Board, repo
         ({"models": ["scripted/hello", "scripted/" + "x" * 200]}, Invalid, "bad model name"),
     ],
 )
-async def test_invalid_requests_create_nothing(board: Board, board_store: Store, repo: Path,
+async def test_invalid_requests_create_nothing(cards: Cards, board_store: Store, repo: Path,
                                                fields: dict[str, Any], error: type[KilodError],
                                                message: str) -> None:
     with pytest.raises(error, match=message):
-        await board.create_card(request(repo, **{"models": ["scripted/hello"], **fields}))
+        await cards.create_card(request(repo, **{"models": ["scripted/hello"], **fields}))
     assert board_store.list_cards() == []
     assert board_store.all_attempts() == []
     assert board_store.events_after(0) == []
     assert branches(repo) == {"main"}
 
 
-async def test_a_file_or_subfolder_is_not_a_repo(board: Board, board_store: Store, repo: Path) -> None:
+async def test_a_file_or_subfolder_is_not_a_repo(cards: Cards, board_store: Store, repo: Path) -> None:
     (repo / "src").mkdir()
     for path in (repo / "greeter.py", repo / "src"):
         with pytest.raises(Invalid):
-            await board.create_card(request(repo, repo=str(path), models=["scripted/hello"]))
+            await cards.create_card(request(repo, repo=str(path), models=["scripted/hello"]))
     assert board_store.list_cards() == []
 
 
@@ -181,18 +192,19 @@ def test_default_title() -> None:
     assert default_title("x" * 72) == "x" * 72
 
 
-async def test_diffstat_of_an_attempt(board: Board, board_store: Store, repo: Path) -> None:
-    card = await board.create_card(request(repo, models=["scripted/hello"]))
+async def test_diffstat_of_an_attempt(cards: Cards, board_store: Store, repo: Path) -> None:
+    queries = Queries(Lifecycle(board_store, cards.events), cards.repositories)
+    card = await cards.create_card(request(repo, models=["scripted/hello"]))
     attempt = card["attempts"][0]
     with pytest.raises(Conflict, match="no worktree"):
-        await board.diffstat(attempt["id"])
+        await queries.diffstat(attempt["id"])
 
     worktree = Path(attempt["worktree"])
     add_worktree(inspect_repo(str(repo)), worktree, attempt["branch"], card["base_commit"])
     (worktree / "greeter.py").write_text("def greet(name):\n    return 'Hi ' + name\n")
     (worktree / "NEW.md").write_text("a\nb\nc\n")
 
-    stat = await board.diffstat(attempt["id"])
+    stat = await queries.diffstat(attempt["id"])
     assert stat["base_commit"] == card["base_commit"]
     assert sorted((f["path"], f["added"], f["deleted"], f["binary"]) for f in stat["files"]) == [
         ("NEW.md", 3, 0, False), ("greeter.py", 1, 1, False)]

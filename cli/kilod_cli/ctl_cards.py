@@ -1,0 +1,141 @@
+"""`kilod ctl new | board | show`: create cards, see the board, look at one card or attempt."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from kilod_cli.client import segment
+from kilod_cli.verbs import (
+    ATTEMPT_ID,
+    EXIT_OK,
+    MAX_REPEAT,
+    MIN_REPEAT,
+    Subparsers,
+    add_json_option,
+    client_for,
+    positive_int,
+    positive_usd,
+    print_json,
+    repeat_count,
+)
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"prompt": args.prompt, "repo": str(Path(args.repo).expanduser().resolve())}
+    if args.title is not None:
+        body["title"] = args.title
+    if args.base is not None:
+        body["base"] = args.base
+    if args.models:
+        body["models"] = args.models
+    if args.network is not None:
+        body["network"] = args.network
+    if args.repeat is not None:
+        body["repeat"] = args.repeat
+    budget = {key: value for key, value in (("tokens", args.budget_tokens), ("cost_usd", args.budget_cost))
+              if value is not None}
+    if budget:
+        body["budget"] = budget
+    settings = {key: value for key, value in (("setup", args.setup), ("checks", args.checks), ("copy", args.copy))
+                if value is not None}
+    if settings:
+        body["settings"] = settings
+    card = client_for(args).post("/v1/cards", body)
+    if args.json:
+        print_json(card)
+        return EXIT_OK
+    attempts = card.get("attempts") or []
+    print(card["id"])
+    for attempt in attempts:
+        print(f"{attempt['id']}  {attempt['model']}")
+    models = ", ".join(str(a["model"]) for a in attempts)
+    print(f"created card {card['id']} ({card['title']!r}) with {len(attempts)} "
+          f"attempt{'s' if len(attempts) != 1 else ''}: {models}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_board(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    if args.json:
+        print_json(client.get("/v1/board"))
+        return EXIT_OK
+    from kilod_cli.render import board_view, make_console, watch_board
+
+    console = make_console()
+    if not args.watch:
+        console.print(board_view(client.get("/v1/board"), console.width))
+        return EXIT_OK
+    from kilod_cli.client import ChangeFeed
+
+    feed = ChangeFeed.start(client)  # before the first fetch: nothing after it goes unseen
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
+            watch_board(console, lambda: client.get("/v1/board"), changes=feed)
+    finally:
+        if feed is not None:
+            feed.close()
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    client = client_for(args)
+    if ATTEMPT_ID.match(args.id):
+        attempt = client.get(f"/v1/attempts/{segment(args.id)}")
+        if args.json:
+            print_json(attempt)
+            return EXIT_OK
+        card = client.get(f"/v1/cards/{segment(str(attempt['card_id']))}")
+        attempts = [attempt]
+    else:
+        card = client.get(f"/v1/cards/{segment(args.id)}")
+        if args.json:
+            print_json(card)
+            return EXIT_OK
+        attempts = card.get("attempts") or []
+    from kilod_cli.render import card_view, make_console
+
+    make_console().print(card_view(card, attempts))
+    return EXIT_OK
+
+
+def register(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    new = verbs.add_parser("new", parents=[common], help="create a card (one attempt per model)")
+    new.add_argument("prompt", help="what the agents should do")
+    new.add_argument("--repo", default=".", help="the git repository (default: the current directory)")
+    new.add_argument("--title", help="card title (default: the prompt's first line)")
+    new.add_argument("--base", help="ref the attempts start from (default: HEAD)")
+    new.add_argument("-m", "--model", dest="models", action="append", metavar="MODEL",
+                     help="litellm model name; repeat for several attempts side by side")
+    new.add_argument("-n", "--repeat", type=repeat_count, metavar="N",
+                     help=f"attempts per model, {MIN_REPEAT} to {MAX_REPEAT} (best of N; default 1)")
+    new.add_argument("--network", action=argparse.BooleanOptionalAction, default=None,
+                     help="give the sandboxes network access (default: .kilod.toml, then the daemon's setting)")
+    new.add_argument("--budget-tokens", type=positive_int, metavar="N",
+                     help="stop an attempt (it goes to review, reason shown) once its tokens in+out reach N")
+    new.add_argument("--budget-cost", type=positive_usd, metavar="USD",
+                     help="stop an attempt once its known cost reaches USD dollars")
+    new.add_argument("--setup", action="append", metavar="CMD",
+                     help="run in the sandbox before the agent; repeatable; replaces .kilod.toml's setup")
+    new.add_argument("--check", dest="checks", action="append", metavar="CMD",
+                     help="run in the sandbox after the agent; repeatable; replaces .kilod.toml's checks")
+    new.add_argument("--copy", action="append", metavar="GLOB",
+                     help="untracked files copied from the repository into each worktree; repeatable; replaces "
+                          ".kilod.toml's copy")
+    add_json_option(new, "print the created card as JSON")
+    new.set_defaults(handler=cmd_new)
+
+    board = verbs.add_parser("board", parents=[common], help="the kanban board")
+    # --watch draws the board for people; a stream of changes for programs is GET /v1/events
+    output = board.add_mutually_exclusive_group()
+    add_json_option(output)
+    output.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
+    board.set_defaults(handler=cmd_board)
+
+    show = verbs.add_parser("show", parents=[common], help="one card (or attempt) in detail")
+    show.add_argument("id", metavar="CARD_OR_ATTEMPT")
+    add_json_option(show)
+    show.set_defaults(handler=cmd_show)

@@ -1,0 +1,130 @@
+"""Deciding an attempt: approve it (plan → commit → land → clean) or discard it.
+
+Approve commits exactly the tree the reviewer saw (`expected_tree`), on the
+attempt's branch, and optionally merges it into the card's base branch. Every ref
+moves with compare-and-swap after the whole landing was planned, so a conflict or a
+branch that moved meanwhile changes nothing. Approving one attempt discards its
+siblings: the card is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kilod.config import Settings
+from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, container_name
+from kilod.errors import Conflict
+from kilod.git.landing import LandingPlan, MergeResult
+from kilod.git.repository import Repositories, Repository
+from kilod.lifecycle import Lifecycle
+from kilod.review.context import AttemptContext, CardLocks, Stop, open_attempt
+from kilod.sandbox import Sandbox
+
+
+class ApproveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(None, min_length=1, max_length=20_000)
+    merge: bool = False
+    tree: str | None = Field(None, description="the tree id the reviewer saw; 409 if the worktree changed")
+
+
+class Landing:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, repositories: Repositories, sandbox: Sandbox,
+                 stop: Stop, locks: CardLocks) -> None:
+        self.settings = settings
+        self.lifecycle = lifecycle
+        self.store = lifecycle.store
+        self.repositories = repositories
+        self.sandbox = sandbox
+        self.stop = stop
+        self.locks = locks
+
+    async def approve(self, attempt_id: str, message: str | None, merge: bool,
+                      expected_tree: str | None) -> dict[str, Any]:
+        ctx = await open_attempt(self.store, self.repositories, attempt_id)
+        async with self.locks.of(ctx.attempt):
+            ctx = AttemptContext(self.store.get_attempt(attempt_id), ctx.card, ctx.repo)
+            plan = await self._plan(ctx, message, merge, expected_tree)
+            # nothing has moved yet; from here on refs move, each with compare-and-swap
+            await ctx.repo.commit_landing(plan)
+            merged = None if plan.merge is None else await ctx.repo.land_merge(plan.merge)
+            attempt = self._record(ctx.attempt, plan, merged)
+            discarded = await self._clean_after(attempt, ctx.card, ctx.repo)
+        return {
+            "attempt": self.store.get_attempt(attempt.id).to_json(),
+            "commit": plan.commit,
+            "branch": attempt.branch,
+            "merge": None if merged is None else {
+                "branch": merged.branch, "head": merged.head, "fast_forward": merged.fast_forward,
+                "worktree_updated": merged.worktree_updated, "checkout": merged.checkout, "note": merged.note,
+            },
+            "discarded": discarded,
+        }
+
+    async def _plan(self, ctx: AttemptContext, message: str | None, merge: bool,
+                    expected_tree: str | None) -> LandingPlan:
+        """The commit and merge approve will make; Conflict (changing nothing) if it cannot."""
+        attempt, card = ctx.attempt, ctx.card
+        if attempt.state != State.REVIEW:
+            raise Conflict(f"only an attempt in review can be approved; {attempt.id} is {attempt.state}")
+        worktree = ctx.worktree()
+        if merge and not card.base_branch:
+            raise Conflict(f"the card's base '{card.base_ref}' is not a branch; there is nothing to merge into")
+        snap = await ctx.repo.snapshot(worktree, card.base_commit)
+        if expected_tree and expected_tree != snap.tree:
+            raise Conflict("the worktree changed since that diff was shown; review it again", tree=snap.tree)
+        who = await ctx.repo.identity(self.settings.git_author_name, self.settings.git_author_email)
+        return await ctx.repo.plan_landing(attempt.branch, card.base_commit, snap.tree,
+                                           message or default_message(card, attempt), who,
+                                           card.base_branch if merge else None,
+                                           f"Merge {attempt.branch}: {card.title}")
+
+    def _record(self, attempt: Attempt, plan: LandingPlan, merged: MergeResult | None) -> Attempt:
+        attempt = self.lifecycle.transition(attempt.id, State.APPROVED, landed_commit=plan.commit)
+        message = f"committed {plan.commit[:12]} on {attempt.branch}"
+        if merged is not None:
+            message += f"; merged into {merged.branch} ({'fast-forward' if merged.fast_forward else 'merge commit'})"
+        self.lifecycle.record(attempt.id, EventKind.LOG, {"message": message})
+        return attempt
+
+    async def _clean_after(self, approved: Attempt, card: Card, repo: Repository) -> list[str]:
+        """The approved attempt's container and worktree go (its branch stays); its siblings are discarded."""
+        await self._clean(approved, repo, keep_branch=True)
+        discarded = []
+        for sibling in self.store.attempts_of(card.id):
+            if sibling.id != approved.id and sibling.state not in (State.APPROVED, State.DISCARDED):
+                await self._discard(sibling, repo)
+                discarded.append(sibling.id)
+        return discarded
+
+    async def discard(self, attempt_id: str) -> Attempt:
+        ctx = await open_attempt(self.store, self.repositories, attempt_id)
+        async with self.locks.of(ctx.attempt):
+            attempt = self.store.get_attempt(attempt_id)
+            if attempt.state == State.APPROVED:
+                raise Conflict(f"attempt {attempt.id} is approved; its branch {attempt.branch} stays")
+            await self._discard(attempt, ctx.repo)
+        return self.store.get_attempt(attempt_id)
+
+    async def _discard(self, attempt: Attempt, repo: Repository) -> None:
+        if attempt.state in LIVE_STATES:
+            await self.stop(attempt.id)
+            attempt = self.store.get_attempt(attempt.id)
+        if attempt.state != State.DISCARDED:
+            self.lifecycle.transition(attempt.id, State.DISCARDED)
+        await self._clean(attempt, repo, keep_branch=False)
+
+    async def _clean(self, attempt: Attempt, repo: Repository, keep_branch: bool) -> None:
+        """Remove the container, the worktree and (unless kept) the branch; already-gone is fine."""
+        await asyncio.to_thread(self.sandbox.remove, container_name(attempt.id))
+        await repo.remove_worktree(Path(attempt.worktree), None if keep_branch else attempt.branch)
+
+
+def default_message(card: Card, attempt: Attempt) -> str:
+    body = (attempt.summary or "").strip()
+    trailer = f"kilod-attempt: {attempt.id}\nkilod-model: {attempt.model}"
+    return f"{card.title}\n\n{body}\n\n{trailer}\n" if body else f"{card.title}\n\n{trailer}\n"

@@ -1,0 +1,145 @@
+"""A worktree's snapshot with real git: what the agent left, recorded exactly, nothing followed or run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kilod.git.paths import RepoPaths, inspect_repo
+from kilod.git.snapshot import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK, snapshot
+from kilod.git.worktree import add_worktree
+from tests.kilod_testing import GREETER, git, make_repo
+
+BRANCH = "kilod/snap-1"
+
+
+@pytest.fixture
+def info(repo: Path) -> RepoPaths:
+    return inspect_repo(str(repo))
+
+
+@pytest.fixture
+def worktree(info: RepoPaths, repo: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "worktrees" / "snap-1"
+    add_worktree(info, path, BRANCH, base(repo))
+    return path
+
+
+def base(repo: Path) -> str:
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def entries(repo: Path, tree: str) -> dict[bytes, tuple[str, bytes]]:
+    """path → (mode, content) of every blob in `tree`, names as raw bytes."""
+    listing = subprocess.run(["git", "-C", str(repo), "ls-tree", "-r", "-z", tree], check=True,
+                             capture_output=True).stdout
+    found: dict[bytes, tuple[str, bytes]] = {}
+    for item in filter(None, listing.split(b"\0")):
+        meta, path = item.split(b"\t", 1)
+        mode, kind, sha = meta.decode().split(" ")
+        content = subprocess.run(["git", "-C", str(repo), "cat-file", kind, sha], check=True,
+                                 capture_output=True).stdout if kind == "blob" else b""
+        found[path] = (mode, content)
+    return found
+
+
+def test_an_untouched_worktree_snapshots_to_the_base_tree(repo: Path, info: RepoPaths, worktree: Path) -> None:
+    assert snapshot(info, worktree, base(repo)).tree == git(repo, "rev-parse", "HEAD^{tree}").strip()
+
+
+def test_symlinks_are_recorded_not_followed(repo: Path, info: RepoPaths, worktree: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host secret\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "loot.txt").write_text("outside the worktree\n")
+    (worktree / "link-to-secret").symlink_to(secret)
+    (worktree / "dir-link").symlink_to(outside, target_is_directory=True)
+    (worktree / "dangling").symlink_to("/nonexistent/target")
+
+    found = entries(repo, snapshot(info, worktree, base(repo)).tree)
+
+    assert found[b"link-to-secret"] == (MODE_SYMLINK, str(secret).encode())
+    assert found[b"dir-link"] == (MODE_SYMLINK, str(outside).encode())
+    assert found[b"dangling"] == (MODE_SYMLINK, b"/nonexistent/target")
+    assert not any(b"loot" in path for path in found)
+    assert not any(b"host secret" in content for _, content in found.values())
+
+
+def test_a_tracked_file_replaced_by_a_symlink_is_a_symlink(repo: Path, info: RepoPaths, worktree: Path,
+                                                           tmp_path: Path) -> None:
+    (tmp_path / "elsewhere.py").write_text("print('not the greeter')\n")
+    (worktree / "greeter.py").unlink()
+    (worktree / "greeter.py").symlink_to(tmp_path / "elsewhere.py")
+    found = entries(repo, snapshot(info, worktree, base(repo)).tree)
+    assert found[b"greeter.py"] == (MODE_SYMLINK, str(tmp_path / "elsewhere.py").encode())
+
+
+def test_modes_are_kept(repo: Path, info: RepoPaths, worktree: Path) -> None:
+    (worktree / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (worktree / "run.sh").chmod(0o755)
+    (worktree / "greeter.py").chmod(0o700)  # user-executable is executable to git
+    (worktree / "plain.txt").write_text("plain\n")
+    (worktree / "plain.txt").chmod(0o600)
+
+    found = entries(repo, snapshot(info, worktree, base(repo)).tree)
+
+    assert found[b"run.sh"][0] == MODE_EXECUTABLE
+    assert found[b"greeter.py"] == (MODE_EXECUTABLE, GREETER.encode())
+    assert found[b"plain.txt"][0] == MODE_FILE
+
+
+def test_odd_names_round_trip(repo: Path, info: RepoPaths, worktree: Path) -> None:
+    names = [b"with space.txt", b"-leading-dash", b"new\nline", b"tab\there", b"\xc3\xa9t\xc3\xa9.md",
+             b"latin1-caf\xe9.txt", b"quote\"and'both", b"back\\slash", b"deep/er/\xff\xfe.bin"]
+    for name in names:
+        path = os.path.join(os.fsencode(worktree), name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(b"content of " + name)
+
+    snap = snapshot(info, worktree, base(repo))
+    found = entries(repo, snap.tree)
+
+    for name in names:
+        assert found[name] == (MODE_FILE, b"content of " + name), name
+    assert b"greeter.py" in found  # the tracked files are still there
+    assert snapshot(info, worktree, base(repo)).tree == snap.tree  # the same content, the same tree
+
+
+def test_deleted_ignored_and_nested_repositories(repo: Path, tmp_path: Path) -> None:
+    source = make_repo(tmp_path / "src", {"keep.txt": "k\n", "gone.txt": "g\n", ".gitignore": "*.log\n"})
+    info = inspect_repo(str(source))
+    worktree = tmp_path / "worktrees" / "snap-2"
+    add_worktree(info, worktree, BRANCH, base(source))
+    (worktree / "gone.txt").unlink()
+    (worktree / "debug.log").write_text("ignored\n")
+    nested = make_repo(worktree / "vendor" / "lib", {"inner.txt": "inside a nested repository\n"})
+
+    snap = snapshot(info, worktree, base(source))
+    found = entries(source, snap.tree)
+
+    assert set(found) == {b"keep.txt", b".gitignore"}
+    assert snap.nested_repositories == ["vendor/lib"]
+    assert (nested / "inner.txt").exists()
+
+
+def test_snapshot_leaves_the_indexes_alone_and_runs_no_filter(repo: Path, info: RepoPaths, worktree: Path,
+                                                               tmp_path: Path) -> None:
+    marker = tmp_path / "filter-ran"
+    git(repo, "config", "filter.evil.clean", f"touch {marker}")
+    (worktree / ".gitattributes").write_text("* filter=evil\n")
+    (worktree / "new.txt").write_text("new\n")
+    index = info.worktree_git_dir(worktree) / "index"
+    before = index.read_bytes()
+    user_index = (repo / ".git" / "index").read_bytes()
+
+    found = entries(repo, snapshot(info, worktree, base(repo)).tree)
+
+    assert found[b"new.txt"] == (MODE_FILE, b"new\n")
+    assert index.read_bytes() == before
+    assert (repo / ".git" / "index").read_bytes() == user_index
+    assert not marker.exists()
