@@ -71,23 +71,31 @@ class Column(StrEnum):
     DOING = "doing"
     REVIEW = "review"
     DONE = "done"
+    CLOSED = "closed"
 
 
-COLUMN_TITLES = {Column.TODO: "To Do", Column.DOING: "Doing", Column.REVIEW: "Review", Column.DONE: "Done"}
+COLUMN_TITLES = {Column.TODO: "To Do", Column.DOING: "Doing", Column.REVIEW: "Review", Column.DONE: "Done",
+                 Column.CLOSED: "Closed"}
 
 
 def column_of(states: list[State]) -> Column:
-    """A card's column, derived from its attempts' states."""
+    """A card's column, derived from its attempts' states; the first rule that holds wins:
+
+    Doing   an attempt is starting, running or paused (work under way)
+    Review  an attempt waits for a person (review)
+    To Do   an attempt waits for a slot (queued), or the card has none yet
+    Done    an attempt was approved
+    Closed  every attempt failed, was cancelled or discarded: an outcome to see, nothing to decide
+    """
     if any(s in (State.STARTING, State.RUNNING, State.PAUSED) for s in states):
         return Column.DOING
-    if any(s == State.APPROVED for s in states):
-        return Column.DONE
-    if any(s in (State.REVIEW, State.FAILED) for s in states):
+    if State.REVIEW in states:
         return Column.REVIEW
-    if states and all(s in (State.DISCARDED, State.CANCELLED) for s in states):
+    if not states or State.QUEUED in states:
+        return Column.TODO
+    if State.APPROVED in states:
         return Column.DONE
-    # all queued, or queued beside finished ones: nothing is being worked on yet
-    return Column.TODO
+    return Column.CLOSED
 
 
 class EventKind(StrEnum):

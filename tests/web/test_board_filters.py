@@ -127,3 +127,26 @@ def test_steps_filters_keys_and_a_phone(web_daemon_factory: Any, page: Any, tmp_
     shoot(page, shots / "mobile-light.png", "light")
     shoot(page, shots / "mobile-dark.png", "dark")
     assert script_errors(page) == []
+
+
+def test_a_card_whose_only_attempt_failed_is_closed_not_in_review(web_daemon_factory: Any, page: Any,
+                                                                   tmp_path: Path) -> None:
+    web: WebDaemon = web_daemon_factory()
+    repo = make_repo(tmp_path / "broken", {"README.md": "# broken\n", ".kilod.toml": 'setup = ["exit 4"]\n'})
+    card = web.daemon.request("POST", "/v1/cards", {"prompt": "Say hello", "title": "Broken setup",
+                                                    "repo": str(repo), "models": ["scripted/hello"]})
+    failed = web.daemon.wait_state(card["attempts"][0]["id"], "failed", timeout=180)
+    assert "setup command failed" in failed["error"]
+    page.goto(web.login_url())
+    closed = in_column(page, "closed", card["id"])
+    expect(closed).to_be_visible()
+    expect(closed.locator(".chip")).to_have_attribute("data-state", "failed")
+    expect(page.locator('[data-column="review"] .card')).to_have_count(0)
+    expect(page.locator('.column[data-column="closed"] h2')).to_contain_text("Closed")
+    # the log says which setup command failed, and how
+    closed.click()
+    entry = page.locator(".log-entry.kind-log").filter(has_text="$ exit 4")
+    expect(entry).to_contain_text("✗ failed")
+    expect(entry).to_contain_text("exit 4")
+    expect(page.locator(".card-head .column-badge")).to_have_text("Closed")
+    assert script_errors(page) == []
