@@ -167,6 +167,7 @@ class Card:
     settings: dict[str, Any] = field(default_factory=dict)   # .kilod.toml merged with the card's overrides
     budget_tokens: int | None = None
     budget_cost_usd: float | None = None
+    archived_at: float | None = None   # off the board (kept, reversible)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -181,6 +182,7 @@ class Card:
             "budget": {"tokens": self.budget_tokens, "cost_usd": self.budget_cost_usd},
             "network": self.network,
             "created_at": self.created_at,
+            "archived_at": self.archived_at,
         }
 
 

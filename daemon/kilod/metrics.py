@@ -34,9 +34,12 @@ class _StateCollector(Collector):
             by_state.add_metric([str(state)], sum(1 for a in attempts if a.state == state))
         yield by_state
         states_by_card: dict[str, list[State]] = {}
+        archived = {card.id for card in self.store.list_cards() if card.archived_at is not None}
         for attempt in attempts:
-            states_by_card.setdefault(attempt.card_id, []).append(attempt.state)
-        by_column = GaugeMetricFamily("kilod_cards", "Cards by board column.", labels=["column"])
+            if attempt.card_id not in archived:  # off the board: not counted in its columns
+                states_by_card.setdefault(attempt.card_id, []).append(attempt.state)
+        by_column = GaugeMetricFamily("kilod_cards", "Cards by board column (archived cards left out).",
+                                      labels=["column"])
         columns = [column_of(states) for states in states_by_card.values()]
         for column in Column:
             by_column.add_metric([str(column)], sum(1 for c in columns if c == column))

@@ -61,7 +61,7 @@ _CARD = _object({
     "base_branch": nullable(STRING), "settings": {"type": "object"}, "network": BOOL, "created_at": NUMBER,
     "budget": _object({"tokens": nullable(INT), "cost_usd": nullable(NUMBER)}),
     "column": _enum(Column), "attempts": {"type": "array", "items": ref("Attempt")}, "usage": _USAGE,
-})
+}, {"archived_at": nullable(NUMBER)})
 
 _EVENT = _object({"id": INT, "attempt_id": STRING, "seq": INT, "time": NUMBER, "kind": _enum(EventKind),
                   "payload": {"type": "object"}})

@@ -106,6 +106,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (attempt_id, run, idx)
     );
     """,
+    """
+    ALTER TABLE cards ADD COLUMN archived_at REAL;
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
@@ -140,7 +143,7 @@ def _card(row: sqlite3.Row) -> Card:
         id=row["id"], title=row["title"], prompt=row["prompt"], repo=row["repo"],
         base_ref=row["base_ref"], base_commit=row["base_commit"], network=bool(row["network"]),
         created_at=row["created_at"], base_branch=row["base_branch"], settings=json.loads(row["settings"]),
-        budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"],
+        budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"], archived_at=row["archived_at"],
     )
 
 
@@ -238,6 +241,19 @@ class Store:
 
     def list_cards(self) -> list[Card]:
         return [_card(r) for r in self._db.execute("SELECT * FROM cards ORDER BY created_at, id")]
+
+    def set_archived(self, card_id: str, archived_at: float | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE cards SET archived_at = ? WHERE id = ?", (archived_at, card_id))
+
+    def delete_card(self, card_id: str) -> None:
+        """Remove a card and everything stored about its attempts, all or nothing."""
+        with self.transaction() as db:
+            attempts = "SELECT id FROM attempts WHERE card_id = ?"
+            for table in ("checks", "comments", "conversation", "events"):
+                db.execute(f"DELETE FROM {table} WHERE attempt_id IN ({attempts})", (card_id,))
+            db.execute("DELETE FROM attempts WHERE card_id = ?", (card_id,))
+            db.execute("DELETE FROM cards WHERE id = ?", (card_id,))
 
     def get_attempt(self, attempt_id: str) -> Attempt:
         row = self._db.execute(

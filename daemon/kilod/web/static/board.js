@@ -53,7 +53,7 @@ export function attemptChip(attempt, tag = "li") {
 }
 
 function cardElement(card) {
-  return h("li", { class: "card-item" },
+  return h("li", { class: `card-item${card.archived_at ? " archived" : ""}` },
     h("a", { class: "card", href: `#/cards/${encodeURIComponent(card.id)}`, dataset: { cardId: card.id } },
       h("span", { class: "card-title" }, card.title),
       h("span", { class: "card-meta" },
@@ -71,6 +71,7 @@ function savedFilters() {
 /** Does a card pass the filters? Model and state match when any attempt has them. */
 export function matches(card, f) {
   const attempts = card.attempts || [];
+  if (card.archived_at && !f.archived) return false;
   if (f.repo && card.repo !== f.repo) return false;
   if (f.model && !attempts.some((a) => a.model === f.model)) return false;
   if (f.state && !attempts.some((a) => a.state === f.state)) return false;
@@ -144,10 +145,12 @@ export class BoardView {
       oninput: (e) => this.setFilter("text", e.target.value),
       onkeydown: (e) => { if (e.key === "Escape") { e.target.value = ""; this.setFilter("text", ""); e.target.blur(); } } });
     this.shown = h("span", { class: "filter-count muted", role: "status" });
+    this.archived = h("input", { type: "checkbox", id: "show-archived", onchange: () => this.toggleArchived() });
     this.clearButton = h("button", { type: "button", class: "small quiet", hidden: true,
       onclick: () => this.clearFilters() }, "Clear filters");
     return h("div", { class: "filters", role: "search" }, this.search, this.selects.repo, this.selects.model,
-      this.selects.state, this.clearButton, this.shown);
+      this.selects.state, h("label", { class: "check archived-toggle", for: "show-archived" }, this.archived, "Archived"),
+      this.clearButton, this.shown);
   }
 
   fillSelect(name, all, values, label = (v) => v) {
@@ -169,10 +172,19 @@ export class BoardView {
     this.fillSelect("repo", "All repositories", repos, (r) => basename(r));
     this.fillSelect("model", "All models", models);
     this.fillSelect("state", "Any state", meta.states);
-    const active = Object.values(this.filters).some(Boolean);
+    const active = ["repo", "model", "state", "text"].some((k) => this.filters[k]);
     this.clearButton.hidden = !active;
     const shown = cards.filter((c) => matches(c, this.filters)).length;
     this.shown.textContent = active ? `${shown} of ${plural(cards.length, "card")}` : "";
+  }
+
+  /** Archived cards are not on GET /v1/board: shown on demand from GET /v1/cards. */
+  async toggleArchived() {
+    if (this.archived.checked) {
+      const { cards } = await api("GET", "/v1/cards");
+      for (const card of cards) if (card.archived_at) this.put(card);
+    }
+    this.draw();
   }
 
   setFilter(name, value) {
@@ -233,6 +245,7 @@ export class BoardView {
   draw() {
     const first = meta.columns[0].id;
     const byColumn = new Map(meta.columns.map((c) => [c.id, []]));
+    this.filters.archived = Boolean(this.archived && this.archived.checked);
     for (const card of this.cards.values()) {
       if (matches(card, this.filters)) (byColumn.get(card.column) || byColumn.get(first)).push(card);
     }
@@ -268,7 +281,7 @@ export class BoardView {
     }
     const todoNote = this.lists.get(first).parentNode.querySelector(".empty-note");
     todoNote.textContent = !this.cards.size ? "No cards yet. Press New card (or n) to start one."
-      : Object.values(this.filters).some(Boolean) ? "No card matches." : "Nothing waiting.";
+      : ["repo", "model", "state", "text"].some((k) => this.filters[k]) ? "No card matches." : "Nothing waiting.";
     this.drawFilters();
     this.drawTabs();
   }

@@ -163,8 +163,15 @@ export class CardView {
 
   drawHead() {
     const card = this.card;
+    const shelf = h("div", { class: "card-actions" },
+      card.archived_at
+        ? h("button", { type: "button", class: "small", onclick: (e) => this.shelve("unarchive", e.currentTarget) }, "Unarchive")
+        : h("button", { type: "button", class: "small", title: "Take the card off the board (kept; reversible)",
+          onclick: (e) => this.shelve("archive", e.currentTarget) }, "Archive"),
+      h("button", { type: "button", class: "small danger", onclick: (e) => this.deleteCard(e.currentTarget) }, "Delete…"));
     clear(this.head).append(
-      h("h1", {}, card.title),
+      h("div", { class: "card-title-row" }, h("h1", {}, card.title), shelf),
+      card.archived_at ? h("div", { class: "notice archived-note" }, `Archived ${formatAge(card.archived_at)}: not on the board.`) : null,
       h("dl", { class: "facts" },
         fact("Column", h("span", { class: `column-badge column-${card.column}` }, columnTitle(card.column))),
         fact("Repository", h("code", { title: card.repo }, card.repo)),
@@ -431,6 +438,41 @@ export class CardView {
       if (r.discarded && r.discarded.length) text += `; discarded ${r.discarded.join(", ")}`;
       return text + ".";
     });
+  }
+
+  async shelve(action, button) {
+    clear(this.actionStatus);
+    button.disabled = true;
+    try {
+      this.card = await api("POST", `/v1/cards/${encodeURIComponent(this.cardId)}/${action}`);
+      this.drawHead();
+    } catch (err) {
+      this.head.appendChild(h("div", { class: "error-box head-error", role: "alert" }, errorView(err)));
+    } finally {
+      if (button.isConnected) button.disabled = false;
+    }
+  }
+
+  async deleteCard(button) {
+    const open = this.card.attempts.filter((a) => a.state !== "approved" && a.state !== "discarded");
+    const approved = this.card.attempts.filter((a) => a.state === "approved");
+    const ok = await confirmDialog({
+      title: `Delete "${this.card.title}"?`,
+      text: (open.length ? `${plural(open.length, "attempt")} (${open.map((a) => `${a.model}, ${a.state}`).join("; ")}) `
+        + "will be discarded first: containers, worktrees and branches removed. " : "")
+        + (approved.length ? `Approved work stays in the repository (${approved.map((a) => a.branch).join(", ")}). ` : "")
+        + "The card, its logs and comments are deleted. This cannot be undone.",
+      confirm: "Delete card", danger: true,
+    });
+    if (!ok) return;
+    button.disabled = true;
+    try {
+      await api("DELETE", `/v1/cards/${encodeURIComponent(this.cardId)}`);
+      this.app.go("#/");
+    } catch (err) {
+      this.head.appendChild(h("div", { class: "error-box head-error", role: "alert" }, errorView(err)));
+      if (button.isConnected) button.disabled = false;
+    }
   }
 
   async discard(a, button) {
