@@ -105,8 +105,13 @@ class Pipeline:
 
         if attempt.step == Step.SETUP:
             for command in settings.setup:
+                # said before it runs: a long setup shows what it is waiting for
+                self.lifecycle.record(attempt.id, EventKind.LOG, {"step": "setup", "command": command,
+                                                                  "status": "running", "message": f"setup: {command}"})
                 result = await self._exec(container_id, command, self.settings.setup_timeout)
-                self.lifecycle.record(attempt.id, EventKind.LOG, {"step": "setup", "command": command, **result})
+                self.lifecycle.record(attempt.id, EventKind.LOG, {
+                    "step": "setup", "command": command, **result,
+                    "message": f"setup {result['status']} (exit {result['exit_code']}): {command}"})
                 if result["status"] != "passed":
                     raise Invalid(f"setup command failed ({result['status']}, exit {result['exit_code']}): "
                                      f"{command}\n{result['output_tail'][-1000:]}")
@@ -128,6 +133,9 @@ class Pipeline:
         if attempt.step == Step.CHECKS:
             for index, check in enumerate(settings.checks):
                 timeout = check.timeout or self.settings.check_timeout
+                self.lifecycle.record(attempt.id, EventKind.LOG, {
+                    "step": "checks", "name": check.name, "command": check.run, "status": "running",
+                    "message": f"check {check.name}: {check.run}"})
                 result = await self._exec(container_id, check.run, timeout)
                 self.lifecycle.events.publish(self.store.record_check(
                     attempt.id, attempt.run, index, {"name": check.name, "command": check.run, **result}))

@@ -145,7 +145,7 @@ def test_a_card_whose_only_attempt_failed_is_closed_not_in_review(web_daemon_fac
     expect(page.locator('.column[data-column="closed"] h2')).to_contain_text("Closed")
     # the log says which setup command failed, and how
     closed.click()
-    entry = page.locator(".log-entry.kind-log").filter(has_text="$ exit 4")
+    entry = page.locator(".log-entry.kind-log").filter(has_text="$ exit 4").filter(has_text="✗")
     expect(entry).to_contain_text("✗ failed")
     expect(entry).to_contain_text("exit 4")
     expect(page.locator(".card-head .column-badge")).to_have_text("Closed")
