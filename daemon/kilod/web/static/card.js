@@ -11,7 +11,6 @@ import {
   formatDuration, formatTokens, h, LIVE_STATES, plural, Stream,
 } from "./util.js";
 
-const RESTING_FOR_RETRY = new Set(["review", "failed", "cancelled", "discarded"]);
 
 const COMPARE_COLUMNS = [
   ["files_changed", "Files", String],
@@ -345,8 +344,10 @@ export class CardView {
       add("Discard", "danger", (b) => this.discard(a, b));
     }
     if (LIVE_STATES.has(a.state)) add("Cancel", "danger", (b) => this.cancel(a, b));
-    if (a.state === "failed" || a.state === "cancelled") add("Discard", "danger", (b) => this.discard(a, b));
-    if (RESTING_FOR_RETRY.has(a.state)) add("Retry", "", (b) => this.retry(a, b));
+    // the groups come from /v1/meta: at rest and not kept (review has its own Discard above)
+    const settled = !LIVE_STATES.has(a.state) && a.state !== "approved";
+    if (settled && a.state !== "review" && a.state !== "discarded") add("Discard", "danger", (b) => this.discard(a, b));
+    if (settled) add("Retry", "", (b) => this.retry(a, b));
     return buttons.length ? h("div", { class: "actions" }, buttons) : null;
   }
 
