@@ -212,6 +212,15 @@ class Attempt:
     landed_commit: str | None = None
     stop_reason: str | None = None   # why the agent stopped before finishing (budget, step limit)
     run: int = 1                     # agent runs so far: a follow-up starts the next one
+    review_seconds: float = 0.0      # time spent waiting in review before follow-ups: not running time
+    summaries: list[str] = field(default_factory=list)   # earlier runs' summaries, oldest first
+
+    @property
+    def running_seconds(self) -> float | None:
+        """Time the attempt spent being worked on: started to finished (or now), less its waits in review."""
+        if self.started_at is None:
+            return None
+        return max(0.0, (self.finished_at or now()) - self.started_at - self.review_seconds)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -239,6 +248,9 @@ class Attempt:
             "landed_commit": self.landed_commit,
             "stop_reason": self.stop_reason,
             "run": self.run,
+            "running_seconds": None if self.running_seconds is None else round(self.running_seconds, 3),
+            "review_seconds": self.review_seconds,
+            "summaries": self.summaries,
         }
 
 

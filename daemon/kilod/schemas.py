@@ -52,7 +52,8 @@ _ATTEMPT = _object({
     "tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "steps": INT, "tool_calls": INT,
     "created_at": NUMBER, "started_at": nullable(NUMBER), "finished_at": nullable(NUMBER),
     "landed_commit": nullable(STRING), "stop_reason": nullable(STRING), "run": INT,
-}, {"checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL})})
+}, {"running_seconds": nullable(NUMBER), "review_seconds": NUMBER, "summaries": {"type": "array", "items": STRING},
+    "checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL})})
 
 _USAGE = _object({"tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "cost_complete": BOOL})
 

@@ -108,18 +108,21 @@ MIGRATIONS: list[str] = [
     """,
     """
     ALTER TABLE cards ADD COLUMN archived_at REAL;
+    ALTER TABLE attempts ADD COLUMN review_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN summaries TEXT NOT NULL DEFAULT '[]';
     """,
 ]
 
 _ATTEMPT_COLUMNS = (
     "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
     "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at, "
-    "review_tree, landed_commit, stop_reason, run"
+    "review_tree, landed_commit, stop_reason, run, review_seconds, summaries"
 )
 _UPDATABLE = frozenset(
     {
         "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
         "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit", "stop_reason", "run",
+        "review_seconds", "summaries",
     }
 )
 
@@ -134,7 +137,8 @@ def _set_fields(db: sqlite3.Connection, attempt_id: str, fields: dict[str, Any])
     """UPDATE the attempt's columns named in `fields` (already checked), inside the caller's transaction."""
     if fields:
         sets = ", ".join(f"{k} = ?" for k in fields)
-        values = [str(v) if isinstance(v, (State, Step)) else v for v in fields.values()]
+        values = [str(v) if isinstance(v, (State, Step)) else json.dumps(v) if isinstance(v, list) else v
+                  for v in fields.values()]
         db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*values, attempt_id])
 
 
@@ -151,6 +155,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     values = dict(row)
     values["state"] = State(values["state"])
     values["step"] = Step(values["step"])
+    values["summaries"] = json.loads(values["summaries"])
     return Attempt(**values)
 
 
@@ -222,11 +227,11 @@ class Store:
         events = []
         for a in attempts:
             db.execute(
-                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 24)})",
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 26)})",
                 (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
                  str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
                  a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at,
-                 a.review_tree, a.landed_commit, a.stop_reason, a.run),
+                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.review_seconds, json.dumps(a.summaries)),
             )
             events.append(self._append_event(
                 db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}

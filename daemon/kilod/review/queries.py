@@ -119,7 +119,7 @@ class Queries:
                 "tokens_out": attempt.tokens_out,
                 "tokens": attempt.tokens_in + attempt.tokens_out,
                 "cost_usd": attempt.cost_usd,
-                "wall_seconds": (round(attempt.finished_at - attempt.started_at, 3)
+                "wall_seconds": (round(attempt.running_seconds or 0.0, 3)
                                  if attempt.finished_at and attempt.started_at else None),
                 "stop_reason": attempt.stop_reason,
                 "files": sorted(f.path for f in files or []),

@@ -26,9 +26,10 @@ const COMPARE_COLUMNS = [
   ["wall_seconds", "Time", formatDuration],
 ];
 
+/** Running time: started to finished (or now), less the waits in review before follow-ups. */
 function wallSeconds(a) {
   if (!a.started_at) return null;
-  return (a.finished_at || Date.now() / 1000) - a.started_at;
+  return Math.max(0, (a.finished_at || Date.now() / 1000) - a.started_at - (a.review_seconds || 0));
 }
 
 function derivedCompare(card) {
@@ -298,7 +299,16 @@ export class CardView {
     const parts = [facts];
     if (a.error) parts.push(h("div", { class: "error-box" }, a.error));
     if (a.stop_reason) parts.push(h("div", { class: "notice" }, `Stopped early: ${a.stop_reason}`));
-    if (a.summary) parts.push(h("div", { class: "summary" }, h("strong", {}, "Summary: "), a.summary));
+    const earlier = a.summaries || [];
+    if (earlier.length) {
+      parts.push(h("details", { class: "earlier-runs" }, h("summary", {}, `Earlier runs (${earlier.length})`),
+        h("ol", {}, earlier.map((text, i) => h("li", { class: "summary" }, h("strong", {}, `Run ${i + 1}: `),
+          text || h("span", { class: "muted" }, "no summary"))))));
+    }
+    if (a.summary) {
+      parts.push(h("div", { class: "summary" },
+        h("strong", {}, earlier.length ? `Run ${earlier.length + 1} summary: ` : "Summary: "), a.summary));
+    }
     clear(this.attemptHead).append(...parts);
   }
 
