@@ -76,8 +76,7 @@ def find_file(diff: dict[str, Any], path: str) -> tuple[dict[str, Any], str | No
 
 def one_file(client: Client, row: dict[str, Any], path: str) -> AttemptFile:
     found = AttemptFile(str(row["attempt_id"]), str(row.get("model") or "?"))
-    touched = row.get("files")
-    if touched is None:
+    if row.get("files_changed") is None:  # the daemon knows no files: worktree and landed commit gone
         found.missing = f"unknown: the attempt is {row.get('state')} and its changes are gone"
         return found
     try:
@@ -86,7 +85,7 @@ def one_file(client: Client, row: dict[str, Any], path: str) -> AttemptFile:
         if exc.status not in (404, 409):
             raise
         # an approved attempt's worktree is gone, but compare still knows the files it changed
-        found.missing = (NOT_CHANGED if path not in touched
+        found.missing = (NOT_CHANGED if path not in row.get("files", [])
                          else f"changed, but its diff is not available: {exc.message}")
         return found
     match = find_file(diff, path)

@@ -207,7 +207,7 @@ def files_view(data: dict[str, Any]) -> list[RenderableType]:
     rows: list[dict[str, Any]] = data.get("rows") or []
     files: dict[str, list[str]] = data.get("files") or {}
     overlap: list[str] = list(data.get("overlap") or [])
-    unknown = [row for row in rows if row.get("files") is None]
+    unknown = [row for row in rows if row.get("files_changed") is None]  # changes gone
     parts: list[RenderableType] = [Text("files touched", style="bold")]
     if files:
         matrix = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -215,7 +215,7 @@ def files_view(data: dict[str, Any]) -> list[RenderableType]:
         for row in rows:
             matrix.add_column(shown(str(row.get("attempt_id"))), justify="center", no_wrap=True)
         for path, ids in files.items():
-            marks = [Text("?", "dim") if row.get("files") is None
+            marks = [Text("?", "dim") if row.get("files_changed") is None
                      else Text(TOUCHED if row.get("attempt_id") in ids else "") for row in rows]
             matrix.add_row(shown(path, "bold yellow" if path in overlap else ""), *marks)
         parts.append(matrix)

@@ -1,4 +1,10 @@
-"""The daemon: wires store, event log, sandbox, models, pipeline, scheduler and API together."""
+"""The daemon, in readable steps: build the parts, start listening, serve until told to stop, shut down.
+
+`Daemon.run` is those four calls (the shape of uvicorn's `Server.serve`). Building
+wires store, event log, sandbox, models, repositories, pipeline, scheduler and API
+together and touches nothing outside the data dir; startup binds the socket
+(born 0600) and starts the scheduler; shutdown undoes what startup did, in reverse.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import os
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +33,14 @@ from kilod.events import EventLog
 from kilod.git.repository import Repositories
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
-from kilod.pipeline import Pipeline
+from kilod.pipeline.base import Services as PipelineServices
+from kilod.pipeline.runner import Pipeline
 from kilod.review.commands import Commands
 from kilod.review.context import CardLocks
 from kilod.review.landing import Landing
 from kilod.review.queries import Queries
 from kilod.review.shelf import Shelf
-from kilod.sandbox import Sandbox
+from kilod.sandbox.docker import DockerSandbox
 from kilod.scheduler import Scheduler
 from kilod.store import Store
 from kilod.web.server import WebBoard
@@ -55,17 +63,40 @@ def socket_in_use(path: Path) -> bool:
     return True
 
 
+@dataclass
+class Parts:
+    """Everything the daemon built, for startup and shutdown to use."""
+
+    store: Store
+    events: EventLog
+    models: Models
+    scheduler: Scheduler
+    api: Api
+    web_board: WebBoard
+
+
 class Daemon:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._stop = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self._listening = False
 
     def request_stop(self) -> None:
         self._stop.set()
 
     async def run(self) -> None:
-        settings = self.settings
-        path = settings.socket_path
+        self.check_paths()
+        parts = self.build()
+        try:
+            await self.startup(parts)
+            await self.serve()
+        finally:
+            await self.shutdown(parts)
+
+    def check_paths(self) -> None:
+        """The data dir exists and the socket path is free; a live daemon on it is a Conflict."""
+        settings, path = self.settings, self.settings.socket_path
         if len(str(path)) > UNIX_PATH_MAX:
             raise Invalid(f"socket path is too long for a unix socket ({len(str(path))} > {UNIX_PATH_MAX}): {path}")
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -76,6 +107,8 @@ class Daemon:
             path.unlink()
         path.parent.mkdir(parents=True, exist_ok=True)
 
+    def build(self) -> Parts:
+        settings = self.settings
         loop = asyncio.get_running_loop()
         loop.set_default_executor(ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="kilod-io"))
         store = Store(settings.db_path)
@@ -84,12 +117,11 @@ class Daemon:
         metrics = Metrics(store)
         metrics.slots.set(settings.max_parallel)
         lifecycle.observers.append(metrics.transition)
-        sandbox = Sandbox()
+        sandbox = DockerSandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
-        models.start_loading()
         repositories = Repositories()
-        pipeline = Pipeline(settings, lifecycle, sandbox, models, repositories, metrics)
-        scheduler = Scheduler(settings, store, pipeline, sandbox)
+        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics), repositories)
+        scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
         landing = Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks)
         services = Services(
@@ -109,7 +141,7 @@ class Daemon:
                 "pid": os.getpid(),
                 "instance": settings.instance,
                 "data_dir": str(settings.data_dir),
-                "socket": str(path),
+                "socket": str(settings.socket_path),
                 "sandbox_image": settings.sandbox_image,
                 "max_parallel": settings.max_parallel,
                 "running": len(scheduler.active),
@@ -121,34 +153,47 @@ class Daemon:
 
         api = Api(services, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
         web_board = WebBoard(settings, api)  # the browser's TCP listener, when settings.http is set
-        unix_app = make_app(api)
-        unix_app.add_routes(web_board.unix_routes())
-        runner = web.AppRunner(unix_app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        await web_board.start()
+        return Parts(store, events, models, scheduler, api, web_board)
+
+    async def startup(self, parts: Parts) -> None:
+        """Listen on the socket (and the web board's port), then start work."""
+        settings, path = self.settings, self.settings.socket_path
+        parts.models.start_loading()
+        unix_app = make_app(parts.api)
+        unix_app.add_routes(parts.web_board.unix_routes())
+        self._runner = web.AppRunner(unix_app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        await parts.web_board.start()
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
         try:
-            site = web.UnixSite(runner, str(path))
-            await site.start()
+            await web.UnixSite(self._runner, str(path)).start()
+            self._listening = True
         finally:
             os.umask(old_umask)
         os.chmod(path, 0o600)
+        loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.request_stop)
         log.info("kilod %s listening on %s (data dir %s, instance %s)", __version__, path,
                  settings.data_dir, settings.instance)
-        scheduler.start()
-        try:
-            await self._stop.wait()
-        finally:
-            log.info("stopping; running attempts resume at the next start")
-            await scheduler.stop()
-            events.close()
-            await web_board.stop()
-            await runner.cleanup()
-            store.close()
+        parts.scheduler.start()
+
+    async def serve(self) -> None:
+        """Until SIGTERM, SIGINT or POST /v1/shutdown."""
+        await self._stop.wait()
+
+    async def shutdown(self, parts: Parts) -> None:
+        """Stop work (it resumes at the next start), end followers, stop listening, close the store."""
+        log.info("stopping; running attempts resume at the next start")
+        await parts.scheduler.stop()
+        parts.events.close()
+        await parts.web_board.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        parts.store.close()
+        if self._listening:
             with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+                self.settings.socket_path.unlink()
 
 
 def serve(settings: Settings) -> None:

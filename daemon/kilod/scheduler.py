@@ -10,23 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from kilod.config import Settings
 from kilod.domain import KEEPS_CONTAINER, LIVE_STATES, SLOT_STATES, State
 from kilod.errors import KilodError
-from kilod.pipeline import Pipeline
-from kilod.sandbox import Sandbox
-from kilod.store import Store
+from kilod.lifecycle import Lifecycle
+from kilod.metrics import Metrics
+from kilod.sandbox.base import Sandbox
 
 log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, settings: Settings, store: Store, pipeline: Pipeline, sandbox: Sandbox) -> None:
+    def __init__(self, settings: Settings, lifecycle: Lifecycle, run: Callable[[str], Coroutine[Any, Any, None]],
+                 sandbox: Sandbox, metrics: Metrics | None = None) -> None:
         self.settings = settings
-        self.store = store
-        self.pipeline = pipeline
+        self.lifecycle = lifecycle
+        self.store = lifecycle.store
+        self.run = run          # one attempt's pipeline, from its stored step
         self.sandbox = sandbox
+        self.metrics = metrics
         self.active: dict[str, asyncio.Task[None]] = {}
         self.peak_active = 0
         self._reconciler: asyncio.Task[None] | None = None
@@ -46,7 +51,7 @@ class Scheduler:
                 self._start(attempt.id)
 
     def _start(self, attempt_id: str) -> None:
-        task = asyncio.create_task(self.pipeline.run(attempt_id), name=f"attempt-{attempt_id}")
+        task = asyncio.create_task(self.run(attempt_id), name=f"attempt-{attempt_id}")
         self.active[attempt_id] = task
         self.peak_active = max(self.peak_active, len(self.active))
 
@@ -59,14 +64,14 @@ class Scheduler:
         self._report_slots()
 
     def _report_slots(self) -> None:
-        if self.pipeline.metrics is not None:
-            self.pipeline.metrics.running.set(len(self.active))
+        if self.metrics is not None:
+            self.metrics.running.set(len(self.active))
 
     async def cancel(self, attempt_id: str) -> None:
         """Stop a live attempt; its worktree and container stay for review."""
         attempt = self.store.get_attempt(attempt_id)
         if attempt.state in LIVE_STATES:
-            self.pipeline.lifecycle.transition(attempt_id, State.CANCELLED, error="cancelled by a person")
+            self.lifecycle.transition(attempt_id, State.CANCELLED, error="cancelled by a person")
         task = self.active.get(attempt_id)
         if task is not None:
             task.cancel()

@@ -23,7 +23,7 @@ from kilod.agent.tools import ToolRunner
 from kilod.domain import Attempt, EventKind, State
 from kilod.events import EventLog
 from kilod.lifecycle import Lifecycle
-from kilod.sandbox import Sandbox
+from kilod.sandbox.docker import DockerSandbox
 from kilod.store import Store
 from tests.daemon.records import make_attempts, make_card
 
@@ -56,7 +56,7 @@ class World:
     attempt: Attempt
 
     def agent(self, model: str = "scripted/three", step_limit: int = 50, prompt: str = PROMPT) -> AgentRun:
-        tools = ToolRunner(sandbox=Sandbox(), container_id="no-such-container", uid=1000, gid=1000,
+        tools = ToolRunner(sandbox=DockerSandbox(), container_id="no-such-container", uid=1000, gid=1000,
                            shell_timeout=5.0, output_limit=4000)
         return AgentRun(self.attempt.id, model, prompt, self.lifecycle, self.models, tools, step_limit)
 

@@ -11,13 +11,13 @@ import json
 import pytest
 
 from kilod.agent.tools import FINISH, TOOL_NAMES, TOOL_SCHEMAS, ToolRunner, truncate
-from kilod.sandbox import Sandbox
+from kilod.sandbox.docker import DockerSandbox
 
 
 @pytest.fixture
 def runner(monkeypatch: pytest.MonkeyPatch) -> ToolRunner:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/kilod-tests-no-docker.sock")
-    return ToolRunner(sandbox=Sandbox(), container_id="no-such-container", uid=1000, gid=1000,
+    return ToolRunner(sandbox=DockerSandbox(), container_id="no-such-container", uid=1000, gid=1000,
                       shell_timeout=5.0, output_limit=1000)
 
 

@@ -27,7 +27,7 @@ def row(attempt_id: str, model: str, state: str, files: list[str] | None, **extr
         "files_changed": None if files is None else len(files), "additions": None, "deletions": None,
         "checks_passed": None, "checks_failed": None, "checks_error": None, "checks_failing": False,
         "steps": 4, "tool_calls": 8, "tokens_in": 1500, "tokens_out": 500, "tokens": 2000, "cost_usd": 0.04,
-        "wall_seconds": None, "stop_reason": None, "files": files, **extra,
+        "wall_seconds": None, "stop_reason": None, "files": files or [], **extra,
     }
 
 
@@ -199,13 +199,15 @@ EVIL_SECTION = ("diff --git a/evil\x1b[31m.py b/evil\x1b[31m.py\nnew file mode 1
                 "+++ b/evil\x1b[31m.py\n@@ -0,0 +1 @@\n+x = 1\n")
 DIFFS = {
     "c0ffee01-1": {
-        "attempt_id": "c0ffee01-1", "tree": "t1", "text": HELLO_SECTION + APP_SECTION_1,
+        "attempt_id": "c0ffee01-1", "tree": "t1", "base_commit": "b" * 40, "nested_repositories": [],
+        "additions": 0, "deletions": 0, "risks": [], "text": HELLO_SECTION + APP_SECTION_1,
         "files": [file_diff("HELLO.md", "added", [hunk("@@ -0,0 +1 @@", [line("add", None, 1, "# Hello")])]),
                   file_diff("app.py", "modified", [hunk("@@ -1 +1 @@", [
                       line("delete", 1, None, "print('hi')"), line("add", None, 1, "print('hello')  \t\r")])])],
     },
     "c0ffee01-2": {
-        "attempt_id": "c0ffee01-2", "tree": "t2", "text": APP_SECTION_2 + EVIL_SECTION,
+        "attempt_id": "c0ffee01-2", "tree": "t2", "base_commit": "b" * 40, "nested_repositories": [],
+        "additions": 0, "deletions": 0, "risks": [], "text": APP_SECTION_2 + EVIL_SECTION,
         "files": [file_diff("app.py", "modified", [hunk("@@ -1 +1,2 @@", [
                       line("context", 1, 1, "print('hi')"), line("add", None, 2, "print('diff --git a/x b/x')"),
                       line("note", None, None, "No newline at end of file")])]),
@@ -308,7 +310,8 @@ def test_pick_approves_and_names_the_discarded_siblings(cli: CliEnv, fake_daemon
 
 
 def test_pick_and_merge_with_no_sibling_left(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
-    merge = {"branch": "main", "head": "d" * 40, "fast_forward": True, "worktree_updated": None}
+    merge = {"branch": "main", "head": "d" * 40, "fast_forward": True, "worktree_updated": None,
+             "checkout": None, "note": "main is not checked out: only the ref moved"}
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (200, landed(merge, [])))
     result = cli.run("ctl", "pick", "c0ffee01-1", "--merge")
     assert result.returncode == 0, result.stderr

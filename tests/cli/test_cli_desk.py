@@ -22,7 +22,7 @@ import pytest
 from kilod_cli.desk import NESTED_REPOSITORY
 
 from .conftest import CLI_TIMEOUT_SECONDS, CliEnv, FakeDaemon, Recorded, Sse
-from .test_cli_fake_daemon import HISTORY, LIVE, attempt, event, sse_frame
+from .test_cli_fake_daemon import HISTORY, LIVE, attempt, event, sse_frame, status
 
 WAIT_SECONDS = 30.0
 DIFF_PATH = "/v1/attempts/c0ffee01-1/diff"
@@ -216,12 +216,14 @@ def test_diff_stat_like_git(cli: CliEnv, desk: FakeDaemon) -> None:
 
 
 def test_diff_json_is_the_daemons(cli: CliEnv, desk: FakeDaemon) -> None:
-    desk.on("GET", "/v1/attempts/c0ffee01-1/diffstat", (200, {"files": [], "added": 0, "deleted": 0}))
+    desk.on("GET", "/v1/attempts/c0ffee01-1/diffstat", (200, {"attempt_id": "c0ffee01-1", "base_commit": "b" * 40,
+                                                                 "files": [], "added": 0, "deleted": 0}))
     full = cli.run("ctl", "diff", "c0ffee01-1", "--json")
     assert full.returncode == 0, full.stderr
     assert json.loads(full.stdout) == DIFF
     stat = cli.run("ctl", "diff", "c0ffee01-1", "--stat", "--json")
-    assert json.loads(stat.stdout) == {"files": [], "added": 0, "deleted": 0}
+    assert json.loads(stat.stdout) == {"attempt_id": "c0ffee01-1", "base_commit": "b" * 40,
+                                       "files": [], "added": 0, "deleted": 0}
 
 
 def test_diff_of_an_unknown_attempt(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
@@ -297,7 +299,8 @@ def test_comments_list(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
 
 
 def test_followup_prints_the_attempt_and_its_state(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
-    fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/messages", (202, attempt("c0ffee01-1", "m/x", "running")))
+    fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/messages",
+                   (202, {**attempt("c0ffee01-1", "m/x", "running"), "follow_from_seq": 7}))
     result = cli.run("ctl", "followup", "c0ffee01-1", "also", "handle", "None")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "c0ffee01-1 running\n"
@@ -326,7 +329,7 @@ def test_followup_follow_shows_what_it_set_off(cli: CliEnv, fake_daemon: FakeDae
 
     def message(request: Recorded) -> Any:
         posted.set()
-        return 202, attempt("c0ffee01-1", "m/x", "running")
+        return 202, {**attempt("c0ffee01-1", "m/x", "running"), "follow_from_seq": 7}
 
     fake_daemon.on("GET", "/v1/attempts/c0ffee01-1/events", events)
     fake_daemon.on("GET", "/v1/attempts/c0ffee01-1/events?after=7", (200, {"events": after[:2]}))
@@ -376,7 +379,8 @@ def test_approve_without_merge(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
 
 @pytest.mark.parametrize("verb", [["approve", "--merge"], ["merge"]])
 def test_approve_and_merge(cli: CliEnv, fake_daemon: FakeDaemon, verb: list[str]) -> None:
-    merge = {"branch": "main", "head": "d" * 40, "fast_forward": False, "worktree_updated": "/src/app"}
+    merge = {"branch": "main", "head": "d" * 40, "fast_forward": False, "worktree_updated": "/src/app",
+             "checkout": "/src/app", "note": "the clean checkout at /src/app was updated"}
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (200, landed(merge, ["c0ffee01-2", "c0ffee01-3"])))
     result = cli.run("ctl", *verb, "c0ffee01-1", "-m", "Say hi", "--tree", "abc123")
     assert result.returncode == 0, result.stderr
@@ -389,7 +393,8 @@ def test_approve_and_merge(cli: CliEnv, fake_daemon: FakeDaemon, verb: list[str]
 
 
 def test_a_fast_forward_that_left_the_checkout_alone(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
-    merge = {"branch": "main", "head": "e" * 40, "fast_forward": True, "worktree_updated": None}
+    merge = {"branch": "main", "head": "e" * 40, "fast_forward": True, "worktree_updated": None,
+             "checkout": None, "note": "main is not checked out: only the ref moved"}
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (200, landed(merge, [])))
     result = cli.run("ctl", "merge", "c0ffee01-1")
     assert result.returncode == 0, result.stderr
@@ -573,7 +578,7 @@ def board(title: str) -> dict[str, Any]:
 def test_board_watch_redraws_when_an_event_arrives(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
     boards: list[dict[str, Any]] = []
     send_event, send_another, end_stream = threading.Event(), threading.Event(), threading.Event()
-    fake_daemon.on("GET", "/v1/status", (200, {"last_event_id": 41}))
+    fake_daemon.on("GET", "/v1/status", (200, status(last_event_id=41)))
     fake_daemon.on("GET", "/v1/board", lambda _r: (200, boards.pop(0) if len(boards) > 1 else boards[0]))
     boards.extend([board("before the event"), board("after the event")])
     frames = [sse_frame({**event(n, "log", {"message": "x"}), "id": 41 + n}) for n in (1, 2)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import subprocess
 import threading
 import time
@@ -25,7 +26,7 @@ from kilod_cli.text import pieces, visible
 from kilod_cli.verbs import attempt_id, location
 
 from .conftest import GIT_IDENTITY, CliEnv, FakeDaemon, Sse
-from .test_cli_fake_daemon import event, sse_frame
+from .test_cli_fake_daemon import event, sse_frame, status
 
 WAIT_SECONDS = 30.0
 
@@ -80,7 +81,8 @@ def test_diffstat_of_a_diff() -> None:
 
 def test_landing_lines() -> None:
     result = {"attempt": {"id": "c-1"}, "commit": "a" * 40, "branch": "kilod/c-1", "discarded": [],
-              "merge": {"branch": "main", "head": "b" * 40, "fast_forward": True, "worktree_updated": None}}
+              "merge": {"branch": "main", "head": "b" * 40, "fast_forward": True, "worktree_updated": None,
+                        "checkout": None, "note": "main is not checked out: only the ref moved"}}
     assert landing_lines(result) == [
         ("approved", "c-1"), ("commit", "a" * 40), ("branch", "kilod/c-1"),
         ("merged", "into main (fast-forward), now at bbbbbbbbbbbb"),
@@ -223,7 +225,7 @@ def test_the_feed_starts_now_and_reconnects_where_it_stopped(cli: CliEnv, fake_d
         Sse([sse_frame({**event(1, "log", {}), "id": 42})]),  # one event, then the stream drops
         Sse([hold]),  # the second connection stays open
     ]
-    fake_daemon.on("GET", "/v1/status", (200, {"last_event_id": 41}))
+    fake_daemon.on("GET", "/v1/status", (200, status(last_event_id=41)))
     fake_daemon.on("GET", "/v1/events", lambda _request: streams.pop(0))
     feed = ChangeFeed.start(Client(cli.socket))
     assert feed is not None
@@ -240,7 +242,8 @@ def test_the_feed_starts_now_and_reconnects_where_it_stopped(cli: CliEnv, fake_d
 
 
 def test_no_feed_from_a_daemon_that_does_not_say_where_its_log_is(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
-    fake_daemon.on("GET", "/v1/status", (200, {"pid": 1}))
+    # an older daemon's status, without last_event_id: bytes, so the schema check lets it through
+    fake_daemon.on("GET", "/v1/status", (200, json.dumps({"pid": 1}).encode()))
     assert ChangeFeed.start(Client(cli.socket)) is None
 
 

@@ -23,6 +23,7 @@ def attempt(attempt_id: str, model: str, state: str, **extra: Any) -> dict[str, 
         "container": f"kilod-{attempt_id}", "container_id": None, "state": state, "step": "agent",
         "error": None, "summary": None, "tokens_in": 1200, "tokens_out": 345, "cost_usd": None,
         "steps": 3, "tool_calls": 4, "created_at": NOW, "started_at": NOW + 1, "finished_at": None,
+        "landed_commit": None, "stop_reason": None, "run": 1,
         **extra,
     }
 
@@ -32,7 +33,16 @@ def card(card_id: str, title: str, column: str, attempts: list[dict[str, Any]]) 
         "id": card_id, "title": title, "prompt": f"{title}, please.\nSecond line [not markup].",
         "repo": "/src/project", "base_ref": "HEAD", "base_commit": "0123456789abcdef0123",
         "network": False, "created_at": NOW, "column": column, "attempts": attempts,
+        "base_branch": "main", "settings": {}, "budget": {"tokens": None, "cost_usd": None},
+        "usage": {"tokens_in": sum(a["tokens_in"] for a in attempts),
+                  "tokens_out": sum(a["tokens_out"] for a in attempts), "cost_usd": None, "cost_complete": False},
     }
+
+
+def status(**extra: Any) -> dict[str, Any]:
+    """GET /v1/status as the daemon answers it."""
+    return {"version": "0.1.0", "pid": 4242, "instance": "kilod-test", "max_parallel": 4, "running": 1,
+            "queued": 0, "litellm_ready": True, "last_event_id": 0, **extra}
 
 
 BUSY_CARD = card("c0ffee01", "Fix the [bold]parser[/bold]", "doing", [

@@ -48,7 +48,7 @@ class Conformance:
         """Send the request, check it, and check the answer against the document; the answer."""
         operation = self.document["paths"][template][method.lower()]
         escaped = "/paths/" + template.replace("~", "~0").replace("/", "~1") + f"/{method.lower()}"
-        if body is not None and "requestBody" in operation:
+        if body is not None and "requestBody" in operation and status < 400:
             self._validate(f"{escaped}/requestBody/content/application~1json/schema", body)
         got, answer = self._send(method, template.format(**params), body)
         assert got == status, (method, template, got, answer)

@@ -11,7 +11,7 @@ from typing import Any
 
 from kilod.errors import KilodError
 from kilod.metrics import Metrics
-from kilod.sandbox import Sandbox
+from kilod.sandbox.base import Sandbox
 
 FINISH = "finish"
 
@@ -126,7 +126,7 @@ class ToolRunner:
         return f"exit code {code}{note}\n{output}", code == 0
 
     async def _read(self, path: str) -> str:
-        data, cut = await asyncio.to_thread(self.sandbox.read_file, self.container_id, path, 4 * 1024 * 1024)
+        data, cut = await asyncio.to_thread(self.sandbox.copy_out, self.container_id, path, 4 * 1024 * 1024)
         if b"\0" in data[:8192]:
             raise ToolError(f"{path} looks binary ({len(data)} bytes)")
         text = data.decode("utf-8", errors="replace")
@@ -146,7 +146,7 @@ class ToolRunner:
             raise ToolError("content must be a string")
         data = content.encode()
         mode = await asyncio.to_thread(self.sandbox.file_mode, self.container_id, path)
-        await asyncio.to_thread(self.sandbox.write_file, self.container_id, path, data, self.uid, self.gid,
+        await asyncio.to_thread(self.sandbox.copy_in, self.container_id, path, data, self.uid, self.gid,
                                 mode or 0o644)
         return f"wrote {len(data)} bytes to {path}", True
 

@@ -22,7 +22,7 @@ from kilod.git.landing import LandingPlan, MergeResult
 from kilod.git.repository import Repositories, Repository
 from kilod.lifecycle import Lifecycle
 from kilod.review.context import AttemptContext, CardLocks, Stop, open_attempt
-from kilod.sandbox import Sandbox
+from kilod.sandbox.base import Sandbox
 
 
 class ApproveRequest(BaseModel):

@@ -1,8 +1,7 @@
-"""Docker sandboxes: one labelled, hardened container per attempt.
+"""The Docker sandbox: one labelled, hardened container per attempt (see `kilod.sandbox.base`).
 
-Blocking (docker-py): every method is called from a thread. Deterministic names
-(`kilod-<attempt>`) make "already exists" mean "adopt it", and labels are how a
-restarted daemon finds its containers again; nothing unlabelled is ever removed.
+The only module that imports docker-py; its errors are mapped into kilod's error
+tree here. Blocking: every method is called from a thread.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ import io
 import shlex
 import tarfile
 import time
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import docker
@@ -21,69 +19,21 @@ from docker.types import Mount
 from docker.utils import decode_json_header
 
 from kilod.errors import Conflict, Invalid, NotFound, Unavailable
-
-LABEL_ATTEMPT = "kilod.attempt"
-LABEL_CARD = "kilod.card"
-LABEL_INSTANCE = "kilod.instance"
-WORKSPACE = "/workspace"
+from kilod.sandbox.base import (
+    LABEL_ATTEMPT,
+    LABEL_INSTANCE,
+    WORKSPACE,
+    ContainerSpec,
+    ExecResult,
+    SandboxInfo,
+    absolute,
+)
 
 # PID 1 of every sandbox: sleeps until stopped, needs nothing but sh.
 IDLE_COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 
-# git inside the sandbox: the repository belongs to someone else and is read-only.
-SANDBOX_ENV = {
-    "HOME": "/tmp",
-    "GIT_OPTIONAL_LOCKS": "0",
-    "GIT_CONFIG_COUNT": "1",
-    "GIT_CONFIG_KEY_0": "safe.directory",
-    "GIT_CONFIG_VALUE_0": "*",
-    "TERM": "dumb",
-}
 
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    name: str
-    image: str
-    attempt_id: str
-    card_id: str
-    instance: str
-    uid: int
-    gid: int
-    worktree: str
-    git_pointer: str
-    repo_git_dir: str
-    network: bool
-    memory_limit: str
-    cpu_limit: float
-    pids_limit: int
-    extra_labels: dict[str, str] = field(default_factory=dict)
-
-    def labels(self) -> dict[str, str]:
-        return {
-            LABEL_ATTEMPT: self.attempt_id,
-            LABEL_CARD: self.card_id,
-            LABEL_INSTANCE: self.instance,
-            **self.extra_labels,
-        }
-
-
-@dataclass(frozen=True)
-class ExecResult:
-    exit_code: int
-    output: str
-    timed_out: bool = False
-
-
-@dataclass(frozen=True)
-class SandboxInfo:
-    id: str
-    name: str
-    attempt_id: str
-    status: str
-
-
-class Sandbox:
+class DockerSandbox:
     def __init__(self) -> None:
         self._client: docker.DockerClient | None = None
 
@@ -128,6 +78,7 @@ class Sandbox:
             Mount(WORKSPACE, spec.worktree, type="bind", read_only=False),
             Mount(f"{WORKSPACE}/.git", spec.git_pointer, type="bind", read_only=True),
             Mount(spec.repo_git_dir, spec.repo_git_dir, type="bind", read_only=True),
+            *(Mount(m.target, m.source, type=m.kind, read_only=m.read_only) for m in spec.mounts),
         ]
         try:
             return self.client.containers.create(
@@ -138,9 +89,9 @@ class Sandbox:
                 labels=spec.labels(),
                 user=f"{spec.uid}:{spec.gid}",
                 working_dir=WORKSPACE,
-                environment=SANDBOX_ENV,
+                environment=spec.environment(),
                 mounts=mounts,
-                network_mode="bridge" if spec.network else "none",
+                network_mode=spec.resolved_network_mode(),
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],
                 init=True,
@@ -162,13 +113,28 @@ class Sandbox:
         except docker.errors.NotFound:
             return None
 
-    def remove(self, name: str) -> bool:
-        """Remove a container this daemon labelled; False if it was already gone."""
+    def _labelled(self, name: str, doing: str) -> Container | None:
         container = self._by_name(name)
+        if container is not None and LABEL_ATTEMPT not in (container.labels or {}):
+            raise Conflict(f"refusing to {doing} {name}: it carries no kilod label")
+        return container
+
+    def stop(self, name: str) -> bool:
+        """Stop a container this daemon labelled, keeping it; False if it was not there."""
+        container = self._labelled(name, "stop")
         if container is None:
             return False
-        if LABEL_ATTEMPT not in (container.labels or {}):
-            raise Conflict(f"refusing to remove {name}: it carries no kilod label")
+        try:
+            container.stop(timeout=10)
+        except docker.errors.APIError as exc:
+            raise Unavailable(f"cannot stop container {name}: {exc.explanation or exc}") from exc
+        return True
+
+    def remove(self, name: str) -> bool:
+        """Remove a container this daemon labelled; False if it was already gone."""
+        container = self._labelled(name, "remove")
+        if container is None:
+            return False
         container.remove(force=True)
         return True
 
@@ -192,8 +158,9 @@ class Sandbox:
         )
         container = self._get(container_id)
         try:
+            # the container's own environment (ContainerSpec.environment) applies to every exec
             result = container.exec_run(["sh", "-c", wrapper, command], workdir=WORKSPACE, user=user or "",
-                                        environment=SANDBOX_ENV, demux=False)
+                                        demux=False)
         except docker.errors.APIError as exc:
             raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
         raw = result.output if isinstance(result.output, bytes) else b""
@@ -201,14 +168,14 @@ class Sandbox:
         code = int(result.exit_code if result.exit_code is not None else -1)
         return ExecResult(exit_code=code, output=output, timed_out=code in (124, 137))
 
-    def exec_argv(self, container_id: str, argv: list[str]) -> ExecResult:
+    def _exec_argv(self, container_id: str, argv: list[str]) -> ExecResult:
         return self.exec(container_id, " ".join(shlex.quote(a) for a in argv), timeout=60)
 
-    def read_file(self, container_id: str, path: str, limit: int) -> tuple[bytes, bool]:
+    def copy_out(self, container_id: str, path: str, limit: int) -> tuple[bytes, bool]:
         """Up to `limit` bytes of a regular file inside the container, and whether it was cut."""
         container = self._get(container_id)
         try:
-            stream, stat = container.get_archive(_absolute(path))
+            stream, stat = container.get_archive(absolute(path))
         except docker.errors.NotFound:
             raise NotFound(f"no such file: {path}") from None
         except docker.errors.APIError as exc:
@@ -231,9 +198,9 @@ class Sandbox:
                 return data[:limit], len(data) > limit
         raise NotFound(f"no such file: {path}")
 
-    def write_file(self, container_id: str, path: str, data: bytes, uid: int, gid: int, mode: int = 0o644) -> None:
-        target = PurePosixPath(_absolute(path))
-        made = self.exec_argv(container_id, ["mkdir", "-p", "--", str(target.parent)])
+    def copy_in(self, container_id: str, path: str, data: bytes, uid: int, gid: int, mode: int = 0o644) -> None:
+        target = PurePosixPath(absolute(path))
+        made = self._exec_argv(container_id, ["mkdir", "-p", "--", str(target.parent)])
         if made.exit_code != 0:
             raise Invalid(f"cannot create folder {target.parent}: {made.output.strip()}")
         archive = io.BytesIO()
@@ -257,7 +224,7 @@ class Sandbox:
         api = self.client.api
         # HEAD on the archive endpoint stats the path without transferring the file
         url = api._url("/containers/{0}/archive", container_id)  # type: ignore[attr-defined]
-        response = api.head(url, params={"path": _absolute(path)})
+        response = api.head(url, params={"path": absolute(path)})
         if response.status_code != 200:
             return None
         stat = decode_json_header(response.headers.get("X-Docker-Container-Path-Stat", ""))
@@ -269,8 +236,3 @@ class Sandbox:
         except docker.errors.NotFound:
             raise Unavailable(f"the attempt's container {container_id[:12]} is gone") from None
 
-
-def _absolute(path: str) -> str:
-    """Paths the agent gives are relative to /workspace unless absolute."""
-    p = PurePosixPath(path)
-    return str(p if p.is_absolute() else PurePosixPath(WORKSPACE) / p)

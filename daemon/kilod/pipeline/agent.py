@@ -1,0 +1,57 @@
+"""The agent works in the attempt's container until it finishes, stops early, or fails.
+
+Which agent runs is looked up by name: `BUILTIN` (kilod's own loop) is the only
+one so far; an adapter for another agent (Claude Code, Codex, aider…) is one more
+`Agent` in the mapping, picked by the attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from kilod.agent.loop import AgentResult, AgentRun, Budget
+from kilod.agent.tools import ToolRunner
+from kilod.domain import EventKind, Step
+from kilod.pipeline.base import Outcome, StepContext
+
+BUILTIN = "builtin"
+
+
+class Agent(Protocol):
+    async def run(self, ctx: StepContext) -> AgentResult:
+        """Work on the card's prompt (continuing the stored conversation) until done or stopped."""
+        ...
+
+
+class BuiltinAgent:
+    """kilod's own tool-calling loop; every tool runs in the attempt's container."""
+
+    async def run(self, ctx: StepContext) -> AgentResult:
+        services, attempt, card = ctx.services, ctx.attempt, ctx.card
+        settings = services.settings
+        uid, gid = settings.sandbox_owner
+        tools = ToolRunner(services.sandbox, ctx.container(), uid, gid, settings.tool_timeout,
+                           settings.tool_output_limit, services.metrics)
+        loop = AgentRun(attempt.id, attempt.model, card.prompt, services.lifecycle, services.models, tools,
+                        settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd))
+        return await loop.run()
+
+
+class AgentStep:
+    step = Step.AGENT
+    needs_container = True
+
+    def __init__(self, agents: Mapping[str, Agent] | None = None) -> None:
+        self.agents: Mapping[str, Agent] = agents if agents is not None else {BUILTIN: BuiltinAgent()}
+
+    def agent_for(self, ctx: StepContext) -> Agent:
+        return self.agents[BUILTIN]
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        result = await self.agent_for(ctx).run(ctx)
+        if result.stopped_early:
+            ctx.services.lifecycle.record(ctx.attempt.id, EventKind.LOG,
+                                          {"message": f"stopped: {result.stopped_early}"})
+        summary = result.summary or (f"stopped: {result.stopped_early}" if result.stopped_early else "")
+        return Outcome("agent finished", {"summary": summary, "stop_reason": result.stopped_early})

@@ -1,0 +1,64 @@
+"""What a pipeline step is, and what it is given.
+
+A step does one job for one attempt and says how it went in an `Outcome`; the
+runner stores the move to the next step (with the outcome's fields, log line or
+state change) in one transaction, so a restarted daemon continues at the first
+step not yet done. Every step must be safe to run again: adopt what exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kilod.agent.models import Models
+from kilod.config import Settings
+from kilod.domain import Attempt, Card, State, Step
+from kilod.errors import Conflict
+from kilod.git.repository import Repository
+from kilod.lifecycle import Lifecycle
+from kilod.metrics import Metrics
+from kilod.repo_settings import RepoSettings
+from kilod.sandbox.base import Sandbox
+
+
+@dataclass(frozen=True)
+class Services:
+    """What steps use; the same for every attempt."""
+
+    settings: Settings
+    lifecycle: Lifecycle
+    sandbox: Sandbox
+    models: Models
+    metrics: Metrics | None = None
+
+
+@dataclass
+class StepContext:
+    """One attempt's run through the pipeline."""
+
+    services: Services
+    attempt: Attempt
+    card: Card
+    repo: Repository
+    repo_settings: RepoSettings       # the card's .kilod.toml, as validated when it was made
+    container_id: str | None = None   # set once the attempt's container is known to run
+
+    def container(self) -> str:
+        if self.container_id is None:
+            raise Conflict(f"attempt {self.attempt.id} has no running container at step {self.attempt.step}")
+        return self.container_id
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message: str | None = None         # logged with the move to the next step (None: move silently)
+    fields: dict[str, Any] = field(default_factory=dict)   # attempt fields stored with the move
+    state: State | None = None         # a state change made with the move
+
+
+class PipelineStep(Protocol):
+    step: Step                # where the attempt stands while this runs
+    needs_container: bool     # the runner makes sure the container runs before this step
+
+    async def run(self, ctx: StepContext) -> Outcome: ...

@@ -1,0 +1,39 @@
+"""Running a repository's own command (setup, checks) in the attempt's container."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Literal, TypedDict
+
+from kilod.sandbox.base import Sandbox
+
+OUTPUT_TAIL = 4000  # characters of setup/check output kept
+
+
+class CommandResult(TypedDict):
+    status: Literal["passed", "failed", "error"]
+    exit_code: int
+    timed_out: bool
+    duration: float
+    output_tail: str
+
+
+async def run_command(sandbox: Sandbox, container_id: str, command: str, timeout: float) -> CommandResult:
+    """passed, failed (non-zero exit) or error (could not run, timed out)."""
+    started = time.monotonic()
+    result = await asyncio.to_thread(sandbox.exec, container_id, command, timeout)
+    status: Literal["passed", "failed", "error"]
+    if result.timed_out:
+        status = "error"
+    elif result.exit_code in (126, 127):
+        status = "error"  # not found / not executable: the command could not run at all
+    else:
+        status = "passed" if result.exit_code == 0 else "failed"
+    return {
+        "status": status,
+        "exit_code": result.exit_code,
+        "timed_out": result.timed_out,
+        "duration": round(time.monotonic() - started, 3),
+        "output_tail": result.output[-OUTPUT_TAIL:],
+    }

@@ -1,0 +1,56 @@
+"""The attempt's sandbox container: made (or adopted) from a spec, the worktree mounted into it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from kilod.domain import Attempt, Card, State, Step, container_name
+from kilod.errors import Conflict
+from kilod.git.repository import Repository
+from kilod.pipeline.base import Outcome, Services, StepContext
+from kilod.sandbox.base import ContainerSpec
+
+
+def container_spec(services: Services, attempt: Attempt, card: Card, repo: Repository) -> ContainerSpec:
+    settings = services.settings
+    uid, gid = settings.sandbox_owner
+    worktree = Path(attempt.worktree)
+    return ContainerSpec(
+        name=container_name(attempt.id),
+        image=settings.sandbox_image,
+        attempt_id=attempt.id,
+        card_id=card.id,
+        instance=settings.instance,
+        uid=uid,
+        gid=gid,
+        worktree=str(worktree),
+        git_pointer=str(worktree / ".git"),
+        repo_git_dir=str(repo.common_dir),
+        network=card.network,
+        memory_limit=settings.memory_limit,
+        cpu_limit=settings.cpu_limit,
+        pids_limit=settings.pids_limit,
+    )
+
+
+async def ensure_container(services: Services, attempt: Attempt, card: Card, repo: Repository) -> str:
+    """Make sure the attempt's container runs; its id. Refuses a worktree whose .git pointer was changed."""
+    # the pointer file must say what git wrote, whatever the worktree holds now
+    worktree = Path(attempt.worktree)
+    if not repo.pointer_is_intact(worktree):
+        raise Conflict(f"the worktree's .git pointer at {worktree / '.git'} was changed; refusing to mount it")
+    return await asyncio.to_thread(services.sandbox.ensure, container_spec(services, attempt, card, repo))
+
+
+class ContainerStep:
+    step = Step.CONTAINER
+    needs_container = False   # it is the step that makes it
+
+    async def run(self, ctx: StepContext) -> Outcome:
+        started = time.monotonic()
+        ctx.container_id = await ensure_container(ctx.services, ctx.attempt, ctx.card, ctx.repo)
+        if ctx.services.metrics is not None:
+            ctx.services.metrics.container_start.observe(time.monotonic() - started)
+        return Outcome(state=State.RUNNING, fields={"container_id": ctx.container_id})

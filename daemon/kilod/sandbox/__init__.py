@@ -1,0 +1,1 @@
+"""Sandboxes: the protocol the daemon uses (base) and its Docker implementation (docker)."""
