@@ -64,6 +64,8 @@ def test_failing_checks_comments_and_a_guarded_approve(web_daemon_factory: Any, 
     side = page.locator(".review-side")
     expect(side.get_by_role("button", name="Approve", exact=True)).to_be_visible()
     expect(side.locator(".checks-warning")).to_contain_text("1 check failing")
+    page_text = page.locator(".card-page").inner_text()
+    assert "null" not in page.locator(".card-head").inner_text() and "undefined" not in page_text
     diff_box = page.locator(".subpanel").bounding_box()
     side_box = side.bounding_box()
     assert side_box["x"] >= diff_box["x"] + diff_box["width"] - 1, (diff_box, side_box)

@@ -171,7 +171,9 @@ export class CardView {
       h("button", { type: "button", class: "small danger", onclick: (e) => this.deleteCard(e.currentTarget) }, "Delete…"));
     clear(this.head).append(
       h("div", { class: "card-title-row" }, h("h1", {}, card.title), shelf),
-      card.archived_at ? h("div", { class: "notice archived-note" }, `Archived ${formatAge(card.archived_at)}: not on the board.`) : null,
+      // DOM append() would write a null as the text "null": an empty fragment instead
+      card.archived_at ? h("div", { class: "notice archived-note" }, `Archived ${formatAge(card.archived_at)}: not on the board.`)
+        : document.createDocumentFragment(),
       h("dl", { class: "facts" },
         fact("Column", h("span", { class: `column-badge column-${card.column}` }, columnTitle(card.column))),
         fact("Repository", h("code", { title: card.repo }, card.repo)),
