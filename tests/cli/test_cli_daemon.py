@@ -55,7 +55,7 @@ def test_rejected_cards_leave_the_board_empty(
     result = shared_cli.run("ctl", "board", "--json")
     assert result.returncode == 0, result.stderr
     board = json.loads(result.stdout)
-    assert [c["id"] for c in board["columns"]] == ["todo", "doing", "review", "done"]
+    assert [c["id"] for c in board["columns"]] == ["todo", "doing", "review", "done", "closed"]
     assert all(c["cards"] == [] for c in board["columns"])
 
 

@@ -13,7 +13,7 @@ from kilod.web.server import WebBoard
 
 def served_routes() -> set[tuple[str, str]]:
     none: Any = None
-    services = Services(none, none, none, none, none, none, none, none)
+    services = Services(none, none, none, none, none, none, none, none, none)
     api = Api(services, on_change=lambda: None, on_shutdown=lambda: None, status=dict)
     return {(route.method.lower(), route.path) for route in api.routes()}  # type: ignore[attr-defined]
 

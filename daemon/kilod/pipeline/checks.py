@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kilod.domain import Step
+from kilod.domain import EventKind, Step
 from kilod.pipeline.base import Outcome, StepContext
 from kilod.pipeline.commands import run_command
 
@@ -15,6 +15,9 @@ class ChecksStep:
         services, attempt = ctx.services, ctx.attempt
         for index, check in enumerate(ctx.repo_settings.checks):
             timeout = check.timeout or services.settings.check_timeout
+            services.lifecycle.record(attempt.id, EventKind.LOG, {
+                "step": "checks", "name": check.name, "command": check.run, "status": "running",
+                "message": f"check {check.name}: {check.run}"})
             result = await run_command(services.sandbox, ctx.container(), check.run, timeout)
             services.lifecycle.events.publish(services.lifecycle.store.record_check(
                 attempt.id, attempt.run, index, {"name": check.name, "command": check.run, **result}))
