@@ -24,7 +24,10 @@ from kilod.paths import config_file, data_dir
 from kilod_cli.client import Client, UnixHTTPConnection
 
 MIN_GIT = (2, 25)
-MIN_FREE_BYTES = 2 * 1024**3
+# the daemon's KILOD_MIN_FREE_BYTES default: below it new attempts are refused
+DEFAULT_MIN_FREE_BYTES = 256 * 1024**2
+# below this, worktrees and images soon fill the disk: worth a warning
+COMFORTABLE_FREE_BYTES = 2 * 1024**3
 DEFAULT_SANDBOX_IMAGE = "kilod/sandbox"
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
 DOCKER_TIMEOUT_SECONDS = 10.0
@@ -166,16 +169,29 @@ def nearest_existing(path: Path) -> Path:
     return Path(path.anchor or "/")
 
 
-def check_disk(directory: Path) -> Check:
+def min_free_bytes(status: dict[str, Any] | None) -> int:
+    """The daemon's free-space floor: from the running daemon, else KILOD_MIN_FREE_BYTES, else the default."""
+    disk = (status or {}).get("disk")
+    if isinstance(disk, dict) and isinstance(disk.get("min_free_bytes"), int):
+        return int(disk["min_free_bytes"])
+    text = os.environ.get("KILOD_MIN_FREE_BYTES", "")
+    return int(text) if text.isdigit() else DEFAULT_MIN_FREE_BYTES
+
+
+def check_disk(directory: Path, floor: int = DEFAULT_MIN_FREE_BYTES) -> Check:
     name = "disk"
     where = nearest_existing(directory)
     try:
         free = shutil.disk_usage(where).free
     except OSError as exc:
         return Check(name, "fail", f"cannot measure free space in {where}: {exc}", "check the data dir's disk")
-    detail = f"{free / 1024**3:.1f} GiB free in {where}"
-    if free < MIN_FREE_BYTES:
-        return Check(name, "fail", detail + f" (need ≥ {MIN_FREE_BYTES // 1024**3} GiB)",
+    detail = f"{free / 1024**3:.1f} GiB free in {where}; new attempts need {floor / 1024**2:.0f} MiB"
+    if free < floor:
+        return Check(name, "fail", detail + " (below the floor: new cards are refused, queued attempts wait)",
+                     "free some space, or set KILOD_DATA_DIR to a larger disk (KILOD_MIN_FREE_BYTES sets the floor)")
+    if free < COMFORTABLE_FREE_BYTES:
+        return Check(name, "warn", detail + f" (less than {COMFORTABLE_FREE_BYTES // 1024**3} GiB: worktrees and "
+                                            "images fill it quickly; a full disk pauses running attempts)",
                      "free some space, or set KILOD_DATA_DIR to a larger disk")
     return Check(name, "ok", detail)
 
@@ -204,7 +220,8 @@ def run_checks(client: Client) -> list[Check]:
     image = (check_image(api, image_name) if engine_up
              else Check("sandbox image", "fail", f"{image_name}: unknown (the Docker engine is unreachable)",
                         "fix docker first, then run 'kilod images build'"))
-    return [docker, image, check_git(), check_disk(data_dir()), daemon]
+    where = Path(status["data_dir"]) if status and isinstance(status.get("data_dir"), str) else data_dir()
+    return [docker, image, check_git(), check_disk(where, min_free_bytes(status)), daemon]
 
 
 def print_checks(checks: list[Check], write: Callable[[str], object] = sys.stdout.write) -> None:

@@ -17,6 +17,7 @@ from kilod import __version__
 from kilod_cli import agents as agents_verb
 from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
 from kilod_cli import service as service_verb
+from kilod_cli import trust as trust_verb
 from kilod_cli import web as web_verb
 from kilod_cli.client import CliError
 from kilod_cli.text import visible
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl_logs.register(ctl_verbs, common)
     ctl_desk.register(ctl_verbs, common)
     web_verb.add_parser(ctl_verbs)
+    trust_verb.add_parser(ctl_verbs)
     ctl_daemon.register(ctl_verbs, common)
     completion.register(verbs, common)
     return parser

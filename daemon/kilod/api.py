@@ -30,10 +30,12 @@ from kilod.review.landing import ApproveRequest, Landing
 from kilod.review.queries import CommentRequest, Queries
 from kilod.review.shelf import Shelf
 from kilod.store import Store
+from kilod.trust import TrustRequest
 from kilod.web.highlight import highlight_diff
 
 log = logging.getLogger(__name__)
 SSE_HEARTBEAT_SECONDS = 15.0
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -45,6 +47,12 @@ def error_response(status: int, message: str, *, reason: str | None = None, **de
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        # refuse from the header: waiting for a body that size would hold the connection for nothing
+        response = error_response(413, f"request body too large ({request.content_length} bytes; "
+                                       f"at most {MAX_BODY_BYTES})", reason="invalid")
+        response.force_close()
+        return response
     try:
         return await handler(request)
     except KilodError as exc:
@@ -87,6 +95,13 @@ def validation_message(exc: ValidationError) -> str:
         message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
         parts.append(f"{where}: {message}")
     return "; ".join(parts)
+
+
+def _repo_query(request: web.Request) -> str:
+    repo = request.query.get("repo", "")
+    if not repo:
+        raise Invalid("name the repository: ?repo=/absolute/path", field="repo")
+    return repo
 
 
 @dataclass(frozen=True)
@@ -147,6 +162,9 @@ class Api:
             web.post("/v1/attempts/{attempt_id}/cancel", self.cancel),
             web.post("/v1/attempts/{attempt_id}/retry", self.retry),
             web.post("/v1/attempts/{attempt_id}/shell", self.shell),
+            web.get("/v1/repos/trust", self.get_trust),
+            web.post("/v1/repos/trust", self.post_trust),
+            web.delete("/v1/repos/trust", self.delete_trust),
             web.get("/v1/events", self.all_events),
             web.post("/v1/shutdown", self.shutdown),
         ]
@@ -251,6 +269,16 @@ class Api:
     async def shell(self, request: web.Request) -> web.Response:
         return web.json_response(await self.commands.shell_target(request.match_info["attempt_id"]))
 
+    async def get_trust(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.cards.trust.view_of(_repo_query(request)))
+
+    async def post_trust(self, request: web.Request) -> web.Response:
+        choice = parse(TrustRequest, await read_json(request))
+        return web.json_response(await self.cards.trust.trust_of(choice.repo, choice.sha256))
+
+    async def delete_trust(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.cards.trust.revoke_of(_repo_query(request)))
+
     async def attempt_events(self, request: web.Request) -> web.StreamResponse:
         attempt_id = request.match_info["attempt_id"]
         self.store.get_attempt(attempt_id)  # 404 before a stream starts
@@ -300,6 +328,6 @@ class Api:
 
 
 def make_app(api: Api) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware], client_max_size=4 * 1024 * 1024)
+    app = web.Application(middlewares=[errors_middleware], client_max_size=MAX_BODY_BYTES)
     app.add_routes(api.routes())
     return app

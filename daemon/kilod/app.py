@@ -29,6 +29,7 @@ from kilod.api import Api, Services, make_app
 from kilod.board import Board
 from kilod.cards import Cards
 from kilod.config import Settings
+from kilod.diskspace import DiskGuard
 from kilod.domain import State
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
@@ -160,6 +161,8 @@ class Daemon:
                 "queued": len(store.attempts_in(State.QUEUED)),
                 "litellm_ready": models.ready,
                 "last_event_id": store.last_event_id(),
+                "disk": {"data_dir": str(settings.data_dir), "free_bytes": pipeline.disk.free(),
+                         "min_free_bytes": settings.min_free_bytes, "below_floor": pipeline.disk.below_floor()},
             }
 
         api = Api(services, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
@@ -187,6 +190,8 @@ class Daemon:
             loop.add_signal_handler(signum, self.request_stop)
         log.info("kilod %s listening on %s (data dir %s, instance %s)", __version__, path,
                  settings.data_dir, settings.instance)
+        # room for writing a pause when the disk fills (see kilod.diskspace)
+        await asyncio.to_thread(DiskGuard(settings.data_dir, settings.min_free_bytes).make_reserve)
         parts.scheduler.start()
 
     async def serve(self) -> None:

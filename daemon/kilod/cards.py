@@ -18,25 +18,27 @@ from kilod.agents.choice import attempt_plan
 from kilod.agents.install import current
 from kilod.board import card_view
 from kilod.config import Settings
-from kilod.domain import Card, new_card_id, now, queued_attempt
+from kilod.diskspace import DiskGuard
+from kilod.domain import Card, EventKind, new_card_id, now, queued_attempt
 from kilod.errors import Invalid
 from kilod.events import EventLog
 from kilod.git.repository import Repositories
-from kilod.repo_settings import load as load_repo_settings
 from kilod.repo_settings import parse_override
 from kilod.store import Store
+from kilod.trust import RepoTrust, decide, read_settings_file
 
 MAX_ATTEMPTS_PER_CARD = 16
 
 
 class NewBudget(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     tokens: int | None = Field(None, gt=0, description="stop an attempt once its tokens in+out reach this")
     cost_usd: float | None = Field(None, gt=0, description="stop an attempt once its known cost reaches this")
 
 
 class NewCard(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # strict: `"repeat": true` or `"network": "yes"` is a mistake to report, not to coerce
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
     prompt: str = Field(min_length=1, max_length=200_000)
     repo: str = Field(min_length=1, description="absolute path of the top of a git working tree")
@@ -79,8 +81,11 @@ class Cards:
         self.events = events
         self.models = models
         self.repositories = repositories
+        self.trust = RepoTrust(store, repositories)
+        self.disk = DiskGuard(settings.data_dir, settings.min_free_bytes)
 
     async def create_card(self, request: NewCard) -> dict[str, Any]:
+        self.disk.check_floor("a new card")  # 503 before the disk is full, not a crash once it is
         repo = await self.repositories.open(request.repo)
         base_commit = await repo.resolve_base(request.base)
         plan = attempt_plan(request.agents, request.models, self.settings.default_model, request.repeat)
@@ -89,8 +94,14 @@ class Cards:
         for agent in dict.fromkeys(a for a, _ in plan):
             require_agent(self.settings.data_dir, agent)
         models = [m for _, m in plan]
-        repo_settings = (await asyncio.to_thread(load_repo_settings, repo.path)).merged(
-            parse_override(request.settings) if request.settings is not None else None)
+        override = parse_override(request.settings) if request.settings is not None else None
+        settings_file = await asyncio.to_thread(read_settings_file, repo.path)
+        typed = frozenset(override.model_dump(by_alias=True, exclude_unset=True)) if override else frozenset()
+        if request.network is not None:
+            typed |= {"network"}
+        from_file, source = decide(settings_file, self.trust.is_trusted(repo.path, settings_file), str(repo.path),
+                                   typed)
+        repo_settings = from_file.merged(override)  # what the person typed is trusted
         for model in dict.fromkeys(models):
             await self.models.validate(model)
         if request.network is not None:
@@ -111,6 +122,7 @@ class Cards:
             created_at=now(),
             base_branch=base_branch,
             settings=repo_settings.to_json(),
+            settings_source=dict(source),
             budget_tokens=request.budget.tokens if request.budget else None,
             budget_cost_usd=request.budget.cost_usd if request.budget else None,
         )
@@ -119,4 +131,8 @@ class Cards:
                     for n, (agent, model) in enumerate(plan, start=1)]
         await repo.require_free_branches([a.branch for a in attempts])
         self.events.publish(*self.store.insert_card(card, attempts))
+        if source["note"]:
+            for attempt in attempts:  # in each attempt's log too, where a person reading its run looks
+                self.events.publish(self.store.append_event(attempt.id, EventKind.LOG, {
+                    "message": source["note"], "step": "settings", "settings_source": dict(source)}))
         return card_view(self.store, card, attempts)

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     instance: str = Field("", description="label value that marks this daemon's containers "
                                           "(default: derived from the data dir, so two daemons never share one)")
     max_parallel: int = Field(4, ge=1, le=256, description="attempts running at once; the rest queue")
+    min_free_bytes: int = Field(256 * 1024 * 1024, ge=0,
+                                description="free space the data dir's disk must keep: below it new cards are "
+                                            "refused (503) and queued attempts wait")
     default_model: str = Field("anthropic/claude-sonnet-4-5", description="litellm model name")
     sandbox_image: str = Field("kilod/sandbox", description="image for attempt containers")
     forwarder_image: str = Field("kilod/sandbox", description="image of the per-attempt gateway forwarder "

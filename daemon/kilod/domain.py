@@ -165,6 +165,7 @@ class Card:
     created_at: float
     base_branch: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)   # .kilod.toml merged with the card's overrides
+    settings_source: dict[str, Any] | None = None  # which .kilod.toml, its hash, trusted or not, what was ignored
     budget_tokens: int | None = None
     budget_cost_usd: float | None = None
     archived_at: float | None = None   # off the board (kept, reversible)
@@ -179,6 +180,7 @@ class Card:
             "base_commit": self.base_commit,
             "base_branch": self.base_branch,
             "settings": self.settings,
+            "settings_source": self.settings_source,
             "budget": {"tokens": self.budget_tokens, "cost_usd": self.budget_cost_usd},
             "network": self.network,
             "created_at": self.created_at,

@@ -36,6 +36,8 @@ _EVENTS = {
 }
 _ATTEMPT = {"name": "attempt_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _CARD = {"name": "card_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_REPO = {"name": "repo", "in": "query", "required": True, "schema": {"type": "string"},
+         "description": "absolute path of the repository"}
 _AFTER = {"name": "after", "in": "query", "schema": {"type": "integer"}, "required": False}
 _OBJECT: Schema = {"type": "object"}
 
@@ -122,6 +124,16 @@ OPENAPI: dict[str, Any] = {
                              "responses": {"200": {"description": "OK", "content": {"text/plain": {}}}}}},
         "/v1/web/login": {"post": {"summary": "(unix socket only) a one-time login URL for the web board",
                                    "responses": {"201": _json(_OBJECT), **_ERRORS}}},
+        "/v1/repos/trust": {
+            "get": {"summary": "a repository's .kilod.toml as it is now: content, sha256, trusted or not, "
+                               "which keys widen the sandbox", "parameters": [_REPO],
+                    "responses": {"200": _json(ref("Trust")), **_ERRORS}},
+            "post": {"summary": "trust the file's current content for the repository; sha256 must name the content "
+                                "shown (400 without it, 409 if the file changed since)",
+                     "requestBody": _body("TrustRequest"), "responses": {"200": _json(ref("Trust")), **_ERRORS}},
+            "delete": {"summary": "forget every trusted hash of the repository's .kilod.toml",
+                       "parameters": [_REPO], "responses": {"200": _json(ref("Trust")), **_ERRORS}},
+        },
         "/v1/events": {"get": {"summary": "every attempt's events (global ids); SSE follows live",
                                "parameters": [_AFTER], "responses": {"200": _EVENTS}}},
         "/v1/shutdown": {"post": {"summary": "stop the daemon; running attempts resume at next start",

@@ -19,15 +19,16 @@ from kilod.errors import Invalid
 FILE_NAME = ".kilod.toml"
 
 
+# strict: `network = "yes"` is a mistake to report, not a string to coerce
 class Check(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(min_length=1, max_length=100)
     run: str = Field(min_length=1)
     timeout: float | None = Field(None, gt=0, le=24 * 3600)
 
 
 class RepoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     setup: list[str] = Field(default_factory=list, description="commands run in the sandbox before the agent")
     copy_files: list[str] = Field(default_factory=list, alias="copy",
                                   description="globs of untracked files copied from the repository into worktrees")
@@ -92,7 +93,11 @@ def load(repo: Path) -> RepoSettings:
     path = repo / FILE_NAME
     if path.is_symlink() or not path.is_file():
         return RepoSettings()
-    text = path.read_text(errors="replace")
+    return parse(path.read_text(errors="replace"), path)
+
+
+def parse(text: str, path: Path) -> RepoSettings:
+    """Settings from the text of a settings file; Invalid names the file, the key and the line."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from kilod.config import Settings
+from kilod.diskspace import DiskGuard
 from kilod.domain import KEEPS_CONTAINER, LIVE_STATES, SLOT_STATES, State
 from kilod.errors import KilodError
 from kilod.lifecycle import Lifecycle
@@ -21,6 +22,10 @@ from kilod.metrics import Metrics
 from kilod.sandbox.base import Sandbox
 
 log = logging.getLogger(__name__)
+
+# Attempts stored in these states were under way (a daemon restart, a follow-up): they continue.
+# A paused one too: its pipeline waits for what it lacks (disk space) inside its slot.
+RESUMES = (*SLOT_STATES, State.PAUSED)
 
 
 class Scheduler:
@@ -32,23 +37,33 @@ class Scheduler:
         self.run = run          # one attempt's pipeline, from its stored step
         self.sandbox = sandbox
         self.metrics = metrics
+        self.disk = DiskGuard(settings.data_dir, settings.min_free_bytes)
         self.active: dict[str, asyncio.Task[None]] = {}
         self.peak_active = 0
         self._reconciler: asyncio.Task[None] | None = None
         self._stopping = False
 
     def kick(self) -> None:
-        """Start what may start now. Cheap and idempotent: call it after anything changes."""
+        """Start what may start now. Cheap and idempotent: call it after anything changes.
+
+        A slot is the one gate for anything that runs: a resume after a restart, a
+        follow-up and a retry wait for one exactly like a new attempt. Resumes go first
+        (they were running already), then the queue in creation order.
+        """
         if self._stopping:
             return
-        for attempt in self.store.attempts_in(*SLOT_STATES):
-            if attempt.id not in self.active:  # was running when the daemon stopped: resume it
-                self._start(attempt.id)
         free = self.settings.max_parallel - len(self.active)
-        if free > 0:
-            waiting = [a for a in self.store.attempts_in(State.QUEUED) if a.id not in self.active]
-            for attempt in waiting[:free]:
-                self._start(attempt.id)
+        if free <= 0:
+            return
+        resuming = [a for a in self.store.attempts_in(*RESUMES) if a.id not in self.active]
+        waiting = [a for a in self.store.attempts_in(State.QUEUED) if a.id not in self.active]
+        if waiting and self.disk.below_floor():
+            # new work waits above the floor; what was running goes on (and pauses if the disk fills)
+            self.disk.log.warning("queue", "%d queued attempt(s) wait for disk space: %s", len(waiting),
+                                  self.disk.describe())
+            waiting = []
+        for attempt in [*resuming, *waiting][:free]:
+            self._start(attempt.id)
 
     def _start(self, attempt_id: str) -> None:
         task = asyncio.create_task(self.run(attempt_id), name=f"attempt-{attempt_id}")

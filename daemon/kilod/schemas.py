@@ -16,8 +16,10 @@ from kilod.domain import Column, EventKind, State, Step
 from kilod.review.commands import FollowUpRequest
 from kilod.review.landing import ApproveRequest
 from kilod.review.queries import CommentRequest
+from kilod.trust import TrustRequest
 
-REQUEST_MODELS: tuple[type[BaseModel], ...] = (NewCard, CommentRequest, FollowUpRequest, ApproveRequest)
+REQUEST_MODELS: tuple[type[BaseModel], ...] = (NewCard, CommentRequest, FollowUpRequest, ApproveRequest,
+                                                TrustRequest)
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 Schema = dict[str, Any]
@@ -63,7 +65,7 @@ _CARD = _object({
     "base_branch": nullable(STRING), "settings": {"type": "object"}, "network": BOOL, "created_at": NUMBER,
     "budget": _object({"tokens": nullable(INT), "cost_usd": nullable(NUMBER)}),
     "column": _enum(Column), "attempts": {"type": "array", "items": ref("Attempt")}, "usage": _USAGE,
-}, {"archived_at": nullable(NUMBER)})
+}, {"archived_at": nullable(NUMBER), "settings_source": nullable(ref("SettingsSource"))})
 
 _EVENT = _object({"id": INT, "attempt_id": STRING, "seq": INT, "time": NUMBER, "kind": _enum(EventKind),
                   "payload": {"type": "object"}})
@@ -111,13 +113,24 @@ _APPROVAL = _object({
 _SHELL = _object({"container": STRING, "container_id": STRING, "user": STRING, "workdir": STRING,
                   "worktree": STRING})
 _STATUS = _object({"version": STRING, "pid": INT, "instance": STRING, "max_parallel": INT, "running": INT,
-                   "queued": INT, "litellm_ready": BOOL, "last_event_id": INT})
+                   "queued": INT, "litellm_ready": BOOL, "last_event_id": INT},
+                  {"disk": _object({"data_dir": STRING, "free_bytes": INT, "min_free_bytes": INT,
+                                    "below_floor": BOOL})})
 _META = _object({
     "states": {"type": "array", "items": _enum(State)}, "live_states": {"type": "array", "items": _enum(State)},
     "final_states": {"type": "array", "items": _enum(State)}, "steps": {"type": "array", "items": _enum(Step)},
     "event_kinds": {"type": "array", "items": _enum(EventKind)},
     "columns": {"type": "array", "items": _object({"id": _enum(Column), "title": STRING})},
 })
+# what a card made of its repository's .kilod.toml (kilod.trust.SettingsSource)
+_SETTINGS_SOURCE = _object({"file": STRING, "exists": BOOL, "sha256": nullable(STRING), "trusted": BOOL,
+                            "ignored": {"type": "array", "items": STRING}, "error": nullable(STRING),
+                            "note": nullable(STRING)})
+# GET/POST/DELETE /v1/repos/trust (kilod.trust.TrustView)
+_TRUST = _object({"repo": STRING, "file": STRING, "exists": BOOL, "content": nullable(STRING),
+                  "sha256": nullable(STRING), "trusted": BOOL, "widening": {"type": "array", "items": STRING},
+                  "settings": nullable({"type": "object"}), "error": nullable(STRING),
+                  "trusted_hashes": {"type": "array", "items": _object({"sha256": STRING, "trusted_at": NUMBER})}})
 _ERROR = _object({"error": _object({"status": INT, "message": STRING}, {"reason": STRING})})
 
 
@@ -125,7 +138,7 @@ def component_schemas() -> dict[str, Schema]:
     schemas: dict[str, Schema] = {
         "Error": _ERROR, "Card": _CARD, "Attempt": _ATTEMPT, "Event": _EVENT, "Diff": _DIFF,
         "Diffstat": _DIFFSTAT, "Comment": _COMMENT, "Compare": _COMPARE, "Board": _BOARD, "Approval": _APPROVAL,
-        "Shell": _SHELL, "Status": _STATUS, "Meta": _META,
+        "Shell": _SHELL, "Status": _STATUS, "Meta": _META, "SettingsSource": _SETTINGS_SOURCE, "Trust": _TRUST,
         "FollowUp": {"allOf": [ref("Attempt"), _object({"follow_from_seq": INT})]},
     }
     for model in REQUEST_MODELS:

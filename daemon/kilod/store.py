@@ -7,6 +7,7 @@ versioned by `PRAGMA user_version`; migrations only ever append.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kilod.diskspace import DiskFull, is_disk_full
 from kilod.domain import Attempt, Card, Event, EventKind, State, Step, now
 from kilod.errors import NotFound
 
@@ -119,7 +121,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE attempts ADD COLUMN agent TEXT NOT NULL DEFAULT 'builtin';
     """,
-    # 6: the board: archived cards; per-run summaries and time waited in review (not running time)
+    # 6: trust in a repository's settings file (by content hash), and what each card made of that file
+    """
+    ALTER TABLE cards ADD COLUMN settings_source TEXT;
+    CREATE TABLE trusted_settings (
+        repo       TEXT NOT NULL,
+        file       TEXT NOT NULL,
+        sha256     TEXT NOT NULL,
+        trusted_at REAL NOT NULL,
+        PRIMARY KEY (repo, file, sha256)
+    );
+    """,
+    # 7: the board: archived cards; per-run summaries and time waited in review (not running time)
     """
     ALTER TABLE cards ADD COLUMN archived_at REAL;
     ALTER TABLE attempts ADD COLUMN review_seconds REAL NOT NULL DEFAULT 0;
@@ -162,6 +175,7 @@ def _card(row: sqlite3.Row) -> Card:
         base_ref=row["base_ref"], base_commit=row["base_commit"], network=bool(row["network"]),
         created_at=row["created_at"], base_branch=row["base_branch"], settings=json.loads(row["settings"]),
         budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"], archived_at=row["archived_at"],
+        settings_source=json.loads(row["settings_source"]) if row["settings_source"] else None,
     )
 
 
@@ -182,6 +196,7 @@ def _event(row: sqlite3.Row) -> Event:
 
 class Store:
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -210,13 +225,23 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE … COMMIT; a full disk leaves as DiskFull (503, the attempt pauses), nothing half-written."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            if is_disk_full(exc):
+                raise DiskFull(f"the store cannot be written: {exc} ({self.path.parent})") from exc
             raise
-        self._db.execute("COMMIT")
 
     # -- cards and attempts -------------------------------------------------
 
@@ -225,10 +250,12 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO cards (id, title, prompt, repo, base_ref, base_commit, network, created_at, base_branch,"
-                " settings, budget_tokens, budget_cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " settings, budget_tokens, budget_cost_usd, settings_source)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (card.id, card.title, card.prompt, card.repo, card.base_ref, card.base_commit,
                  int(card.network), card.created_at, card.base_branch, json.dumps(card.settings),
-                 card.budget_tokens, card.budget_cost_usd),
+                 card.budget_tokens, card.budget_cost_usd,
+                 None if card.settings_source is None else json.dumps(card.settings_source)),
             )
             return self._insert_attempts(db, attempts)
 
@@ -420,6 +447,27 @@ class Store:
                                 (attempt_id, run))
         return [dict(r) for r in rows]
 
+    # -- trusted repository settings -------------------------------------------
+
+    def trust_settings(self, repo: str, file: str, sha256: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO trusted_settings (repo, file, sha256, trusted_at) VALUES (?, ?, ?, ?)",
+                       (repo, file, sha256, now()))
+
+    def is_trusted(self, repo: str, file: str, sha256: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM trusted_settings WHERE repo = ? AND file = ? AND sha256 = ?",
+                               (repo, file, sha256)).fetchone()
+        return row is not None
+
+    def trusted_hashes(self, repo: str, file: str) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT sha256, trusted_at FROM trusted_settings WHERE repo = ? AND file = ?"
+                                " ORDER BY trusted_at", (repo, file))
+        return [dict(r) for r in rows]
+
+    def revoke_trust(self, repo: str, file: str) -> int:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM trusted_settings WHERE repo = ? AND file = ?", (repo, file)).rowcount
+
     # -- review comments ------------------------------------------------------
 
     def add_comment(self, attempt_id: str, path: str, line: int, text: str) -> dict[str, Any]:
@@ -448,8 +496,11 @@ class Store:
         return [json.loads(r["message"]) for r in rows]
 
     def append_messages(self, attempt_id: str, start: int, messages: list[dict[str, Any]],
-                        **attempt_fields: Any) -> None:
-        """Append messages at index `start` (and update counters) in one transaction."""
+                        event: tuple[EventKind, dict[str, Any]] | None = None, **attempt_fields: Any) -> Event | None:
+        """Append messages at index `start` (and update counters, and log `event`) in one transaction.
+
+        A tool's result and the event that shows it are there together or not at all.
+        """
         _check_updatable(attempt_fields)
         with self.transaction() as db:
             for offset, message in enumerate(messages):
@@ -458,3 +509,6 @@ class Store:
                     (attempt_id, start + offset, json.dumps(message)),
                 )
             _set_fields(db, attempt_id, attempt_fields)
+            if event is not None:
+                return self._append_event(db, attempt_id, event[0], event[1])
+        return None

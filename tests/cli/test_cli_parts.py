@@ -138,8 +138,14 @@ def test_disk_check_measures_the_nearest_existing_parent(tmp_path: Path, monkeyp
     assert (check.status, measured[-1]) == ("ok", tmp_path)
     free = 1 * 1024**3
     check = doctor.check_disk(tmp_path)
-    assert check.status == "fail"
+    assert check.status == "warn"
     assert "KILOD_DATA_DIR" in check.fix
+    free = 100 * 1024**2  # below the daemon's floor: it refuses new attempts
+    check = doctor.check_disk(tmp_path, floor=256 * 1024**2)
+    assert check.status == "fail" and "below the floor" in check.detail and "KILOD_MIN_FREE_BYTES" in check.fix
+    assert doctor.min_free_bytes({"disk": {"min_free_bytes": 5}}) == 5
+    monkeypatch.setenv("KILOD_MIN_FREE_BYTES", "7")
+    assert doctor.min_free_bytes(None) == 7
 
 
 def test_doctor_talks_to_the_docker_api(cli: CliEnv, fake_daemon: FakeDaemon) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +68,38 @@ def test_unknown_ids_and_routes_are_404_json(daemon: DaemonProcess) -> None:
     with pytest.raises(ApiError) as caught:
         daemon.request("GET", "/v1/events?after=yesterday")
     assert caught.value.status == 400
+
+
+def test_request_fields_are_not_coerced(daemon: DaemonProcess, repo: Path) -> None:
+    for field, value in (("repeat", True), ("network", "yes"), ("network", 1), ("repeat", "2"),
+                         ("budget", {"tokens": "100"}), ("prompt", 5)):
+        with pytest.raises(ApiError) as caught:
+            daemon.request("POST", "/v1/cards", {"prompt": "x", "repo": str(repo), field: value})
+        assert caught.value.status == 400, (field, value)
+        assert field in caught.value.body["error"]["message"], caught.value.body
+    assert daemon.request("GET", "/v1/cards") == {"cards": []}
+
+
+def test_a_body_longer_than_allowed_is_refused_at_once_not_waited_for(daemon: DaemonProcess) -> None:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(30)  # far longer than an answer takes; a daemon waiting for 93 GiB never answers
+    sock.connect(str(daemon.socket))
+    try:
+        sock.sendall(b"POST /v1/cards HTTP/1.1\r\nHost: kilod\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 99999999999\r\n\r\n{")
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(65536)
+            assert chunk, f"connection closed without an answer: {answer!r}"
+            answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 413"), head
+        while True:  # the daemon closes the connection; it does not wait for the rest of the body
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+    finally:
+        sock.close()
+    assert b"too large" in body
+    assert daemon.request("GET", "/healthz")["ok"] is True

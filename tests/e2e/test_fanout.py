@@ -37,6 +37,8 @@ def configured_repo(tmp_path: Path) -> Path:
 
 
 def run_three(daemon: DaemonProcess, repo: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    shown = daemon.request("GET", f"/v1/repos/trust?repo={repo}")  # setup and copy apply once trusted
+    daemon.request("POST", "/v1/repos/trust", {"repo": str(repo), "sha256": shown["sha256"]})
     card = daemon.request("POST", "/v1/cards", {"prompt": "fan out", "repo": str(repo), "models": MODELS})
     attempts = [daemon.wait_state(a["id"], "review", timeout=180) for a in card["attempts"]]
     return card, attempts
@@ -155,19 +157,23 @@ def test_repeat_runs_the_same_model_n_times(daemon: DaemonProcess, repo: Path) -
     ("\n\n[[checks]]\nname = \"x\"\nrun = 42\n", ".kilod.toml:5: checks.0.run: Input should be a valid string"),
     ("copy = [\"../outside\"]\n", ".kilod.toml:1: copy: Value error, copy glob '../outside' must stay inside"),
 ])
-def test_a_bad_kilod_toml_fails_card_creation_naming_file_key_and_line(
+def test_a_bad_kilod_toml_blocks_no_card_and_is_named_with_file_key_and_line(
     daemon: DaemonProcess, tmp_path: Path, toml: str, expected: str
 ) -> None:
+    # a broken file on main must not block the repository: cards run with the safe defaults and say why
     repo = make_repo(tmp_path / "bad", {"README.md": "# bad\n", ".kilod.toml": toml})
-    with pytest.raises(ApiError) as caught:
-        daemon.request("POST", "/v1/cards", {"prompt": "x", "repo": str(repo), "models": ["scripted/hello"]})
-    message = caught.value.body["error"]["message"]
-    assert caught.value.status == 400
-    assert str(repo / ".kilod.toml") in message
-    assert expected in message, message
-    assert daemon.request("GET", "/v1/cards") == {"cards": []}
-    assert list((daemon.data_dir / "worktrees").iterdir()) == []
-    assert git(repo, "branch", "--list") == "* main\n"
+    card = daemon.request("POST", "/v1/cards", {"prompt": "x", "repo": str(repo), "models": ["scripted/hello"]})
+    error = card["settings_source"]["error"]
+    assert str(repo / ".kilod.toml") in error
+    assert expected in error, error
+    assert card["settings"] == {"setup": [], "copy": [], "checks": [], "network": None}
+    daemon.wait_state(card["attempts"][0]["id"], "review")
+    with pytest.raises(ApiError) as caught:  # what a person types is still checked strictly
+        daemon.request("POST", "/v1/cards", {"prompt": "x", "repo": str(repo), "models": ["scripted/hello"],
+                                             "settings": {"network": "yes"}})
+    assert caught.value.status == 400 and "settings" in caught.value.body["error"]["message"]
+    assert git(repo, "for-each-ref", "--format=%(refname:short)", "refs/heads/kilod").split() == [
+        card["attempts"][0]["branch"]]
 
 
 def test_a_cost_budget_stops_a_priced_model_at_the_limit(daemon: DaemonProcess, repo: Path) -> None:

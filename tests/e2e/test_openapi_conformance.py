@@ -44,13 +44,14 @@ class Conformance:
         finally:
             connection.close()
 
-    def call(self, method: str, template: str, status: int, body: Any = None, **params: str) -> Any:
+    def call(self, method: str, template: str, status: int, body: Any = None, query: str = "",
+             **params: str) -> Any:
         """Send the request, check it, and check the answer against the document; the answer."""
         operation = self.document["paths"][template][method.lower()]
         escaped = "/paths/" + template.replace("~", "~0").replace("/", "~1") + f"/{method.lower()}"
-        if body is not None and "requestBody" in operation and status < 400:
+        if body is not None and "requestBody" in operation and status < 400:  # a 4xx is sent bad on purpose
             self._validate(f"{escaped}/requestBody/content/application~1json/schema", body)
-        got, answer = self._send(method, template.format(**params), body)
+        got, answer = self._send(method, template.format(**params) + query, body)
         assert got == status, (method, template, got, answer)
         expected_status = str(status)
         assert expected_status in operation["responses"], f"{method} {template} answers {status}, undocumented"
@@ -103,6 +104,13 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     retried = c.call("POST", "/v1/attempts/{attempt_id}/retry", 201, attempt_id=second)
     c.call("POST", "/v1/attempts/{attempt_id}/cancel", 200, attempt_id=retried["id"])
     c.call("POST", "/v1/attempts/{attempt_id}/discard", 200, attempt_id=retried["id"])
+
+    shown = c.call("GET", "/v1/repos/trust", 200, query=f"?repo={repo}")
+    c.call("POST", "/v1/repos/trust", 409, {"repo": str(repo), "sha256": "0" * 64})  # no .kilod.toml to trust
+    c.call("DELETE", "/v1/repos/trust", 200, query=f"?repo={repo}")
+    (repo / ".kilod.toml").write_text("network = true\n")
+    shown = c.call("GET", "/v1/repos/trust", 200, query=f"?repo={repo}")
+    assert c.call("POST", "/v1/repos/trust", 200, {"repo": str(repo), "sha256": shown["sha256"]})["trusted"]
 
     # and the errors: each a documented status with the Error shape
     missing = c.call("GET", "/v1/attempts/{attempt_id}", 404, attempt_id="nope-1")

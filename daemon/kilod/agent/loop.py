@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from kilod.agent.models import Models
 from kilod.agent.tools import FINISH, TOOL_SCHEMAS, ToolRunner, truncate
+from kilod.diskspace import persist
 from kilod.domain import EventKind
 from kilod.lifecycle import Lifecycle
 
@@ -133,28 +135,29 @@ class AgentRun:
         cost = attempt.cost_usd
         if completion.cost_usd is not None:
             cost = (cost or 0.0) + completion.cost_usd
-        self.store.append_messages(
-            self.attempt_id, len(messages), [completion.message],
+        # persist: on a full disk the reply (paid for) is kept and written once space is back
+        await persist(partial(
+            self.store.append_messages, self.attempt_id, len(messages), [completion.message],
             steps=attempt.steps + 1,
             tokens_in=attempt.tokens_in + completion.tokens_in,
             tokens_out=attempt.tokens_out + completion.tokens_out,
             cost_usd=cost,
-        )
+        ))
         messages.append(completion.message)
-        self.lifecycle.record(self.attempt_id, EventKind.MESSAGE, {
+        await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.MESSAGE, {
             "role": "assistant",
             "content": completion.message.get("content"),
             "step": attempt.steps + 1,
             "tokens_in": completion.tokens_in,
             "tokens_out": completion.tokens_out,
             "cost_usd": completion.cost_usd,
-        })
+        }))
         for call in completion.message.get("tool_calls") or []:
-            self.lifecycle.record(self.attempt_id, EventKind.TOOL_CALL, {
+            await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.TOOL_CALL, {
                 "id": call["id"],
                 "name": call["function"]["name"],
                 "arguments": truncate(call["function"]["arguments"], EVENT_OUTPUT_LIMIT),
-            })
+            }))
 
     async def _run_tools(self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         for call in calls:
@@ -162,12 +165,16 @@ class AgentRun:
             outcome = await self.tools.run(name, call["function"]["arguments"])
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
             attempt = self.store.get_attempt(self.attempt_id)
-            self.store.append_messages(self.attempt_id, len(messages), [result],
-                                       tool_calls=attempt.tool_calls + 1)
-            messages.append(result)
-            self.lifecycle.record(self.attempt_id, EventKind.TOOL_RESULT, {
+            shown = (EventKind.TOOL_RESULT, {
                 "id": call["id"],
                 "name": name,
                 "ok": outcome.ok,
                 "output": truncate(outcome.output, EVENT_OUTPUT_LIMIT),
             })
+            # persist: the call ran; on a full disk its result (with its event, one transaction) waits in
+            # memory and is written once there is room: the call is never run twice
+            event = await persist(partial(self.store.append_messages, self.attempt_id, len(messages), [result],
+                                          shown, tool_calls=attempt.tool_calls + 1))
+            messages.append(result)
+            if event is not None:
+                self.lifecycle.events.publish(event)

@@ -32,6 +32,9 @@ BUILD_FILES = frozenset({
 TOOLING_DIRS = {".github": "CI workflows", ".gitlab": "CI configuration", ".circleci": "CI configuration",
                 ".vscode": "editor configuration (can run tasks)", ".devcontainer": "devcontainer definition",
                 ".idea": "IDE configuration", ".husky": "git hooks"}
+# Files that steer later agents or kilod itself: an agent that writes them speaks to the next one.
+AGENT_INSTRUCTIONS = frozenset({"agents.md", "claude.md", "gemini.md", "conventions.md", ".cursorrules",
+                                ".windsurfrules", "copilot-instructions.md", ".aider.conf.yml", ".clinerules"})
 
 
 def risks(path: str, old_mode: str | None, new_mode: str | None) -> list[str]:
@@ -43,6 +46,10 @@ def risks(path: str, old_mode: str | None, new_mode: str | None) -> list[str]:
     if parts and parts[0] in TOOLING_DIRS:
         found.append(TOOLING_DIRS[parts[0]])
     name = parts[-1].lower() if parts else ""
+    if path == ".kilod.toml":
+        found.append("kilod settings (sandbox of later cards; applies once trusted)")
+    if name in AGENT_INSTRUCTIONS or (parts and parts[0] in (".cursor", ".claude")):
+        found.append("instructions to coding agents")
     if name in BUILD_FILES or name.endswith((".mk", ".gradle", ".gradle.kts")):
         found.append("build or CI file")
     if new_mode == MODE_EXECUTABLE and old_mode != MODE_EXECUTABLE:

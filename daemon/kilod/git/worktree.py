@@ -13,7 +13,7 @@ from pathlib import Path
 from kilod.errors import Conflict
 from kilod.git.paths import RepoPaths
 from kilod.git.refs import branch_exists
-from kilod.git.runner import run, run_git
+from kilod.git.runner import GitFailed, run, run_git
 
 
 def registered_worktrees(repo: RepoPaths) -> set[Path]:
@@ -52,13 +52,27 @@ def add_worktree(repo: RepoPaths, worktree: Path, branch: str, base_commit: str,
     if branch_exists(repo, branch):
         run_git("worktree", "add", str(worktree), branch, git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
     else:
-        run_git("worktree", "add", "-b", branch, str(worktree), base_commit,
-                git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
+        try:
+            run_git("worktree", "add", "-b", branch, str(worktree), base_commit,
+                    git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
+        except GitFailed:
+            # git makes the branch before the checkout and keeps it when the checkout fails
+            # (a name the filesystem refuses, a full disk): take back what this call made
+            _undo_failed_add(repo, worktree, branch, base_commit)
+            raise
     admin = repo.worktree_git_dir(worktree)
     if not (admin / "HEAD").exists():
         raise Conflict(f"git placed the worktree's admin dir elsewhere than {admin}")
     if owner is not None:
         _chown_tree(worktree, *owner)
+
+
+def _undo_failed_add(repo: RepoPaths, worktree: Path, branch: str, base_commit: str) -> None:
+    if worktree.exists() and not worktree.is_symlink():
+        shutil.rmtree(worktree, ignore_errors=True)
+    run("worktree", "prune", git_dir=repo.common_dir, accept=(0, 1, 128))
+    # compare-and-delete: only the branch this call made, still where it made it
+    run("update-ref", "-d", f"refs/heads/{branch}", base_commit, git_dir=repo.common_dir, accept=(0, 1, 128))
 
 
 def remove_worktree(repo: RepoPaths, worktree: Path, branch: str | None) -> None:

@@ -8,10 +8,12 @@ more `Agent` in the mapping.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Protocol
 
 from kilod.agent.loop import AgentResult, AgentRun, Budget
 from kilod.agent.tools import ToolRunner
+from kilod.container_guard import while_container_lives
 from kilod.domain import EventKind, Step
 from kilod.errors import Unavailable
 from kilod.pipeline.base import Outcome, StepContext
@@ -53,7 +55,10 @@ class AgentStep:
         return agent
 
     async def run(self, ctx: StepContext) -> Outcome:
-        result = await self.agent_for(ctx).run(ctx)
+        container_id = ctx.container()
+        # a container removed under the agent fails the attempt ("container removed"), never a silent Review
+        result = await while_container_lives(self.agent_for(ctx).run(ctx),
+                                             partial(ctx.services.sandbox.is_running, container_id), container_id)
         if result.stopped_early:
             ctx.services.lifecycle.record(ctx.attempt.id, EventKind.LOG,
                                           {"message": f"stopped: {result.stopped_early}"})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from kilod.container_guard import removed
 from kilod.domain import EventKind, Step
 from kilod.pipeline.base import Outcome, StepContext
 from kilod.pipeline.commands import run_command
@@ -23,4 +26,6 @@ class ChecksStep:
                 attempt.id, attempt.run, index, {"name": check.name, "command": check.run, **result}))
             if services.metrics is not None:
                 services.metrics.checks.labels(result["status"]).inc()
+        if not await asyncio.to_thread(services.sandbox.is_running, ctx.container()):
+            raise removed(ctx.container())  # gone since the agent finished: never a silent Review
         return Outcome()

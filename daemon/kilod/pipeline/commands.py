@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Literal, TypedDict
 
+from kilod.container_guard import removed
 from kilod.sandbox.base import Sandbox
 
 OUTPUT_TAIL = 4000  # characters of setup/check output kept
@@ -23,6 +24,8 @@ async def run_command(sandbox: Sandbox, container_id: str, command: str, timeout
     """passed, failed (non-zero exit) or error (could not run, timed out)."""
     started = time.monotonic()
     result = await asyncio.to_thread(sandbox.exec, container_id, command, timeout)
+    if not await asyncio.to_thread(sandbox.is_running, container_id):  # killed with its container, not failed
+        raise removed(container_id)
     status: Literal["passed", "failed", "error"]
     if result.timed_out:
         status = "error"

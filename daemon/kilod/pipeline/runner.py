@@ -7,9 +7,12 @@ at the stored step, and every step adopts what an interrupted run left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
+from functools import partial
 
+from kilod.diskspace import WAIT_FOR_SPACE, DiskFull, DiskGuard, Held, is_disk_full, persist
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step
 from kilod.errors import Conflict, KilodError
 from kilod.git.repository import Repositories, Repository
@@ -38,19 +41,71 @@ class Pipeline:
         self.metrics = services.metrics
         self.repositories = repositories
         self.steps = steps if steps is not None else default_steps()
+        self.disk = DiskGuard(services.settings.data_dir, services.settings.min_free_bytes)
 
     async def run(self, attempt_id: str) -> None:
-        try:
-            await self._run(attempt_id)
-        except asyncio.CancelledError:
-            raise  # daemon stopping: the stored step is where the next start picks up
-        except KilodError as exc:
+        # a full disk anywhere below (the agent loop's writes included) pauses this attempt and waits
+        WAIT_FOR_SPACE.set(partial(self._wait_for_space, attempt_id))
+        paused = self.store.get_attempt(attempt_id).state == State.PAUSED  # paused when the daemon stopped
+        if paused and not await self._resume_when_space(attempt_id):
+            return
+        while True:
+            try:
+                await self._run(attempt_id)
+                return
+            except asyncio.CancelledError:
+                raise  # daemon stopping: the stored step is where the next start picks up
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    await persist(partial(self._failed, attempt_id, exc))
+                    return
+                # the step that met the full disk runs again from its stored start once space is back
+                self._count_error(DiskFull.reason)
+                await self._wait_for_space(attempt_id, exc)
+                if self.store.get_attempt(attempt_id).state not in LIVE_STATES:
+                    return  # cancelled while it waited
+
+    def _failed(self, attempt_id: str, exc: Exception) -> None:
+        if isinstance(exc, KilodError):
             self._count_error(exc.reason)
             self._fail(attempt_id, str(exc))
-        except Exception as exc:  # a bug must fail the attempt, not kill the scheduler
-            log.exception("attempt %s crashed", attempt_id, extra={"attempt_id": attempt_id})
+        else:  # a bug must fail the attempt, not kill the scheduler
+            log.exception("attempt %s crashed", attempt_id, exc_info=exc, extra={"attempt_id": attempt_id})
             self._count_error(KilodError.reason)
             self._fail(attempt_id, f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _wait_for_space(self, attempt_id: str, exc: BaseException, held: Held | None = None) -> bool:
+        """Pause the attempt (state and reason visible), wait until the disk has room, resume it.
+
+        `held`: a write of something that already happened (a tool's result), tried once more
+        right after the reserve is freed; True if it was written.
+        """
+        self.disk.met_full(f"attempt {attempt_id}", exc)
+        written = False
+        if held is not None:
+            with contextlib.suppress(DiskFull):
+                held()
+                written = True
+        attempt = self.store.get_attempt(attempt_id)
+        if attempt.state == State.RUNNING:
+            reason = f"paused: the disk is full: {self.disk.describe()}; it resumes when space is freed"
+            # if not even the reserve was enough, the pause lives in this task until space is back
+            with contextlib.suppress(DiskFull):
+                self.lifecycle.transition(attempt_id, State.PAUSED, error=reason)
+        await self._resume_when_space(attempt_id)
+        return written
+
+    async def _resume_when_space(self, attempt_id: str) -> bool:
+        """Wait for room, then move a paused attempt back to running; False if it is no longer live."""
+        while True:
+            await self.disk.wait_for_space(f"attempt {attempt_id}")
+            try:
+                attempt = self.store.get_attempt(attempt_id)
+                if attempt.state == State.PAUSED:
+                    self.lifecycle.transition(attempt_id, State.RUNNING, error=None)
+                return attempt.state in LIVE_STATES
+            except DiskFull as again:
+                self.disk.met_full(f"attempt {attempt_id}", again)
 
     async def ensure_container(self, attempt: Attempt, card: Card, repo: Repository) -> str:
         """Make sure an attempt's container runs (for a shell, say); its id."""

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kilod.config import Settings
+from kilod.diskspace import DiskGuard
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name, now, queued_attempt
 from kilod.errors import Conflict
 from kilod.git.repository import Repositories, Repository
@@ -22,7 +23,7 @@ Containers = Callable[[Attempt, Card, Repository], Awaitable[str]]
 
 
 class FollowUpRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: report a wrong type, never coerce it
     text: str = Field(min_length=1, max_length=200_000)
 
 
@@ -51,6 +52,7 @@ class Commands:
         attempt = ctx.attempt
         if attempt.state in LIVE_STATES:
             raise Conflict(f"attempt {attempt.id} is still {attempt.state}; cancel it first or wait")
+        DiskGuard(self.settings.data_dir, self.settings.min_free_bytes).check_floor("another attempt")
         n = max(a.n for a in self.store.attempts_of(attempt.card_id)) + 1
         fresh = queued_attempt(attempt.card_id, n, attempt.model, str(self.settings.worktrees_dir), now(),
                                attempt.runtime, agent=attempt.agent)

@@ -26,7 +26,7 @@ from kilod.sandbox.base import Sandbox
 
 
 class ApproveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `"merge": "yes"` is an error, not True
     message: str | None = Field(None, min_length=1, max_length=20_000)
     merge: bool = False
     tree: str | None = Field(None, description="the tree id the reviewer saw; 409 if the worktree changed")

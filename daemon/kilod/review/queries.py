@@ -27,7 +27,7 @@ ZERO_ONLY = ("checks_failed",)
 
 
 class CommentRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)  # `"line": "3"` is an error
     path: str = Field(min_length=1)
     line: int = Field(ge=1)
     text: str = Field(min_length=1, max_length=20_000)

@@ -113,6 +113,9 @@ class Sandbox(Protocol):
     def remove(self, name: str) -> bool:
         """Remove a labelled sandbox; False if it was already gone."""
 
+    def is_running(self, container_id: str) -> bool:
+        """Whether the sandbox with this id (not merely one of its name) is there and running."""
+
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
         """Every sandbox this daemon instance labelled."""
 

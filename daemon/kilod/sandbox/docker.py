@@ -135,11 +135,33 @@ class DockerSandbox:
         container = self._labelled(name, "remove")
         if container is None:
             return False
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            return False  # removed meanwhile (a discard and the reconciler race): gone is what we wanted
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409 and "in progress" in str(exc.explanation or exc):
+                return False  # someone else is removing it right now
+            raise
         return True
 
+    def is_running(self, container_id: str) -> bool:
+        """Whether the container with this id (not merely one of its name) is there and running.
+
+        A container being removed, dead or stopped counts as gone: what ran in it is gone too.
+        """
+        try:
+            container = self.client.containers.get(container_id)
+        except docker.errors.NotFound:
+            return False
+        except docker.errors.APIError as exc:
+            raise Unavailable(f"cannot inspect container {container_id[:12]}: {exc.explanation or exc}") from exc
+        return str(container.status) == "running"
+
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
-        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"})
+        # ignore_removed: a container removed between listing and inspecting is simply not there
+        containers = self.client.containers.list(all=True, filters={"label": f"{LABEL_INSTANCE}={instance}"},
+                                                 ignore_removed=True)
         return [
             SandboxInfo(id=str(c.id), name=str(c.name), attempt_id=(c.labels or {}).get(LABEL_ATTEMPT, ""),
                         status=str(c.status))
