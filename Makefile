@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 image: $(STAMP)
-	$(BIN)/kilod images build sandbox
+	$(BIN)/kilod images build sandbox proxy
 
 demo: image
 	$(BIN)/kilod demo
@@ -32,6 +32,7 @@ test: image lint typecheck
 bench: image
 	$(BIN)/python bench/start_latency.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/setup_cache.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

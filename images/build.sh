@@ -6,9 +6,9 @@
 # first: debootstrap from the apt mirror this machine is already configured with,
 # then `docker import`. Nothing here names a mirror host.
 #
-# Usage: images/build.sh [sandbox|daemon ...]    (default: sandbox)
-# Env:   KILOD_SANDBOX_IMAGE (default kilod/sandbox), KILOD_BASE_IMAGE (default
-#        debian:bookworm-slim), KILOD_APT_MIRROR (override the detected mirror),
+# Usage: images/build.sh [sandbox|daemon|proxy ...]    (default: sandbox)
+# Env:   KILOD_SANDBOX_IMAGE (default kilod/sandbox), KILOD_PROXY_IMAGE (default kilod/proxy),
+#        KILOD_BASE_IMAGE (default debian:bookworm-slim), KILOD_APT_MIRROR (override the detected mirror),
 #        KILOD_IMAGE_FORCE=1 (rebuild even when the image is up to date).
 set -euo pipefail
 
@@ -86,7 +86,8 @@ build_one() {
     case "$name" in
         sandbox) context="$here/sandbox"; tag=${KILOD_SANDBOX_IMAGE:-kilod/sandbox} ;;
         daemon)  context="$repo_root"; tag=${KILOD_DAEMON_IMAGE:-kilod/daemon} ;;
-        *) die "unknown image '$name' (known: sandbox, daemon)" ;;
+        proxy)   context="$here/proxy"; tag=${KILOD_PROXY_IMAGE:-kilod/proxy} ;;
+        *) die "unknown image '$name' (known: sandbox, daemon, proxy)" ;;
     esac
     if [ "$name" = daemon ]; then
         source_hash=$(cd "$repo_root" && cat Dockerfile pyproject.toml $(find daemon cli -type f -name '*.py' -o -type f -path '*/web/*' | sort) 2>/dev/null | sha256sum | cut -c1-16)

@@ -177,8 +177,16 @@ def remove_labelled(instance: str) -> None:
     import docker
 
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": f"kilod.instance={instance}"}):
+    label: dict[str, str | list[str] | bool] = {"label": f"kilod.instance={instance}"}
+    for container in client.containers.list(all=True, filters=label):
         container.remove(force=True)
+    # egress networks and cache volumes (kilod.environments) go once their containers have
+    for network in client.networks.list(filters=label):
+        network.remove()
+    for volume in client.volumes.list(filters=label):
+        volume.remove(force=True)
+    for image in client.images.list(filters=label):  # sandbox images built for the tests' repositories
+        client.images.remove(str(image.id), force=True)
     client.close()
 
 

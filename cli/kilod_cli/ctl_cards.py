@@ -39,6 +39,10 @@ def cmd_new(args: argparse.Namespace) -> int:
         body["agents"] = args.agents
     if args.network is not None:
         body["network"] = args.network
+    if args.allow:  # an egress allowlist: only these hosts, through kilod's proxy
+        if args.network is not None:
+            raise CliError("--allow names the only hosts a sandbox may reach; leave out --network/--no-network")
+        body["network"] = args.allow
     if args.repeat is not None:
         body["repeat"] = args.repeat
     budget = {key: value for key, value in (("tokens", args.budget_tokens), ("cost_usd", args.budget_cost))
@@ -153,6 +157,8 @@ def register(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
                      help=f"attempts per model, {MIN_REPEAT} to {MAX_REPEAT} (best of N; default 1)")
     new.add_argument("--network", action=argparse.BooleanOptionalAction, default=None,
                      help="give the sandboxes network access (default: .kilod.toml, then the daemon's setting)")
+    new.add_argument("--allow", action="append", metavar="HOST",
+                     help="only this host (or *.domain) through kilod's egress proxy; repeat for several")
     new.add_argument("--budget-tokens", type=positive_int, metavar="N",
                      help="stop an attempt (it goes to review, reason shown) once its tokens in+out reach N")
     new.add_argument("--budget-cost", type=positive_usd, metavar="USD",

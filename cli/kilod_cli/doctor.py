@@ -22,6 +22,7 @@ from urllib.parse import quote, urlparse
 
 from kilod.paths import config_file, data_dir
 from kilod_cli.client import Client, UnixHTTPConnection
+from kilod_cli.disk import disk_line
 
 MIN_GIT = (2, 25)
 # the daemon's KILOD_MIN_FREE_BYTES default: below it new attempts are refused
@@ -221,7 +222,11 @@ def run_checks(client: Client) -> list[Check]:
              else Check("sandbox image", "fail", f"{image_name}: unknown (the Docker engine is unreachable)",
                         "fix docker first, then run 'kilod images build'"))
     where = Path(status["data_dir"]) if status and isinstance(status.get("data_dir"), str) else data_dir()
-    return [docker, image, check_git(), check_disk(where, min_free_bytes(status)), daemon]
+    checks = [docker, image, check_git(), check_disk(where, min_free_bytes(status)), daemon]
+    used = disk_line(client) if status is not None else None
+    if used is not None:
+        checks.append(Check("disk used", "ok", used, "kilod ctl gc; kilod cache clear; kilod images prune"))
+    return checks
 
 
 def print_checks(checks: list[Check], write: Callable[[str], object] = sys.stdout.write) -> None:

@@ -8,7 +8,7 @@ import os
 from kilod_cli.verbs import Subparsers, add_json_option, client_for
 
 # Kept here, not imported from images.py, so that building the parser loads nothing extra.
-IMAGE_TARGETS = ("sandbox", "daemon")
+IMAGE_TARGETS = ("sandbox", "daemon", "proxy")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -30,6 +30,18 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     from kilod_cli.images import run_build
 
     return run_build(list(dict.fromkeys(args.targets)) or ["sandbox"])
+
+
+def cmd_images_list(args: argparse.Namespace) -> int:
+    from kilod_cli.images import cmd_list
+
+    return cmd_list(args)
+
+
+def cmd_images_prune(args: argparse.Namespace) -> int:
+    from kilod_cli.images import cmd_prune
+
+    return cmd_prune(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -63,10 +75,15 @@ def register(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
     add_json_option(doctor)
     doctor.set_defaults(handler=cmd_doctor)
 
-    images = verbs.add_parser("images", help="sandbox and daemon images")
+    images = verbs.add_parser("images", help="kilod's images: build, list, prune")
     image_verbs = images.add_subparsers(dest="images_command", metavar="VERB", required=True)
     build = image_verbs.add_parser("build", help="build images (cheap when up to date)",
                                    description="Build kilod's images with images/build.sh.")
     build.add_argument("targets", nargs="*", type=image_target, metavar="IMAGE",
-                       help="sandbox (default) and/or daemon")
+                       help="sandbox (default), daemon and/or proxy (the egress proxy)")
     build.set_defaults(handler=cmd_images_build)
+    for name, help_text in (("list", "images kilod built (repositories' and its own)"),
+                            ("prune", "remove repositories' images no container uses")):
+        verb = image_verbs.add_parser(name, parents=[common], help=help_text, description=help_text + ".")
+        add_json_option(verb)
+        verb.set_defaults(handler=cmd_images_list if name == "list" else cmd_images_prune)

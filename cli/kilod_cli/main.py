@@ -15,7 +15,9 @@ import sys
 
 from kilod import __version__
 from kilod_cli import agents as agents_verb
+from kilod_cli import cache as cache_verb
 from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, ctl_shelf, host_verbs
+from kilod_cli import disk as disk_verb
 from kilod_cli import service as service_verb
 from kilod_cli import trust as trust_verb
 from kilod_cli import web as web_verb
@@ -40,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     host_verbs.register(verbs, common)
     service_verb.add_parser(verbs)
     agents_verb.add_parser(verbs)
+    cache_verb.add_parser(verbs, common)
 
     ctl = verbs.add_parser(
         "ctl", help="talk to the running daemon",
@@ -56,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     web_verb.add_parser(ctl_verbs)
     trust_verb.add_parser(ctl_verbs)
     ctl_daemon.register(ctl_verbs, common)
+    disk_verb.add_gc_parser(ctl_verbs, common)
     completion.register(verbs, common)
     return parser
 

@@ -31,6 +31,9 @@ from kilod.cards import Cards
 from kilod.config import Settings
 from kilod.diskspace import DiskGuard
 from kilod.domain import State
+from kilod.environments.attach import Environments
+from kilod.environments.gc import Collector, collect_forever
+from kilod.environments.routes import EnvironmentRoutes
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.gateway import Gateway
@@ -78,6 +81,8 @@ class Parts:
     api: Api
     web_board: WebBoard
     gateway: Gateway
+    environment_routes: EnvironmentRoutes
+    collector: Collector
 
 
 class Daemon:
@@ -86,6 +91,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._listening = False
+        self._gc: asyncio.Task[None] | None = None
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -124,14 +130,16 @@ class Daemon:
         lifecycle.observers.append(metrics.transition)
         sandbox = DockerSandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
-        repositories = Repositories()
+        repositories = Repositories(settings.max_file_bytes)
+        environments = Environments(settings, lambda: sandbox.client)
         # agent CLIs reach models only through the gateway, one unix socket per attempt (#15, kilod.agents);
         # a spent budget stops the attempt's agent
         gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout,
                           settings.gateway_models, metrics)
         stops = Stops()
         gateway.on_budget_spent = stops.request
-        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics), repositories,
+        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments),
+                            repositories,
                             default_steps(agents(gateway, stops)))
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
@@ -167,7 +175,9 @@ class Daemon:
 
         api = Api(services, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
         web_board = WebBoard(settings, api)  # the browser's TCP listener, when settings.http is set
-        return Parts(store, events, models, scheduler, api, web_board, gateway)
+        collector = Collector(store, sandbox.remove, environments.container_exists, repositories)
+        environment_routes = EnvironmentRoutes(environments, collector, settings.worktrees_dir, settings.gc_idle_after)
+        return Parts(store, events, models, scheduler, api, web_board, gateway, environment_routes, collector)
 
     async def startup(self, parts: Parts) -> None:
         """Listen on the socket (and the web board's port), then start work."""
@@ -175,6 +185,7 @@ class Daemon:
         parts.models.start_loading()
         unix_app = make_app(parts.api)
         unix_app.add_routes(parts.web_board.unix_routes())
+        unix_app.add_routes(parts.environment_routes.routes())
         self._runner = web.AppRunner(unix_app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
         await parts.web_board.start()
@@ -192,7 +203,10 @@ class Daemon:
                  settings.data_dir, settings.instance)
         # room for writing a pause when the disk fills (see kilod.diskspace)
         await asyncio.to_thread(DiskGuard(settings.data_dir, settings.min_free_bytes).make_reserve)
+        await parts.api.landing.recover()  # a landing a kill -9 cut short is finished before work resumes
         parts.scheduler.start()
+        if settings.gc_auto:
+            self._gc = asyncio.create_task(collect_forever(parts.collector, settings.gc_idle_after), name="gc")
 
     async def serve(self) -> None:
         """Until SIGTERM, SIGINT or POST /v1/shutdown."""
@@ -202,6 +216,9 @@ class Daemon:
         """Stop work (it resumes at the next start), end followers, stop listening, close the store."""
         log.info("stopping; running attempts resume at the next start")
         await parts.scheduler.stop()
+        if self._gc is not None:
+            self._gc.cancel()
+            await asyncio.gather(self._gc, return_exceptions=True)
         await parts.gateway.aclose()
         parts.events.close()
         await parts.web_board.stop()

@@ -20,6 +20,7 @@ from kilod.board import card_view
 from kilod.config import Settings
 from kilod.diskspace import DiskGuard
 from kilod.domain import Card, EventKind, new_card_id, now, queued_attempt
+from kilod.environments.devcontainer import apply_trusted as with_devcontainer
 from kilod.errors import Invalid
 from kilod.events import EventLog
 from kilod.git.repository import Repositories
@@ -49,7 +50,7 @@ class NewCard(BaseModel):
     agents: list[str] | None = Field(None, min_length=1, max_length=MAX_ATTEMPTS_PER_CARD,
                                      description="builtin, claude-code, codex, aider, mini-swe-agent; "
                                                  "one attempt per agent x model")
-    network: bool | None = None
+    network: bool | list[str] | None = Field(None, description="true, false or an allowlist of hosts")
     repeat: int = Field(1, ge=1, le=8, description="attempts per agent x model (best of N)")
     settings: dict[str, Any] | None = Field(None, description="overrides of the repository's .kilod.toml")
     budget: NewBudget | None = None
@@ -102,14 +103,14 @@ class Cards:
         from_file, source = decide(settings_file, self.trust.is_trusted(repo.path, settings_file), str(repo.path),
                                    typed)
         repo_settings = from_file.merged(override)  # what the person typed is trusted
+        repo_settings = await asyncio.to_thread(with_devcontainer, repo.path, repo_settings, source)
         for model in dict.fromkeys(models):
             await self.models.validate(model)
         if request.network is not None:
-            network = request.network
-        elif repo_settings.network is not None:
-            network = repo_settings.network
-        else:
-            network = self.settings.network
+            repo_settings = repo_settings.merged(parse_override({"network": request.network}))
+        network = repo_settings.network if repo_settings.network is not None else self.settings.network
+        # the card's column says "full network"; an allowlist lives in its settings (kilod.environments)
+        repo_settings = repo_settings.model_copy(update={"network": network})
         base_branch = await repo.base_branch_of(request.base)
         card = Card(
             id=new_card_id(),
@@ -118,7 +119,7 @@ class Cards:
             repo=str(repo.path),
             base_ref=request.base,
             base_commit=base_commit,
-            network=network,
+            network=network is True,
             created_at=now(),
             base_branch=base_branch,
             settings=repo_settings.to_json(),

@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from kilod.environments.allowlist import normalise
 from kilod.paths import config_file, default_data_dir
 
 # A root daemon must not hand root to its sandboxes: they run as this id instead.
@@ -47,7 +48,15 @@ class Settings(BaseSettings):
     memory_limit: str = Field("2g", description="per-container memory limit (docker syntax)")
     cpu_limit: float = Field(1.0, gt=0, description="per-container CPUs")
     pids_limit: int = Field(512, ge=16, description="per-container process limit")
-    network: bool = Field(False, description="give sandboxes network access unless a card says otherwise")
+    network: bool | list[str] = Field(False, description="sandbox network unless a card or .kilod.toml says "
+                                                         "otherwise: true, false or a JSON list of allowed hosts")
+    proxy_image: str = Field("kilod/proxy", description="image of the egress proxy (tinyproxy) for allowlists")
+    extra_ca_certs: Path | None = Field(
+        None, description="PEM file of extra CA certificates (a TLS-inspecting proxy's) every sandbox trusts")
+    gc_idle_after: float = Field(3 * 86400, ge=0, description="seconds an attempt may rest (Review, failed, "
+                                 "cancelled) with no activity before its container goes; re-created on demand")
+    gc_auto: bool = Field(True, description="run `kilod ctl gc` on its own every few minutes")
+    caches: bool = Field(True, description="mount per-repository dependency cache volumes in sandboxes")
     step_limit: int = Field(50, ge=1, description="model calls per attempt before it is stopped")
     tool_timeout: float = Field(300.0, gt=0, description="seconds one shell tool call may run")
     tool_output_limit: int = Field(16_000, ge=1_000, description="characters of tool output the model sees")
@@ -59,6 +68,9 @@ class Settings(BaseSettings):
                                           "instead of the attempt's (e.g. an agent's small/fast model), JSON object")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
+    max_file_bytes: int = Field(100 * 1024 * 1024, ge=1,
+                                description="largest worktree file that becomes a blob in the repository; larger "
+                                            "ones are left out of the diff and of what lands ('file too large')")
     git_author_name: str | None = Field(None, description="author of approved commits (default: git config)")
     git_author_email: str | None = Field(None, description="author email of approved commits")
     http: str | None = Field(None, description="host:port to serve the web board on, off by default")
@@ -73,6 +85,11 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         # worktree paths are stored and bind-mounted: they must not depend on the cwd
         return value.expanduser().absolute()
+
+    @field_validator("network")
+    @classmethod
+    def _allowlist(cls, value: bool | list[str]) -> bool | list[str]:
+        return normalise(value) if isinstance(value, list) else value
 
     @field_validator("instance")
     @classmethod

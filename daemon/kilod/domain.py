@@ -59,6 +59,7 @@ class Step(StrEnum):
     """Where an attempt's pipeline stands, in the order the pipeline runs them; stored so a restart continues."""
 
     WORKTREE = "worktree"
+    IMAGE = "image"  # the repository's own sandbox image: pulled or built (kilod.environments)
     CONTAINER = "container"
     SETUP = "setup"
     AGENT = "agent"

@@ -96,6 +96,9 @@ class Metrics:
                                        buckets=(*SHORT_BUCKETS, 120, 300), registry=r)
         self.checks = Counter("kilod_checks_total", "Repository checks by outcome (passed, failed, error).",
                               ["outcome"], registry=r)
+        self.egress_refused = Counter("kilod_egress_refused_total",
+                                      "Requests the egress proxy refused (host not on the allowlist, or not 443).",
+                                      registry=r)
         self.errors = Counter("kilod_errors_total", "Errors by reason.", ["reason"], registry=r)
         self.running = Gauge("kilod_slots_in_use", "Attempts holding a max_parallel slot.", registry=r)
         self.slots = Gauge("kilod_slots", "max_parallel.", registry=r)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kilod import __version__
+from kilod.environments.openapi import PATHS as ENVIRONMENT_PATHS
 from kilod.schemas import Schema, component_schemas, ref
 
 
@@ -138,6 +139,7 @@ OPENAPI: dict[str, Any] = {
                                "parameters": [_AFTER], "responses": {"200": _EVENTS}}},
         "/v1/shutdown": {"post": {"summary": "stop the daemon; running attempts resume at next start",
                                   "responses": {"202": _json(_OBJECT)}}},
+        **ENVIRONMENT_PATHS,  # caches, images, gc, disk (kilod.environments.routes)
     },
     "components": {"schemas": component_schemas()},
 }

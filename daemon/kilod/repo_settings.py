@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kilod.environments.allowlist import normalise
+from kilod.environments.caches import cache_paths
 from kilod.errors import Invalid
 
 FILE_NAME = ".kilod.toml"
@@ -33,7 +35,20 @@ class RepoSettings(BaseModel):
     copy_files: list[str] = Field(default_factory=list, alias="copy",
                                   description="globs of untracked files copied from the repository into worktrees")
     checks: list[Check] = Field(default_factory=list, description="commands run in the sandbox after the agent")
-    network: bool | None = Field(None, description="sandbox network for this repository's cards")
+    network: bool | list[str] | None = Field(
+        None, description="sandbox network for this repository's cards: true (full), false (none) or "
+                          "an allowlist of hosts reached through kilod's proxy ('pypi.org', '*.npmjs.org')")
+    image: str | None = Field(None, min_length=1, max_length=255,
+                              description="sandbox image for this repository (wins over .devcontainer)")
+    dockerfile: str | None = Field(None, min_length=1, description="Dockerfile (relative to the repository root) "
+                                   "kilod builds the sandbox image from, once per content hash")
+    context: str | None = Field(None, min_length=1, description="build context of `dockerfile` (default: its folder)")
+    args: dict[str, str] = Field(default_factory=dict, description="build arguments of `dockerfile`")
+    env: dict[str, str] = Field(default_factory=dict, description="variables set in the sandbox")
+    environment_notes: list[str] = Field(default_factory=list,
+                                         description="what kilod noted reading .devcontainer (set by kilod)")
+    caches: list[str] = Field(default_factory=list,
+                              description="extra absolute paths in the sandbox kept in this repository's cache volumes")
 
     @field_validator("setup", mode="before")
     @classmethod
@@ -46,6 +61,31 @@ class RepoSettings(BaseModel):
         if isinstance(value, list):
             return [{"name": item.split()[0] if item.split() else item, "run": item} if isinstance(item, str)
                     else item for item in value]
+        return value
+
+    @field_validator("network")
+    @classmethod
+    def _allowlist(cls, value: bool | list[str] | None) -> bool | list[str] | None:
+        return normalise(value) if isinstance(value, list) else value
+
+    @field_validator("caches")
+    @classmethod
+    def _cache_paths(cls, value: list[str]) -> list[str]:
+        return cache_paths(value)
+
+    @field_validator("dockerfile", "context")
+    @classmethod
+    def _in_repository(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("/") or ".." in Path(value).parts):
+            raise ValueError(f"'{value}' must be a path inside the repository")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _variable_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"'{name}' is not a variable name")
         return value
 
     @field_validator("copy_files")

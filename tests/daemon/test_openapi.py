@@ -7,6 +7,7 @@ from typing import Any
 
 from kilod.api import Api, Services
 from kilod.config import Settings
+from kilod.environments.routes import EnvironmentRoutes
 from kilod.openapi import OPENAPI
 from kilod.web.server import WebBoard
 
@@ -15,7 +16,9 @@ def served_routes() -> set[tuple[str, str]]:
     none: Any = None
     services = Services(none, none, none, none, none, none, none, none, none)
     api = Api(services, on_change=lambda: None, on_shutdown=lambda: None, status=dict)
-    return {(route.method.lower(), route.path) for route in api.routes()}  # type: ignore[attr-defined]
+    environments = EnvironmentRoutes(none, none, Path("/nonexistent"), 0.0)  # served on the unix socket too
+    return {(route.method.lower(), route.path)  # type: ignore[attr-defined]
+            for route in [*api.routes(), *environments.routes()]}
 
 
 def test_every_served_route_is_documented_and_nothing_else() -> None:

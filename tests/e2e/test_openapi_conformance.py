@@ -99,7 +99,9 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     daemon.wait_state(first, "review")
     c.call("POST", "/v1/attempts/{attempt_id}/shell", 200, attempt_id=second)
 
-    approval = c.call("POST", "/v1/attempts/{attempt_id}/approve", 200, {"merge": True}, attempt_id=first)
+    tree = c.call("GET", "/v1/attempts/{attempt_id}/diff", 200, attempt_id=first)["tree"]
+    approval = c.call("POST", "/v1/attempts/{attempt_id}/approve", 200, {"merge": True, "tree": tree},
+                      attempt_id=first)
     assert approval["discarded"] == [second]
     retried = c.call("POST", "/v1/attempts/{attempt_id}/retry", 201, attempt_id=second)
     c.call("POST", "/v1/attempts/{attempt_id}/cancel", 200, attempt_id=retried["id"])
@@ -112,10 +114,20 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     shown = c.call("GET", "/v1/repos/trust", 200, query=f"?repo={repo}")
     assert c.call("POST", "/v1/repos/trust", 200, {"repo": str(repo), "sha256": shown["sha256"]})["trusted"]
 
+    # environments: caches, images, disk and gc (kilod.environments.routes)
+    caches = c.call("GET", "/v1/caches", 200)
+    assert {c["tool"] for c in caches["caches"]} >= {"pip", "npm"}
+    c.call("GET", "/v1/images", 200)
+    c.call("GET", "/v1/disk", 200)
+    c.call("POST", "/v1/gc", 200, {"idle_after": 0})
+    c.call("DELETE", "/v1/caches", 200)
+    c.call("DELETE", "/v1/images", 200)
+    c.call("POST", "/v1/gc", 400, {"idle_after": -1})
+
     # and the errors: each a documented status with the Error shape
     missing = c.call("GET", "/v1/attempts/{attempt_id}", 404, attempt_id="nope-1")
     bad = c.call("POST", "/v1/cards", 400, {"prompt": "", "repo": str(repo)})
-    late = c.call("POST", "/v1/attempts/{attempt_id}/approve", 409, {}, attempt_id=first)
+    late = c.call("POST", "/v1/attempts/{attempt_id}/approve", 409, {"tree": tree}, attempt_id=first)
     assert [e["error"]["reason"] for e in (missing, bad, late)] == ["not_found", "invalid", "conflict"]
     c.call("GET", "/v1/attempts/{attempt_id}/diff", 409, attempt_id=first)
 

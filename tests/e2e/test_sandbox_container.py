@@ -50,8 +50,11 @@ def test_container_has_the_labels_mounts_and_every_hardening_flag(probed: Any, r
 
     worktree = attempt["worktree"]
     git_dir = str((repo / ".git").resolve())
-    mounts = {m["Destination"]: m for m in attrs["Mounts"]}
+    mounts = {m["Destination"]: m for m in attrs["Mounts"] if m["Type"] == "bind"}
     assert set(mounts) == {"/workspace", "/workspace/.git", git_dir}
+    # the rest are the repository's dependency cache volumes (kilod.environments.caches)
+    volumes = [m for m in attrs["Mounts"] if m["Type"] != "bind"]
+    assert volumes and all(m["Type"] == "volume" and m["Name"].startswith("kilod-cache-") for m in volumes)
     assert mounts["/workspace"]["Source"] == worktree and mounts["/workspace"]["RW"] is True
     assert mounts["/workspace/.git"]["Source"] == f"{worktree}/.git" and mounts["/workspace/.git"]["RW"] is False
     assert mounts[git_dir]["Source"] == git_dir and mounts[git_dir]["RW"] is False

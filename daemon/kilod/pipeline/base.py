@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from kilod.agent.models import Models
 from kilod.config import Settings
 from kilod.domain import Attempt, Card, State, Step
+from kilod.environments.attach import Environments
 from kilod.errors import Conflict
 from kilod.git.repository import Repository
 from kilod.lifecycle import Lifecycle
@@ -31,6 +32,7 @@ class Services:
     sandbox: Sandbox
     models: Models
     metrics: Metrics | None = None
+    environments: Environments | None = None  # images, caches, CA, egress; None: kilod's sandbox image, bare
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from kilod.agents.runner import agent_mounts
@@ -11,6 +12,7 @@ from kilod.domain import Attempt, Card, State, Step, container_name
 from kilod.errors import Conflict
 from kilod.git.repository import Repository
 from kilod.pipeline.base import Outcome, Services, StepContext
+from kilod.pipeline.image import sandbox_image
 from kilod.sandbox.base import ContainerSpec
 
 
@@ -43,7 +45,14 @@ async def ensure_container(services: Services, attempt: Attempt, card: Card, rep
     worktree = Path(attempt.worktree)
     if not repo.pointer_is_intact(worktree):
         raise Conflict(f"the worktree's .git pointer at {worktree / '.git'} was changed; refusing to mount it")
-    return await asyncio.to_thread(services.sandbox.ensure, container_spec(services, attempt, card, repo))
+    spec = container_spec(services, attempt, card, repo)
+    if services.environments is not None:  # the repository's image, caches, CA files, egress network
+        image = await sandbox_image(services, attempt, card, repo)
+        attached = await asyncio.to_thread(services.environments.attach, attempt.id, card.id, card.repo, image,
+                                           card.settings, spec.uid, spec.gid)
+        spec = replace(spec, image=image, mounts=(*spec.mounts, *attached.mounts), env={**spec.env, **attached.env},
+                       network_mode=attached.network_name)
+    return await asyncio.to_thread(services.sandbox.ensure, spec)
 
 
 class ContainerStep:

@@ -14,12 +14,15 @@ from functools import partial
 
 from kilod.diskspace import WAIT_FOR_SPACE, DiskFull, DiskGuard, Held, is_disk_full, persist
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step
+from kilod.environments.attach import allowlist_of
+from kilod.environments.refusals import RefusalWatch
 from kilod.errors import Conflict, KilodError
 from kilod.git.repository import Repositories, Repository
 from kilod.pipeline.agent import Agent, AgentStep
 from kilod.pipeline.base import Outcome, PipelineStep, Services, StepContext
 from kilod.pipeline.checks import ChecksStep
 from kilod.pipeline.container import ContainerStep, ensure_container
+from kilod.pipeline.image import ImageStep
 from kilod.pipeline.review import ReviewStep
 from kilod.pipeline.setup import SetupStep
 from kilod.pipeline.worktree import WorktreeStep
@@ -29,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def default_steps(agents: Mapping[str, Agent] | None = None) -> tuple[PipelineStep, ...]:
-    return (WorktreeStep(), ContainerStep(), SetupStep(), AgentStep(agents), ChecksStep(), ReviewStep())
+    return (WorktreeStep(), ImageStep(), ContainerStep(), SetupStep(), AgentStep(agents), ChecksStep(), ReviewStep())
 
 
 class Pipeline:
@@ -44,6 +47,28 @@ class Pipeline:
         self.disk = DiskGuard(services.settings.data_dir, services.settings.min_free_bytes)
 
     async def run(self, attempt_id: str) -> None:
+        watch = self._watch_refusals(attempt_id)
+        try:
+            await self._run_resuming(attempt_id)
+        finally:
+            if watch is not None:
+                watch.cancel()
+                await asyncio.gather(watch, return_exceptions=True)
+
+    def _watch_refusals(self, attempt_id: str) -> asyncio.Task[None] | None:
+        """While an attempt with an egress allowlist runs: an event and a count per refused request."""
+        environments = self.services.environments
+        try:
+            attempt = self.store.get_attempt(attempt_id)
+            if environments is None or allowlist_of(self.store.get_card(attempt.card_id).settings) is None:
+                return None
+            watch = RefusalWatch.for_attempt(environments.egress, self.lifecycle, self.metrics, attempt_id)
+        except Exception:  # best effort: the attempt runs (and fails loudly) without it
+            log.exception("cannot watch the egress proxy of %s", attempt_id, extra={"attempt_id": attempt_id})
+            return None
+        return asyncio.create_task(watch.run(), name=f"egress-{attempt_id}")
+
+    async def _run_resuming(self, attempt_id: str) -> None:
         # a full disk anywhere below (the agent loop's writes included) pauses this attempt and waits
         WAIT_FOR_SPACE.set(partial(self._wait_for_space, attempt_id))
         paused = self.store.get_attempt(attempt_id).state == State.PAUSED  # paused when the daemon stopped
