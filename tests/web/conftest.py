@@ -26,6 +26,12 @@ def shots() -> Path:
     return ARTIFACTS
 
 
+def trust(daemon: DaemonProcess, repo: Path) -> None:
+    """Trust the repository's .kilod.toml as a person would (setup and copy apply only once trusted)."""
+    shown = daemon.request("GET", f"/v1/repos/trust?repo={repo}")
+    daemon.request("POST", "/v1/repos/trust", {"repo": str(repo), "sha256": shown["sha256"]})
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

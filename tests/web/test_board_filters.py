@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.kilod_testing import make_repo
-from tests.web.conftest import WebDaemon
+from tests.web.conftest import WebDaemon, trust
 from tests.web.test_board_flow import in_column, script_errors, shoot
 
 pytestmark = pytest.mark.docker
@@ -49,6 +49,7 @@ def test_steps_filters_keys_and_a_phone(web_daemon_factory: Any, page: Any, tmp_
     daemon = web.daemon
     plain = make_repo(tmp_path / "plain")
     slow = make_repo(tmp_path / "slow", {"README.md": "# slow\n", ".kilod.toml": SLOW_SETUP})
+    trust(daemon, slow)
 
     page.goto(web.login_url())
     expect(page.locator("#connection")).to_have_text("live")
@@ -133,6 +134,7 @@ def test_a_card_whose_only_attempt_failed_is_closed_not_in_review(web_daemon_fac
                                                                    tmp_path: Path) -> None:
     web: WebDaemon = web_daemon_factory()
     repo = make_repo(tmp_path / "broken", {"README.md": "# broken\n", ".kilod.toml": 'setup = ["exit 4"]\n'})
+    trust(web.daemon, repo)
     card = web.daemon.request("POST", "/v1/cards", {"prompt": "Say hello", "title": "Broken setup",
                                                     "repo": str(repo), "models": ["scripted/hello"]})
     failed = web.daemon.wait_state(card["attempts"][0]["id"], "failed", timeout=180)

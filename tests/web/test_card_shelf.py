@@ -28,7 +28,8 @@ def test_archive_and_delete_lose_nothing_a_person_kept(web_daemon_factory: Any, 
     kept_attempt, pending_attempt = kept["attempts"][0]["id"], pending["attempts"][0]["id"]
     for attempt_id in (kept_attempt, pending_attempt):
         daemon.wait_state(attempt_id, "review")
-    daemon.request("POST", f"/v1/attempts/{kept_attempt}/approve", {})
+    reviewed = daemon.request("GET", f"/v1/attempts/{kept_attempt}/diff")
+    daemon.request("POST", f"/v1/attempts/{kept_attempt}/approve", {"tree": reviewed["tree"]})
     pending_worktree = Path(daemon.attempt(pending_attempt)["worktree"])
 
     page.goto(web.login_url())

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.kilod_testing import git, make_repo
-from tests.web.conftest import WebDaemon
+from tests.web.conftest import WebDaemon, trust
 from tests.web.test_board_flow import in_column, script_errors, shoot
 
 pytestmark = pytest.mark.docker
@@ -43,6 +43,7 @@ def test_failing_checks_comments_and_a_guarded_approve(web_daemon_factory: Any, 
     web: WebDaemon = web_daemon_factory()
     daemon = web.daemon
     repo = make_repo(tmp_path / "repo", {"README.md": "# checked\n", ".kilod.toml": KILOD_TOML})
+    trust(daemon, repo)
     card = daemon.request("POST", "/v1/cards", {"prompt": "Say hello", "title": "Checked hello", "repo": str(repo),
                                                 "models": ["scripted/hello", "scripted/hello"]})
     first, second = (a["id"] for a in card["attempts"])
