@@ -1,7 +1,9 @@
 """A local OpenAI-compatible chat completions server, so litellm's real HTTP client path runs.
 
-It plays a two-turn agent: first a `write_file` tool call, then (once it has seen the
-tool's result) a `finish` call. Every request it receives is kept for assertions.
+By default it plays a two-turn agent: first a `write_file` tool call, then (once it has
+seen the tool's result) a `finish` call. A test may queue `failures` (status, headers)
+answered first, one per request, and pass its own `reply(body) -> response JSON`.
+Every request it receives is kept for assertions.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -39,9 +42,23 @@ def tool_call_response(model: str, turn: int, name: str, arguments: dict[str, An
     }
 
 
+Reply = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def text_response(model: str, turn: int, content: str) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-{turn}", "object": "chat.completion", "created": 1_700_000_000 + turn, "model": model,
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        "usage": USAGE,
+    }
+
+
 class FakeOpenAI:
-    def __init__(self) -> None:
+    def __init__(self, failures: list[tuple[int, dict[str, str]]] | None = None,
+                 reply: Reply | None = None) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.failures = list(failures or [])
+        self.reply = reply
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -55,6 +72,12 @@ class FakeOpenAI:
     async def completions(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.requests.append({"headers": dict(request.headers), "body": body})
+        if self.failures:
+            status, headers = self.failures.pop(0)
+            return web.json_response({"error": {"message": f"fake failure {status}", "type": "fake"}},
+                                     status=status, headers=headers)
+        if self.reply is not None:
+            return web.json_response(self.reply(body))
         model = body.get("model", "")
         tool_results = [m for m in body["messages"] if m.get("role") == "tool"]
         if not tool_results:

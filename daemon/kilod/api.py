@@ -26,7 +26,7 @@ from kilod.events import EventLog
 from kilod.git.names import raw, readable
 from kilod.metrics import CONTENT_TYPE, Metrics
 from kilod.openapi import OPENAPI
-from kilod.review.commands import Commands, FollowUpRequest
+from kilod.review.commands import Commands, FollowUpRequest, ResumeRequest
 from kilod.review.landing import ApproveRequest, Landing
 from kilod.review.queries import CommentRequest, Queries
 from kilod.review.shelf import Shelf
@@ -161,6 +161,8 @@ class Api:
             web.post("/v1/attempts/{attempt_id}/approve", self.approve),
             web.post("/v1/attempts/{attempt_id}/discard", self.discard),
             web.post("/v1/attempts/{attempt_id}/cancel", self.cancel),
+            web.post("/v1/attempts/{attempt_id}/pause", self.pause),
+            web.post("/v1/attempts/{attempt_id}/resume", self.resume),
             web.post("/v1/attempts/{attempt_id}/retry", self.retry),
             web.post("/v1/attempts/{attempt_id}/shell", self.shell),
             web.get("/v1/repos/trust", self.get_trust),
@@ -263,6 +265,17 @@ class Api:
 
     async def cancel(self, request: web.Request) -> web.Response:
         return web.json_response((await self.commands.cancel(request.match_info["attempt_id"])).to_json())
+
+    async def pause(self, request: web.Request) -> web.Response:
+        attempt = await self.commands.pause(request.match_info["attempt_id"])
+        return web.json_response(attempt.to_json(), status=202)
+
+    async def resume(self, request: web.Request) -> web.Response:
+        attempt_id = request.match_info["attempt_id"]
+        self.store.get_attempt(attempt_id)
+        body = await read_json(request) if request.can_read_body else {}
+        resume = parse(ResumeRequest, body)
+        return web.json_response((await self.commands.resume(attempt_id, resume.text)).to_json(), status=202)
 
     async def retry(self, request: web.Request) -> web.Response:
         attempt = await self.commands.retry(request.match_info["attempt_id"])

@@ -22,7 +22,8 @@ from typing import Any
 from aiohttp import web
 
 from kilod import __version__
-from kilod.agent.models import Models
+from kilod.agent.models import Models, RetryPolicy
+from kilod.agent.pause import PauseRequests
 from kilod.agents.runner import Stops
 from kilod.agents.step import agents
 from kilod.api import Api, Services, make_app
@@ -129,7 +130,8 @@ class Daemon:
         metrics.slots.set(settings.max_parallel)
         lifecycle.observers.append(metrics.transition)
         sandbox = DockerSandbox()
-        models = Models(settings.scripts_dir, settings.model_timeout, metrics)
+        models = Models(settings.scripts_dir, settings.model_timeout, metrics,
+                        RetryPolicy(settings.model_retry_patience, settings.model_retries))
         repositories = Repositories(settings.max_file_bytes)
         environments = Environments(settings, lambda: sandbox.client)
         # agent CLIs reach models only through the gateway, one unix socket per attempt (#15, kilod.agents);
@@ -138,7 +140,8 @@ class Daemon:
                           settings.gateway_models, metrics)
         stops = Stops()
         gateway.on_budget_spent = stops.request
-        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments),
+        pauses = PauseRequests()   # the API asks, the built-in agent reads between tool calls
+        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments, pauses),
                             repositories,
                             default_steps(agents(gateway, stops)))
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
@@ -150,7 +153,7 @@ class Daemon:
             queries=Queries(lifecycle, repositories),
             landing=landing,
             commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
-                              scheduler.kick, locks),
+                              scheduler.kick, locks, pauses),
             shelf=Shelf(store, landing),
             store=store, events=events, metrics=metrics,
         )

@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     gateway_models: dict[str, str] = Field(
         default_factory=dict, description="model gateway: model names agents ask for → the litellm model to use "
                                           "instead of the attempt's (e.g. an agent's small/fast model), JSON object")
+    model_retry_patience: float = Field(900.0, ge=0, description="seconds a model call keeps retrying 429/5xx/"
+                                        "overloaded errors (honouring Retry-After) before the attempt stops in Review")
+    model_retries: int = Field(30, ge=0, description="most tries of one model call on retryable errors")
+    context_window: int = Field(128_000, ge=1_000, description="input tokens of models litellm's map does not know")
+    context_management: bool = Field(True, description="mask old tool outputs, then summarise older turns, "
+                                                       "when a conversation nears the model's window")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
     max_file_bytes: int = Field(100 * 1024 * 1024, ge=1,

@@ -29,6 +29,9 @@ class State(StrEnum):
 # Groupings, defined here once; the CLI and the web page read them from GET /v1/meta.
 LIVE_STATES = frozenset({State.QUEUED, State.STARTING, State.RUNNING, State.PAUSED})   # not yet at rest
 SLOT_STATES = frozenset({State.STARTING, State.RUNNING})   # hold a max_parallel slot; resumed after a restart
+# Two kinds of pause share State.PAUSED: a person's (POST /pause, `error` empty; only POST /resume
+# continues it) and a full disk's (`error` starts with this; the daemon resumes it once space is back).
+DISK_FULL_PAUSE = "paused: the disk is full"
 FINAL_STATES = frozenset({State.APPROVED, State.DISCARDED, State.FAILED, State.CANCELLED})
 RESTING_STATES = frozenset({State.REVIEW, State.FAILED, State.CANCELLED})   # the agent stopped; a person decides
 FINISHED_STATES = RESTING_STATES | FINAL_STATES   # reaching one stamps finished_at
@@ -216,6 +219,7 @@ class Attempt:
     stop_reason: str | None = None   # why the agent stopped before finishing (budget, step limit)
     run: int = 1                     # agent runs so far: a follow-up starts the next one
     agent: str = "builtin"           # who runs the model: kilod's own loop or an agent CLI (kilod.agents)
+    tokens_cached: int = 0           # of tokens_in, those the provider read from its prompt cache
     review_seconds: float = 0.0      # time spent waiting in review before follow-ups: not running time
     summaries: list[str] = field(default_factory=list)   # earlier runs' summaries, oldest first
 
@@ -225,6 +229,11 @@ class Attempt:
         if self.started_at is None:
             return None
         return max(0.0, (self.finished_at or now()) - self.started_at - self.review_seconds)
+
+    @property
+    def waits_for_disk(self) -> bool:
+        """Paused by a full disk (it resumes by itself once space is back), not by a person (POST /resume)."""
+        return self.state == State.PAUSED and (self.error or "").startswith(DISK_FULL_PAUSE)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -243,6 +252,7 @@ class Attempt:
             "summary": self.summary,
             "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out,
+            "tokens_cached": self.tokens_cached,
             "cost_usd": self.cost_usd,
             "steps": self.steps,
             "tool_calls": self.tool_calls,
@@ -299,6 +309,7 @@ def usage_totals(attempts: list[Attempt]) -> dict[str, Any]:
     return {
         "tokens_in": sum(a.tokens_in for a in attempts),
         "tokens_out": sum(a.tokens_out for a in attempts),
+        "tokens_cached": sum(a.tokens_cached for a in attempts),
         "cost_usd": sum(known) if known else None,
         "cost_complete": len(known) == len([a for a in attempts if a.steps > 0]),
     }

@@ -115,8 +115,10 @@ class Metrics:
             self.follow_ups.labels(after.model).inc()
         if after.state in RESTING_STATES and before.state not in RESTING_STATES:
             self.runs.labels(after.model, str(after.state)).inc()
-            if after.run > 1:
-                return  # a follow-up's run: the attempt itself finished (and was timed) with its first run
+            if after.run > 1 and after.review_seconds > 0:
+                # a follow-up's run (it waited in review first): the attempt itself finished, and was timed,
+                # when it first came to rest; fix rounds after failed checks are runs that never rested
+                return
             self.attempts_finished.labels(after.model, str(after.state)).inc()
             if after.started_at is not None and after.finished_at is not None:
                 self.attempt_duration.labels(str(after.state)).observe(max(0.0, after.finished_at - after.started_at))

@@ -117,6 +117,12 @@ OPENAPI: dict[str, Any] = {
                                                            "200", ref("Attempt")),
         "/v1/attempts/{attempt_id}/cancel": _attempt_post("stop a live attempt; its worktree stays", "200",
                                                           ref("Attempt")),
+        "/v1/attempts/{attempt_id}/pause": _attempt_post(
+            "the agent stops after its current tool call and waits in `paused`, its container up", "202",
+            ref("Attempt")),
+        "/v1/attempts/{attempt_id}/resume": _attempt_post(
+            "a paused agent continues, told what a person changed in the worktree (and `text`)", "202",
+            ref("Attempt"), "ResumeRequest"),
         "/v1/attempts/{attempt_id}/retry": _attempt_post("a fresh attempt with the same prompt and model", "201",
                                                          ref("Attempt")),
         "/v1/attempts/{attempt_id}/shell": _attempt_post("start the container if needed; how to exec into it",

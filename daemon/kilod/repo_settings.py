@@ -49,6 +49,8 @@ class RepoSettings(BaseModel):
                                          description="what kilod noted reading .devcontainer (set by kilod)")
     caches: list[str] = Field(default_factory=list,
                               description="extra absolute paths in the sandbox kept in this repository's cache volumes")
+    fix_rounds: int = Field(2, ge=0, le=10, description="times failing checks go back to the built-in agent "
+                                                        "before the attempt waits in Review")
 
     @field_validator("setup", mode="before")
     @classmethod
@@ -62,6 +64,14 @@ class RepoSettings(BaseModel):
             return [{"name": item.split()[0] if item.split() else item, "run": item} if isinstance(item, str)
                     else item for item in value]
         return value
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _network_shape(cls, value: Any) -> Any:
+        # one message for the union, instead of one per member (bool, list)
+        if value is None or isinstance(value, bool | list):
+            return value
+        raise ValueError("expected true, false or a list of host names ('pypi.org', '*.npmjs.org')")
 
     @field_validator("network")
     @classmethod

@@ -24,8 +24,9 @@ from kilod.sandbox.base import Sandbox
 log = logging.getLogger(__name__)
 
 # Attempts stored in these states were under way (a daemon restart, a follow-up): they continue.
-# A paused one too: its pipeline waits for what it lacks (disk space) inside its slot.
-RESUMES = (*SLOT_STATES, State.PAUSED)
+# One paused by a full disk too: its pipeline waits for space inside its slot. A person's pause
+# is at rest (no slot) until POST /resume moves it back to running.
+RESUMES = SLOT_STATES
 
 
 class Scheduler:
@@ -55,7 +56,8 @@ class Scheduler:
         free = self.settings.max_parallel - len(self.active)
         if free <= 0:
             return
-        resuming = [a for a in self.store.attempts_in(*RESUMES) if a.id not in self.active]
+        resuming = [a for a in self.store.attempts_in(*RESUMES, State.PAUSED)
+                    if a.id not in self.active and (a.state in RESUMES or a.waits_for_disk)]
         waiting = [a for a in self.store.attempts_in(State.QUEUED) if a.id not in self.active]
         if waiting and self.disk.below_floor():
             # new work waits above the floor; what was running goes on (and pauses if the disk fills)

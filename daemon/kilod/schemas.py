@@ -13,13 +13,13 @@ from pydantic import BaseModel
 
 from kilod.cards import NewCard
 from kilod.domain import Column, EventKind, State, Step
-from kilod.review.commands import FollowUpRequest
+from kilod.review.commands import FollowUpRequest, ResumeRequest
 from kilod.review.landing import ApproveRequest
 from kilod.review.queries import CommentRequest
 from kilod.trust import TrustRequest
 
 REQUEST_MODELS: tuple[type[BaseModel], ...] = (NewCard, CommentRequest, FollowUpRequest, ApproveRequest,
-                                                TrustRequest)
+                                               ResumeRequest, TrustRequest)
 REF_TEMPLATE = "#/components/schemas/{model}"
 
 Schema = dict[str, Any]
@@ -51,14 +51,16 @@ _ATTEMPT = _object({
     "id": STRING, "card_id": STRING, "n": INT, "model": STRING, "runtime": STRING, "branch": STRING,
     "worktree": STRING, "container": STRING, "container_id": nullable(STRING),
     "state": _enum(State), "step": _enum(Step), "error": nullable(STRING), "summary": nullable(STRING),
-    "tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "steps": INT, "tool_calls": INT,
-    "created_at": NUMBER, "started_at": nullable(NUMBER), "finished_at": nullable(NUMBER),
+    "tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "steps": INT,
+    "tool_calls": INT, "created_at": NUMBER, "started_at": nullable(NUMBER), "finished_at": nullable(NUMBER),
     "landed_commit": nullable(STRING), "stop_reason": nullable(STRING), "run": INT,
 }, {"agent": STRING, "running_seconds": nullable(NUMBER), "review_seconds": NUMBER,
     "summaries": {"type": "array", "items": STRING},
-    "checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL})})
+    "checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL}),
+    "tokens_cached": INT})   # of tokens_in, read from the provider's prompt cache
 
-_USAGE = _object({"tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "cost_complete": BOOL})
+_USAGE = _object({"tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "cost_complete": BOOL},
+                 {"tokens_cached": INT})
 
 _CARD = _object({
     "id": STRING, "title": STRING, "prompt": STRING, "repo": STRING, "base_ref": STRING, "base_commit": STRING,

@@ -132,7 +132,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (repo, file, sha256)
     );
     """,
-    # 7: the board: archived cards; per-run summaries and time waited in review (not running time)
+    # 7: input tokens the provider served from its prompt cache (built-in agent; gateway cache reads)
+    """
+    ALTER TABLE attempts ADD COLUMN tokens_cached INTEGER NOT NULL DEFAULT 0;
+    """,
+    # 8: the board: archived cards; per-run summaries and time waited in review (not running time)
     """
     ALTER TABLE cards ADD COLUMN archived_at REAL;
     ALTER TABLE attempts ADD COLUMN review_seconds REAL NOT NULL DEFAULT 0;
@@ -143,13 +147,13 @@ MIGRATIONS: list[str] = [
 _ATTEMPT_COLUMNS = (
     "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
     "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at, "
-    "review_tree, landed_commit, stop_reason, run, agent, review_seconds, summaries"
+    "review_tree, landed_commit, stop_reason, run, agent, tokens_cached, review_seconds, summaries"
 )
 _UPDATABLE = frozenset(
     {
         "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
         "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit", "stop_reason", "run",
-        "review_seconds", "summaries",
+        "tokens_cached", "review_seconds", "summaries",
     }
 )
 
@@ -268,12 +272,12 @@ class Store:
         events = []
         for a in attempts:
             db.execute(
-                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 27)})",
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 28)})",
                 (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
                  str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
                  a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at,
-                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.agent, a.review_seconds,
-                 json.dumps(a.summaries)),
+                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.agent, a.tokens_cached,
+                 a.review_seconds, json.dumps(a.summaries)),
             )
             events.append(self._append_event(
                 db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}
@@ -351,16 +355,19 @@ class Store:
         return None
 
     def add_model_call(self, attempt_id: str, tokens_in: int, tokens_out: int, cost_usd: float | None,
-                       event: tuple[EventKind, dict[str, Any]]) -> Event:
+                       event: tuple[EventKind, dict[str, Any]], tokens_cached: int = 0) -> Event:
         """Count one model call made through the gateway (steps + 1, tokens, cost) and log it, atomically.
+
+        `tokens_cached`: of `tokens_in`, those read from the provider's prompt cache (as the built-in agent counts).
 
         Increments happen in SQL, so concurrent calls of one attempt never lose a count.
         """
         with self.transaction() as db:
             db.execute(
                 "UPDATE attempts SET steps = steps + 1, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?,"
+                " tokens_cached = tokens_cached + ?,"
                 " cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END WHERE id = ?",
-                (tokens_in, tokens_out, cost_usd, cost_usd, attempt_id),
+                (tokens_in, tokens_out, tokens_cached, cost_usd, cost_usd, attempt_id),
             )
             return self._append_event(db, attempt_id, event[0], {**event[1], "step": self._steps(db, attempt_id)})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kilod.agent.loop import finish_summary, pending_tool_calls
+from kilod.agent.conversation import finish_summary, pending_tool_calls
 
 START: list[dict[str, Any]] = [{"role": "system", "content": "s"}, {"role": "user", "content": "task"}]
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from kilod.agent.conversation import REMINDER
 from kilod.agent.loop import SYSTEM_PROMPT, AgentResult, AgentRun
 from kilod.agent.models import Models
 from kilod.agent.tools import ToolRunner
@@ -44,7 +45,8 @@ SCRIPT: dict[str, Any] = {
         {"say": "Follow-up handled: {{last_user}}", "usage": {"prompt_tokens": 1, "completion_tokens": 1}},
     ],
 }
-PROSE: dict[str, Any] = {"steps": [{"say": "Nothing to change; the greeter is fine."}]}
+PROSE: dict[str, Any] = {"steps": [{"say": "Let me think about the greeter."},
+                                   {"say": "Nothing to change; the greeter is fine."}]}
 
 
 @dataclass
@@ -194,8 +196,8 @@ async def test_a_crash_mid_run_resumes_where_it_stopped(world: World) -> None:
     assert logs == ["resuming the conversation at message 4"]
 
 
-async def test_resume_runs_tool_calls_whose_results_were_never_stored(world: World) -> None:
-    """Simulated crash: the model's first turn is stored, its tool result is not."""
+async def test_resume_runs_tool_calls_that_never_started(world: World) -> None:
+    """Simulated crash: the model's first turn is stored, its call was neither started nor answered."""
     first_turn = {
         "role": "assistant", "content": "Taking a note first.",
         "tool_calls": [{"id": "call_0_0", "type": "function",
@@ -218,9 +220,36 @@ async def test_resume_runs_tool_calls_whose_results_were_never_stored(world: Wor
     attempt = world.store.get_attempt(world.attempt.id)
     assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (3, 600, 60)
     new_kinds = world.kinds()[before:]
-    assert new_kinds == [EventKind.LOG, EventKind.TOOL_RESULT,
+    assert new_kinds == [EventKind.LOG, EventKind.TOOL_CALL, EventKind.TOOL_RESULT,
                          EventKind.MESSAGE, EventKind.TOOL_CALL, EventKind.TOOL_RESULT,
                          EventKind.MESSAGE, EventKind.TOOL_CALL, EventKind.TOOL_RESULT]
+    assert world.committed_conversation()[3]["content"].startswith(UNKNOWN_TOOL)  # it ran
+
+
+async def test_a_call_that_started_before_a_crash_is_not_run_again(world: World) -> None:
+    """Simulated crash mid-call: the call is stored and announced as started, its result is not."""
+    first_turn = {
+        "role": "assistant", "content": "Taking a note first.",
+        "tool_calls": [{"id": "call_0_0", "type": "function",
+                        "function": {"name": "note", "arguments": json.dumps({"text": "one"})}}],
+    }
+    world.store.append_messages(world.attempt.id, 0, [
+        {"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": PROMPT}, first_turn,
+    ], steps=1, tokens_in=100, tokens_out=10)
+    world.lifecycle.record(world.attempt.id, EventKind.TOOL_CALL,
+                           {"id": "call_0_0", "name": "note", "arguments": '{"text": "one"}'})
+
+    result = await run(world.agent())
+
+    assert result.summary == "all done"
+    messages = world.committed_conversation()
+    assert messages[3]["tool_call_id"] == "call_0_0"
+    assert messages[3]["content"].startswith("note: the kilod daemon restarted while this call was running")
+    assert "NOT run again" in messages[3]["content"]
+    announced = [e.payload["id"] for e in world.store.events_of(world.attempt.id) if e.kind == EventKind.TOOL_CALL]
+    assert announced == ["call_0_0", "call_1_0", "call_2_0"]   # no second start of call_0_0
+    interrupted = [e.payload for e in world.store.events_of(world.attempt.id) if "interrupted" in e.payload]
+    assert [i["interrupted"] for i in interrupted] == ["call_0_0"]
 
 
 async def test_resume_after_the_last_turn_asks_the_model_nothing(world: World) -> None:
@@ -250,11 +279,12 @@ async def test_step_limit_stops_and_a_later_run_continues(world: World) -> None:
     check_finished_conversation(world.committed_conversation())
 
 
-async def test_a_prose_answer_is_the_summary(world: World) -> None:
+async def test_a_prose_answer_is_reminded_once_then_taken_as_the_summary(world: World) -> None:
     result = await run(world.agent(model="scripted/prose"))
     assert result == AgentResult("Nothing to change; the greeter is fine.")
     messages = world.committed_conversation()
-    assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant"]
+    assert messages[3]["content"] == REMINDER
     assert "tool_calls" not in messages[-1]
     assert world.store.get_attempt(world.attempt.id).tool_calls == 0
 

@@ -48,7 +48,7 @@ def test_truncate_one_over_the_limit() -> None:
 
 
 def test_tool_schemas_are_well_formed() -> None:
-    assert {"shell", "read_file", "write_file", "edit_file", "list_files", "search", FINISH} == TOOL_NAMES
+    assert {"shell", "read_file", "write_file", "edit_file", "list_files", "search", "todo", FINISH} == TOOL_NAMES
     for schema in TOOL_SCHEMAS:
         function = schema["function"]
         assert schema["type"] == "function"
@@ -60,7 +60,7 @@ def test_tool_schemas_are_well_formed() -> None:
 
 
 def test_every_tool_has_a_handler() -> None:
-    for name in TOOL_NAMES - {FINISH}:
+    for name in TOOL_NAMES - {FINISH, "todo"}:  # both answered by run() itself
         assert callable(getattr(ToolRunner, f"_{name}"))
 
 
@@ -119,8 +119,12 @@ async def test_missing_or_unexpected_arguments(runner: ToolRunner, name: str, ar
     [
         ("shell", {"command": ""}, "error: command must be a non-empty string"),
         ("shell", {"command": "   \n"}, "error: command must be a non-empty string"),
-        ("shell", {"command": ["ls", "-l"]}, "error: command must be a non-empty string"),
-        ("write_file", {"path": "a.txt", "content": 12}, "error: content must be a string"),
+        ("shell", {"command": ["ls", "-l"]}, "error: bad arguments for shell: argument 'command' must be a "
+                                             'string, not list ["ls", "-l"]; the call was not run'),
+        ("write_file", {"path": "a.txt", "content": 12}, "error: bad arguments for write_file: argument 'content' "
+                                                         "must be a string, not int 12; the call was not run"),
+        ("read_file", {"offset": "10"}, "error: bad arguments for read_file: missing required argument 'path'; "
+                                        "argument 'offset' must be an integer, not str \"10\"; the call was not run"),
         ("edit_file", {"path": "a.txt", "old_string": "", "new_string": "x"},
          "error: old_string must not be empty"),
     ],

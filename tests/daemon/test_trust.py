@@ -112,7 +112,7 @@ async def test_settings_the_person_typed_apply_without_trust(board: Cards, tmp_p
 @pytest.mark.parametrize(("toml", "expected"), [
     ('setup = ["ok"\ncopy = 3\n', "TOML syntax error"),
     ('setup = []\ncolour = "red"\n', ".kilod.toml:2: colour: unknown key"),
-    ('network = "yes"\n', ".kilod.toml:1: network: Input should be a valid boolean"),
+    ('network = "yes"\n', ".kilod.toml:1: network: Value error, expected true, false or a list of host names"),
 ])
 async def test_a_malformed_file_gives_safe_defaults_and_an_error_naming_file_key_and_line(
         board: Cards, tmp_path: Path, toml: str, expected: str) -> None:
@@ -121,7 +121,8 @@ async def test_a_malformed_file_gives_safe_defaults_and_an_error_naming_file_key
     source = card["settings_source"]
     assert expected in source["error"] and str(repo / ".kilod.toml") in source["error"]
     assert "safe defaults" in source["note"]
-    assert card["settings"] == {"setup": [], "copy": [], "checks": [], "network": None}
+    assert {k: card["settings"][k] for k in ("setup", "copy", "checks")} == {"setup": [], "copy": [], "checks": []}
+    assert card["settings"]["network"] is False and card["network"] is False  # the daemon's default
     # the person's own settings are still checked strictly: a typo there is a 400
     with pytest.raises(Invalid):
         await board.create_card(new(repo, settings={"network": "yes"}))

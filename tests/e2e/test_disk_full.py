@@ -63,6 +63,14 @@ def test_a_full_disk_pauses_the_attempt_and_space_coming_back_resumes_it(
     daemon.start()
     assert daemon.attempt(attempt_id)["state"] == "paused"
     assert daemon.request("GET", "/v1/status")["disk"]["below_floor"] is True
+    # the disk's pause is not a person's: /resume is refused (it resumes by itself), and so is /pause
+    with pytest.raises(ApiError) as resumed:
+        daemon.request("POST", f"/v1/attempts/{attempt_id}/resume", {"text": "go on"})
+    assert resumed.value.status == 409 and "disk is full" in resumed.value.body["error"]["message"]
+    with pytest.raises(ApiError) as repaused:
+        daemon.request("POST", f"/v1/attempts/{attempt_id}/pause")
+    assert repaused.value.status == 409
+    assert daemon.attempt(attempt_id)["state"] == "paused"
 
     (worktree / "fill.bin").unlink()  # space is back
     done = daemon.wait_state(attempt_id, "review", timeout=120)

@@ -1,7 +1,7 @@
 """Real responses from a real daemon validate against the OpenAPI document it serves.
 
 Every route is exercised through a card's whole life (create, run, diff, comment,
-follow-up, shell, approve, retry, cancel, discard) and its error answers, and each
+follow-up, shell, approve, retry, cancel, discard, pause, resume) and its error answers, and each
 JSON body is checked against the schema the document declares for that route and
 status. The requests sent are checked against the request schemas too.
 """
@@ -106,6 +106,16 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     retried = c.call("POST", "/v1/attempts/{attempt_id}/retry", 201, attempt_id=second)
     c.call("POST", "/v1/attempts/{attempt_id}/cancel", 200, attempt_id=retried["id"])
     c.call("POST", "/v1/attempts/{attempt_id}/discard", 200, attempt_id=retried["id"])
+
+    # pause (after the call in flight) and resume, the built-in agent's
+    slow = c.call("POST", "/v1/cards", 201,
+                  {"prompt": "take notes", "repo": str(repo), "models": ["scripted/resumable"]})
+    paused_id = slow["attempts"][0]["id"]
+    daemon.wait_for(lambda: any(e["kind"] == "tool_call" for e in daemon.events(paused_id)), what="a tool call")
+    c.call("POST", "/v1/attempts/{attempt_id}/pause", 202, attempt_id=paused_id)
+    daemon.wait_state(paused_id, "paused")
+    c.call("POST", "/v1/attempts/{attempt_id}/resume", 202, {"text": "go on"}, attempt_id=paused_id)
+    daemon.wait_state(paused_id, "review")
 
     shown = c.call("GET", "/v1/repos/trust", 200, query=f"?repo={repo}")
     c.call("POST", "/v1/repos/trust", 409, {"repo": str(repo), "sha256": "0" * 64})  # no .kilod.toml to trust

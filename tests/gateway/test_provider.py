@@ -62,6 +62,7 @@ async def test_wire_format_over_litellms_http_path(
     assert token not in json.dumps(request)
     attempt = rig.store.get_attempt(attempt_id)
     assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (1, USAGE_IN, USAGE_OUT)
+    assert attempt.tokens_cached == USAGE_CACHED   # counted as the built-in agent's cache reads are
     assert attempt.cost_usd is None   # not in litellm's price map: unknown, never made up
     logged = [e.payload for e in rig.store.events_of(attempt_id) if e.kind == EventKind.LOG]
     assert logged[-1]["cache_read"] == USAGE_CACHED

@@ -1,31 +1,49 @@
 """The agent loop: ask the model, run its tool calls in the sandbox, store, repeat.
 
 The conversation is stored after every step, so a restarted daemon resumes an
-attempt exactly where it stopped: tool calls the model made before the crash but
-whose results were never stored are run on resume, then the loop carries on.
+attempt exactly where it stopped: a tool call is stored as started before it runs, so
+one that started before a crash is never run again (the model is told how it ended);
+calls never started run on resume. On a full disk each of these writes waits for space
+(`persist`) holding what it has, so a tool call is never re-run for want of a write.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from kilod.agent.models import Models
-from kilod.agent.tools import FINISH, TOOL_SCHEMAS, ToolRunner, truncate
+from kilod.agent.caching import PrefixMeter, with_cache_marks
+from kilod.agent.context import (
+    ContextPolicy,
+    ContextView,
+    compaction_from_event,
+    summary_request,
+)
+from kilod.agent.conversation import (
+    call_problem,
+    finish_summary,
+    last_person_index,
+    pending_tool_calls,
+    prose_summary,
+    raw_arguments,
+    reminded,
+    reminder_message,
+    repair_tool_calls,
+    sendable,
+)
+from kilod.agent.models import Completion, ModelError, Models
+from kilod.agent.prompt import Environment, system_prompt
+from kilod.agent.tools import TOOL_SCHEMAS, ToolOutcome, ToolRunner, truncate
 from kilod.diskspace import persist
 from kilod.domain import EventKind
 from kilod.lifecycle import Lifecycle
 
-SYSTEM_PROMPT = """\
-You are a coding agent. The repository is checked out at /workspace (a git worktree on its
-own branch) inside a sandbox container; every tool you call runs there. Read before you
-change, keep the change focused on the task, and run the project's tests when there are any.
-Do not commit: a person reviews your diff and commits it. When the task is done, call
-`finish` with a short summary of what you changed and why."""
+SYSTEM_PROMPT = system_prompt()   # with kilod's default environment (tests and bare runs)
 
 EVENT_OUTPUT_LIMIT = 4000
+DEFAULT_CONTEXT_WINDOW = 128_000   # input tokens of a model litellm's map does not know
 
 
 @dataclass(frozen=True)
@@ -47,41 +65,15 @@ class Budget:
 class AgentResult:
     summary: str
     stopped_early: str | None = None   # why the loop stopped before the model finished
-
-
-def pending_tool_calls(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Tool calls of the last assistant turn that have no stored result yet."""
-    for index in range(len(messages) - 1, -1, -1):
-        if messages[index].get("role") == "assistant":
-            answered = {m.get("tool_call_id") for m in messages[index + 1:] if m.get("role") == "tool"}
-            calls = messages[index].get("tool_calls") or []
-            return [c for c in calls if c["id"] not in answered]
-    return []
-
-
-def finish_summary(messages: list[dict[str, Any]]) -> str | None:
-    """The summary if the last assistant turn called `finish` and its result is stored.
-
-    A person's message after it (a follow-up) means the work is not finished.
-    """
-    if messages and messages[-1].get("role") == "user":
-        return None
-    for index in range(len(messages) - 1, -1, -1):
-        message = messages[index]
-        if message.get("role") == "assistant":
-            for call in message.get("tool_calls") or []:
-                if call["function"]["name"] == FINISH and not pending_tool_calls(messages):
-                    try:
-                        return str(json.loads(call["function"]["arguments"] or "{}").get("summary", ""))
-                    except (ValueError, AttributeError):
-                        return ""
-            return None
-    return None
+    paused: bool = False               # stopped because a person asked; resumes like a follow-up
 
 
 class AgentRun:
     def __init__(self, attempt_id: str, model: str, prompt: str, lifecycle: Lifecycle, models: Models,
-                 tools: ToolRunner, step_limit: int, budget: Budget | None = None) -> None:
+                 tools: ToolRunner, step_limit: int, budget: Budget | None = None, *,
+                 context_window: int = DEFAULT_CONTEXT_WINDOW, manage_context: bool = True,
+                 context_policy: ContextPolicy | None = None, environment: Environment | None = None,
+                 pause_requested: Callable[[], bool] = lambda: False) -> None:
         self.attempt_id = attempt_id
         self.model = model
         self.prompt = prompt
@@ -91,12 +83,70 @@ class AgentRun:
         self.tools = tools
         self.step_limit = step_limit
         self.budget = budget or Budget()
+        self.default_window = context_window
+        self.manage_context = manage_context
+        self.context_policy = context_policy
+        self.environment = environment
+        self.pause_requested = pause_requested   # read between steps: a running tool call always completes
+        self.context: ContextView | None = None
+        self.prefix = PrefixMeter()
+        self._started_ids: set[str] = set()
+        self._started_loaded = False
+
+    async def _context(self) -> ContextView:
+        """The view builder, with the last stored summary (a restart does not summarise again)."""
+        if self.context is None:
+            compaction = None
+            for event in self.store.events_of(self.attempt_id):
+                if event.kind == EventKind.LOG:
+                    compaction = compaction_from_event(event.payload) or compaction
+            window = await self.models.window(self.model, self.default_window)
+            self.context = ContextView(window, self._count, self._summarize, self.context_policy, compaction)
+        return self.context
+
+    async def _count(self, view: list[dict[str, Any]]) -> int:
+        return await self.models.count_tokens(self.model, view, TOOL_SCHEMAS)
+
+    async def _summarize(self, older: list[dict[str, Any]]) -> str:
+        window = self.context.window if self.context is not None else self.default_window
+        completion = await self.models.complete(self.model, summary_request(older, window), None, self._waiting)
+        self._account(completion)   # a summary is paid for like any call
+        return str(completion.message.get("content") or "").strip() or "(the model gave no summary)"
+
+    def _account(self, completion: Completion, **fields: Any) -> dict[str, Any]:
+        """The attempt's counters after this completion (written by the caller, with its message if any)."""
+        attempt = self.store.get_attempt(self.attempt_id)
+        cost = attempt.cost_usd
+        if completion.cost_usd is not None:
+            cost = (cost or 0.0) + completion.cost_usd
+        counters = {"tokens_in": attempt.tokens_in + completion.tokens_in,
+                    "tokens_out": attempt.tokens_out + completion.tokens_out,
+                    "tokens_cached": attempt.tokens_cached + completion.tokens_cached, "cost_usd": cost, **fields}
+        if not fields:
+            self.store.update_attempt(self.attempt_id, None, **counters)
+        return counters
+
+    async def _view(self, messages: list[dict[str, Any]], force: bool) -> list[dict[str, Any]]:
+        if not self.manage_context:
+            return [sendable(m) for m in messages]
+        context = await self._context()
+        before = context.compaction
+        view, notes = await context.view(messages, force)
+        summarised = context.compaction if context.compaction != before else None
+        for note in notes:
+            payload: dict[str, Any] = {"message": f"context: {note}"}
+            if summarised is not None and note.startswith("summarised"):
+                # stored with the event: a restarted run sends the same summary without asking again
+                payload["compaction"] = {"upto": summarised.upto, "turns": summarised.turns,
+                                         "summary": summarised.summary}
+            self.lifecycle.record(self.attempt_id, EventKind.LOG, payload)
+        return view
 
     async def run(self) -> AgentResult:
         messages = self.store.conversation(self.attempt_id)
         if not messages:
             messages = [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": system_prompt(self.environment) if self.environment else SYSTEM_PROMPT},
                 {"role": "user", "content": self.prompt},
             ]
             self.store.append_messages(self.attempt_id, 0, messages)
@@ -104,6 +154,9 @@ class AgentRun:
             self.lifecycle.record(self.attempt_id, EventKind.LOG,
                                   {"message": f"resuming the conversation at message {len(messages)}"})
         while True:
+            if self.pause_requested():
+                self.lifecycle.record(self.attempt_id, EventKind.LOG, {"message": "paused by a person"})
+                return AgentResult("", paused=True)
             pending = pending_tool_calls(messages)
             if pending:
                 await self._run_tools(messages, pending)
@@ -113,56 +166,94 @@ class AgentRun:
                 return AgentResult(summary)
             last = messages[-1]
             if last.get("role") == "assistant" and not last.get("tool_calls"):
-                # the model answered in prose without calling finish: that is its summary
-                return AgentResult(str(last.get("content") or ""))
+                # prose without `finish`: once it is reminded; a second time, that prose is its answer
+                if reminded(messages) or self._steps(messages) >= self.step_limit:
+                    return AgentResult(prose_summary(messages))
+                reminder = reminder_message()
+                self.store.append_messages(self.attempt_id, len(messages), [reminder])
+                messages.append(reminder)
+                self.lifecycle.record(self.attempt_id, EventKind.LOG,
+                                      {"message": "the model answered without calling finish: reminded once"})
+                continue
             if self._steps(messages) >= self.step_limit:
                 return AgentResult("", stopped_early=f"step limit of {self.step_limit} model calls reached")
             attempt = self.store.get_attempt(self.attempt_id)
             over = self.budget.exceeded(attempt.tokens_in + attempt.tokens_out, attempt.cost_usd)
             if over:
                 return AgentResult("", stopped_early=over)
-            await self._ask_model(messages)
+            try:
+                await self._ask_model(messages)
+            except ModelError as error:
+                # the conversation and the worktree stay: the attempt waits in Review, a follow-up continues
+                self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+                    "message": f"model error: {error.message}", "model_error": error.message,
+                    "retryable": error.retryable, "upstream_status": error.upstream_status})
+                return AgentResult("", stopped_early=f"model error: {error.message}")
+
+    async def _waiting(self, seconds: float, reason: str, failures: int) -> None:
+        self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+            "message": f"model call failed (try {failures}); retrying in {seconds:.0f}s",
+            "waiting": round(seconds, 1), "reason": reason[:500], "failures": failures})
 
     @staticmethod
     def _steps(messages: list[dict[str, Any]]) -> int:
         """Model calls since the person last spoke: each follow-up gets the full step budget."""
-        last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=0)
-        return sum(1 for m in messages[last_user:] if m.get("role") == "assistant")
+        return sum(1 for m in messages[last_person_index(messages):] if m.get("role") == "assistant")
 
     async def _ask_model(self, messages: list[dict[str, Any]]) -> None:
-        completion = await self.models.complete(self.model, messages, TOOL_SCHEMAS)
+        try:
+            view = await self._view(messages, force=False)
+            completion = await self.models.complete(self.model, with_cache_marks(self.model, view), TOOL_SCHEMAS,
+                                                    self._waiting)
+        except ModelError as error:
+            if not (error.context_exceeded and self.manage_context):
+                raise
+            # our count was short of the provider's: compact now and try once more
+            view = await self._view(messages, force=True)
+            completion = await self.models.complete(self.model, with_cache_marks(self.model, view), TOOL_SCHEMAS,
+                                                    self._waiting)
+        cacheable = self.prefix.cacheable_share(view)
         attempt = self.store.get_attempt(self.attempt_id)
-        cost = attempt.cost_usd
-        if completion.cost_usd is not None:
-            cost = (cost or 0.0) + completion.cost_usd
+        # what is stored (and re-sent) is always valid; each call is announced as sent when it starts
+        message = repair_tool_calls(completion.message)
         # persist: on a full disk the reply (paid for) is kept and written once space is back
-        await persist(partial(
-            self.store.append_messages, self.attempt_id, len(messages), [completion.message],
-            steps=attempt.steps + 1,
-            tokens_in=attempt.tokens_in + completion.tokens_in,
-            tokens_out=attempt.tokens_out + completion.tokens_out,
-            cost_usd=cost,
-        ))
-        messages.append(completion.message)
+        counters = self._account(completion, steps=attempt.steps + 1)
+        await persist(partial(self.store.append_messages, self.attempt_id, len(messages), [message], **counters))
+        messages.append(message)
         await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.MESSAGE, {
             "role": "assistant",
             "content": completion.message.get("content"),
             "step": attempt.steps + 1,
             "tokens_in": completion.tokens_in,
             "tokens_out": completion.tokens_out,
+            "tokens_cached": completion.tokens_cached,
+            "cacheable": round(cacheable, 3),   # share of this request repeating the previous one's start
             "cost_usd": completion.cost_usd,
         }))
-        for call in completion.message.get("tool_calls") or []:
-            await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.TOOL_CALL, {
-                "id": call["id"],
-                "name": call["function"]["name"],
-                "arguments": truncate(call["function"]["arguments"], EVENT_OUTPUT_LIMIT),
-            }))
 
     async def _run_tools(self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         for call in calls:
+            if self.pause_requested():
+                return   # the calls not started yet run after the resume
             name = call["function"]["name"]
-            outcome = await self.tools.run(name, call["function"]["arguments"])
+            if call["id"] in self._started():
+                outcome = await self._orphaned(call)
+            else:
+                # stored before it runs: after a crash this call is known to have started, and is not run twice
+                # (persist: on a full disk the announcement waits for space, and the call runs only after it)
+                await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.TOOL_CALL, {
+                    "id": call["id"], "name": name,
+                    "arguments": truncate(raw_arguments(call), EVENT_OUTPUT_LIMIT)}))
+                self._started_ids.add(call["id"])
+                problem = call_problem(call)
+                if problem is not None:
+                    outcome = ToolOutcome(f"error: {problem}", False)
+                else:
+                    outcome = await self.tools.run(name, call["function"]["arguments"], call["id"])
+            if outcome.todo is not None:   # the card shows the agent's plan
+                done = sum(1 for t in outcome.todo if t.status == "done")
+                await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.LOG, {
+                    "message": f"todo: {done}/{len(outcome.todo)} done", "todo": [t.to_json() for t in outcome.todo]}))
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
             attempt = self.store.get_attempt(self.attempt_id)
             shown = (EventKind.TOOL_RESULT, {
@@ -178,3 +269,27 @@ class AgentRun:
             messages.append(result)
             if event is not None:
                 self.lifecycle.events.publish(event)
+
+    def _started(self) -> set[str]:
+        """Ids of tool calls announced as started (read from the stored events once per run)."""
+        if self._started_loaded is False:
+            self._started_ids |= {str(e.payload.get("id")) for e in self.store.events_of(self.attempt_id, limit=10**9)
+                                  if e.kind == EventKind.TOOL_CALL}
+            self._started_loaded = True
+        return self._started_ids
+
+    async def _orphaned(self, call: dict[str, Any]) -> ToolOutcome:
+        """A call that started before the daemon stopped and has no result: it is never run a second time."""
+        name = call["function"]["name"]
+        ended, output = await self.tools.orphan(call["id"]) if name == "shell" else ("unknown", "")
+        known = {"killed": "it was still running after the shell timeout and has been stopped",
+                 "unknown": "how it ended is not known"}
+        state = known.get(ended, f"it ended with {ended.replace('exit', 'exit code')}")
+        await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.LOG, {
+            "message": f"tool call {call['id']} ({name}) was interrupted by a daemon restart; not run again ({state})",
+            "interrupted": call["id"], "ended": ended}))
+        text = (f"note: the kilod daemon restarted while this call was running; {state}. It was NOT run again: "
+                "its effects, if any, are in the workspace; check them before deciding to run it again.")
+        if output:
+            text += "\nIts output:\n" + output
+        return ToolOutcome(truncate(text, self.tools.output_limit), ended == "exit 0")

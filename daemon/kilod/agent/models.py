@@ -10,19 +10,23 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.metadata
+import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kilod.agent import scripts
-from kilod.errors import Invalid, ModelError, Unavailable
+from kilod.agent.retry import ModelError, RetryPolicy, map_model_error
+from kilod.errors import Invalid, Unavailable
 from kilod.metrics import Metrics
 
 log = logging.getLogger(__name__)
 SCRIPTED = "scripted"
+AGENT = "builtin"   # the `agent` label of this loop's model metrics (the gateway labels agent CLIs' calls)
 
 
 @dataclass(frozen=True)
@@ -31,13 +35,22 @@ class Completion:
     tokens_in: int
     tokens_out: int
     cost_usd: float | None   # None when the model has no known price
+    tokens_cached: int = 0   # input tokens the provider read from its prompt cache
+
+
+# told (seconds, reason, failures so far) before each wait, so the attempt can say it is waiting
+OnWait = Callable[[float, str, int], Awaitable[None]]
+
+__all__ = ["Completion", "ModelError", "Models", "OnWait", "RetryPolicy"]
 
 
 class Models:
-    def __init__(self, scripts_dir: Path | None, timeout: float, metrics: Metrics | None = None) -> None:
+    def __init__(self, scripts_dir: Path | None, timeout: float, metrics: Metrics | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         self._scripts_dir = scripts_dir
         self._timeout = timeout
         self._metrics = metrics
+        self.retry = retry or RetryPolicy()
         self._loading: asyncio.Task[Any] | None = None
 
     def start_loading(self) -> None:
@@ -92,19 +105,66 @@ class Models:
                 field="models",
             ) from None
 
-    async def complete(self, model: str, messages: list[dict[str, Any]],
-                       tools: list[dict[str, Any]]) -> Completion:
+    async def count_tokens(self, model: str, messages: list[dict[str, Any]],
+                           tools: list[dict[str, Any]] | None = None) -> int:
+        """Input tokens of a request, by litellm's counter (the model's tokenizer where known, else tiktoken's)."""
+        litellm = await self.litellm()
+        try:
+            # tokenising a long conversation takes CPU time: off the event loop
+            return int(await asyncio.to_thread(litellm.token_counter, model=model, messages=messages, tools=tools))
+        except Exception:  # an exotic message shape: a rough count beats none
+            return len(json.dumps(messages)) // 4 + (len(json.dumps(tools)) // 4 if tools else 0)
+
+    async def window(self, model: str, default: int) -> int:
+        """Input tokens the model accepts: litellm's model map (or a script's `context_window`), else `default`."""
+        provider, _, name = model.partition("/")
+        if provider == SCRIPTED:
+            window = scripts.load(name, self._scripts_dir).get("context_window")
+            return window if isinstance(window, int) and window > 0 else default
+        litellm = await self.litellm()
+        try:
+            info = litellm.get_model_info(model)
+        except Exception:
+            return default
+        size = info.get("max_input_tokens") or info.get("max_tokens")
+        return int(size) if isinstance(size, int) and size > 0 else default
+
+    async def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
+                       on_wait: OnWait | None = None) -> Completion:
+        """One completion; retryable errors are retried per the policy, the rest raise ModelError at once."""
+        failures, waited = 0, 0.0
+        while True:
+            try:
+                return await self._complete_once(model, messages, tools)
+            except ModelError as error:
+                failures += 1
+                delay = self.retry.delay(failures, error, waited)
+                if delay is None:
+                    if error.retryable and failures > 1:
+                        error.message = f"{error.message} (gave up after {failures} tries, {waited:.0f}s waiting)"
+                        error.args = (error.message,)
+                    raise
+                if on_wait is not None:
+                    await on_wait(delay, error.message, failures)
+                await asyncio.sleep(delay)
+                waited += delay
+
+    async def _complete_once(self, model: str, messages: list[dict[str, Any]],
+                             tools: list[dict[str, Any]] | None) -> Completion:
         litellm = await self.litellm()
         started = time.monotonic()
+        extra: dict[str, Any] = {"tools": tools} if tools else {}
         try:
-            response = await litellm.acompletion(
-                model=model, messages=messages, tools=tools, timeout=self._timeout, num_retries=2
-            )
+            # retries are ours (with the attempt told about each wait): none inside litellm or openai's client
+            response = await litellm.acompletion(model=model, messages=messages, timeout=self._timeout,
+                                                 num_retries=0, max_retries=0, **extra)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:
             if self._metrics:
-                self._metrics.model_calls.labels(model, "error", "builtin").inc()
-                self._metrics.model_latency.labels(model, "builtin").observe(time.monotonic() - started)
-            raise ModelError(f"model call to {model} failed: {type(exc).__name__}: {exc}") from exc
+                self._metrics.model_calls.labels(model, "error", AGENT).inc()
+                self._metrics.model_latency.labels(model, AGENT).observe(time.monotonic() - started)
+            raise map_model_error(exc, model) from exc
         choice = response.choices[0].message
         message: dict[str, Any] = {"role": "assistant", "content": choice.content}
         if choice.tool_calls:
@@ -119,18 +179,21 @@ class Models:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
+        tokens_cached = cached_tokens(usage)
         cost = self._cost(litellm, response, model)
         if self._metrics:
             m = self._metrics
-            m.model_calls.labels(model, "ok", "builtin").inc()
-            m.model_latency.labels(model, "builtin").observe(time.monotonic() - started)
-            m.tokens.labels(model, "input", "builtin").inc(tokens_in)
-            m.tokens.labels(model, "output", "builtin").inc(tokens_out)
+            m.model_calls.labels(model, "ok", AGENT).inc()
+            m.model_latency.labels(model, AGENT).observe(time.monotonic() - started)
+            m.tokens.labels(model, "input", AGENT).inc(tokens_in)
+            m.tokens.labels(model, "output", AGENT).inc(tokens_out)
+            if tokens_cached:   # the gateway's name for the same count, so one query covers every agent
+                m.tokens.labels(model, "cache_read", AGENT).inc(tokens_cached)
             if cost is None:
-                m.unpriced_calls.labels(model, "builtin").inc()
+                m.unpriced_calls.labels(model, AGENT).inc()
             else:
-                m.cost.labels(model, "builtin").inc(cost)
-        return Completion(message, tokens_in, tokens_out, cost)
+                m.cost.labels(model, AGENT).inc(cost)
+        return Completion(message, tokens_in, tokens_out, cost, tokens_cached)
 
     @staticmethod
     def _cost(litellm: Any, response: Any, model: str) -> float | None:
@@ -139,3 +202,15 @@ class Models:
         except Exception:
             return None
         return float(cost) if cost is not None else None
+
+
+def cached_tokens(usage: Any) -> int:
+    """Input tokens served from the provider's prompt cache (OpenAI's and Anthropic's fields, as litellm maps them)."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) if details is not None else None
+    if not cached:
+        cached = getattr(usage, "cache_read_input_tokens", None)
+    try:
+        return int(cached or 0)
+    except (TypeError, ValueError):
+        return 0

@@ -1,7 +1,9 @@
 """The `scripted/…` litellm provider: plays a script through litellm's custom-provider hook.
 
-The step to play is the number of assistant turns already in the conversation, so
-a conversation restored after a crash continues exactly where it stopped. Imported
+The step to play is the number of assistant turns already in the conversation (those a
+summary replaced included), so a conversation restored after a crash continues exactly
+where it stopped. A summarising request (context compaction) gets a summary naming the
+calls it saw. Imported
 only in the daemon's litellm-loading thread (it subclasses litellm's CustomLLM).
 """
 
@@ -17,6 +19,7 @@ import litellm
 from litellm.llms.custom_llm import CustomLLM
 
 from kilod.agent import scripts
+from kilod.agent.context import SUMMARIZE_SYSTEM, turns_before
 
 
 def _estimate_tokens(text: str) -> int:
@@ -42,9 +45,24 @@ class ScriptedLLM(CustomLLM):  # type: ignore[misc]
         self.scripts_dir = scripts_dir
 
     def step_for(self, model: str, messages: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-        """(turn, step): the step to play is the number of assistant turns so far."""
-        steps = scripts.load(model.split("/", 1)[-1], self.scripts_dir)["steps"]
-        turn = sum(1 for m in messages if m.get("role") == "assistant")
+        """(turn, step): the step to play is the number of assistant turns so far.
+
+        A script with a `context_window` refuses a request larger than it (estimated as a
+        provider would, roughly), as a real provider does.
+        """
+        script = scripts.load(model.split("/", 1)[-1], self.scripts_dir)
+        steps = script["steps"]
+        window = script.get("context_window")
+        size = _estimate_tokens(json.dumps(messages))
+        if isinstance(window, int) and size > window:
+            raise litellm.exceptions.ContextWindowExceededError(
+                message=f"prompt is too long: {size} tokens > {window} (context window exceeded)",
+                model=model, llm_provider="scripted")
+        if messages and messages[0].get("content") == SUMMARIZE_SYSTEM:
+            text = str(messages[-1].get("content") or "")
+            return -1, {"say": f"Summary: {text.count('call: ')} tool calls so far, {len(text)} characters "
+                               "of history.", "summary": True}
+        turn = turns_before(messages)
         return turn, (steps[turn] if turn < len(steps) else {"say": "The script has no more steps."})
 
     def reply(self, model: str, messages: list[dict[str, Any]], turn: int, step: dict[str, Any]

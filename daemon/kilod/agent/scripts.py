@@ -4,7 +4,8 @@ A script is JSON: {"description": str, "steps": [step, …]}, each step
 {"say": str?, "tools": [{"name": str, "arguments": {…}}]?, "delay": seconds?,
  "usage": {"prompt_tokens": int, "completion_tokens": int}?}.
 A script may declare {"price": {"input_cost_per_token": …, "output_cost_per_token": …}};
-it is registered with litellm, so cost is computed the way it is for real models.
+it is registered with litellm, so cost is computed the way it is for real models, and
+{"context_window": tokens}: the model's window (a larger request is refused, as a provider would).
 Strings may hold {{last_user}} (the person's latest message), {{message_count}} and
 {{roles}} (the conversation's roles in order): a script can show what it was told.
 Built-in scripts ship in this package; `scripts_dir` (KILOD_SCRIPTS_DIR) adds more.

@@ -81,7 +81,7 @@ class Meter:
             payload["status"] = error.status
         if error is None or called or usage.reported:
             event = self.store.add_model_call(attempt_id, usage.tokens_in, usage.tokens_out, cost,
-                                              (EventKind.LOG, payload))
+                                              (EventKind.LOG, payload), tokens_cached=usage.cache_read)
         else:  # refused before any token was spent: not a step, as for the built-in agent
             event = self.store.append_event(attempt_id, EventKind.LOG, payload)
         self.events.publish(event)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from pathlib import Path
 from typing import Protocol
 
 from kilod.agent.loop import AgentResult, AgentRun, Budget
+from kilod.agent.prompt import Environment
 from kilod.agent.tools import ToolRunner
 from kilod.container_guard import while_container_lives
-from kilod.domain import EventKind, Step
+from kilod.domain import EventKind, State, Step
 from kilod.errors import Unavailable
 from kilod.pipeline.base import Outcome, StepContext
 
@@ -36,8 +38,14 @@ class BuiltinAgent:
         uid, gid = settings.sandbox_owner
         tools = ToolRunner(services.sandbox, ctx.container(), uid, gid, settings.tool_timeout,
                            settings.tool_output_limit, services.metrics)
+        environment = Environment(card.network, settings.tool_timeout, settings.tool_output_limit,
+                                  settings.step_limit, [c.run for c in ctx.repo_settings.checks],
+                                  Path(attempt.worktree))
         loop = AgentRun(attempt.id, attempt.model, card.prompt, services.lifecycle, services.models, tools,
-                        settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd))
+                        settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd),
+                        context_window=settings.context_window, manage_context=settings.context_management,
+                        environment=environment,
+                        pause_requested=lambda: services.pauses.requested(attempt.id))
         return await loop.run()
 
 
@@ -59,6 +67,11 @@ class AgentStep:
         # a container removed under the agent fails the attempt ("container removed"), never a silent Review
         result = await while_container_lives(self.agent_for(ctx).run(ctx),
                                              partial(ctx.services.sandbox.is_running, container_id), container_id)
+        if result.paused:
+            # what the agent left, so the resume can tell it what the person changed meanwhile
+            left = await ctx.repo.snapshot(Path(ctx.attempt.worktree), ctx.card.base_commit)
+            return Outcome(fields={"review_tree": left.tree}, state=State.PAUSED, goto=Step.AGENT)
+        ctx.services.pauses.clear(ctx.attempt.id)   # a request the agent finished before seeing
         if result.stopped_early:
             ctx.services.lifecycle.record(ctx.attempt.id, EventKind.LOG,
                                           {"message": f"stopped: {result.stopped_early}"})

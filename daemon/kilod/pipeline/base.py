@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kilod.agent.models import Models
+from kilod.agent.pause import PauseRequests
 from kilod.config import Settings
 from kilod.domain import Attempt, Card, State, Step
 from kilod.environments.attach import Environments
@@ -33,6 +34,7 @@ class Services:
     models: Models
     metrics: Metrics | None = None
     environments: Environments | None = None  # images, caches, CA, egress; None: kilod's sandbox image, bare
+    pauses: PauseRequests = field(default_factory=PauseRequests)   # set by the API, read by the agent
 
 
 @dataclass
@@ -57,6 +59,8 @@ class Outcome:
     message: str | None = None         # logged with the move to the next step (None: move silently)
     fields: dict[str, Any] = field(default_factory=dict)   # attempt fields stored with the move
     state: State | None = None         # a state change made with the move
+    goto: Step | None = None           # go back to this step instead of on (checks → agent for a fix round)
+    to_agent: dict[str, Any] | None = None   # a conversation message stored with the move
 
 
 class PipelineStep(Protocol):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from functools import partial
 
 from kilod.diskspace import WAIT_FOR_SPACE, DiskFull, DiskGuard, Held, is_disk_full, persist
-from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step
+from kilod.domain import DISK_FULL_PAUSE, LIVE_STATES, SLOT_STATES, Attempt, Card, EventKind, State, Step
 from kilod.environments.attach import allowlist_of
 from kilod.environments.refusals import RefusalWatch
 from kilod.errors import Conflict, KilodError
@@ -71,9 +71,12 @@ class Pipeline:
     async def _run_resuming(self, attempt_id: str) -> None:
         # a full disk anywhere below (the agent loop's writes included) pauses this attempt and waits
         WAIT_FOR_SPACE.set(partial(self._wait_for_space, attempt_id))
-        paused = self.store.get_attempt(attempt_id).state == State.PAUSED  # paused when the daemon stopped
-        if paused and not await self._resume_when_space(attempt_id):
-            return
+        attempt = self.store.get_attempt(attempt_id)
+        if attempt.state == State.PAUSED:  # paused when the daemon stopped
+            if not attempt.waits_for_disk:
+                return  # a person's pause: only POST /resume continues it
+            if not await self._resume_when_space(attempt_id):
+                return
         while True:
             try:
                 await self._run(attempt_id)
@@ -87,8 +90,9 @@ class Pipeline:
                 # the step that met the full disk runs again from its stored start once space is back
                 self._count_error(DiskFull.reason)
                 await self._wait_for_space(attempt_id, exc)
-                if self.store.get_attempt(attempt_id).state not in LIVE_STATES:
-                    return  # cancelled while it waited
+                state = self.store.get_attempt(attempt_id).state
+                if state not in LIVE_STATES or state == State.PAUSED:
+                    return  # cancelled while it waited (or paused by a person: POST /resume continues it)
 
     def _failed(self, attempt_id: str, exc: Exception) -> None:
         if isinstance(exc, KilodError):
@@ -113,7 +117,7 @@ class Pipeline:
                 written = True
         attempt = self.store.get_attempt(attempt_id)
         if attempt.state == State.RUNNING:
-            reason = f"paused: the disk is full: {self.disk.describe()}; it resumes when space is freed"
+            reason = f"{DISK_FULL_PAUSE}: {self.disk.describe()}; it resumes when space is freed"
             # if not even the reserve was enough, the pause lives in this task until space is back
             with contextlib.suppress(DiskFull):
                 self.lifecycle.transition(attempt_id, State.PAUSED, error=reason)
@@ -121,14 +125,17 @@ class Pipeline:
         return written
 
     async def _resume_when_space(self, attempt_id: str) -> bool:
-        """Wait for room, then move a paused attempt back to running; False if it is no longer live."""
+        """Wait for room, then move a disk-paused attempt back to running; False if it should not go on.
+
+        Only the disk's pause is undone here: a person's pause (or a cancel) made meanwhile stays.
+        """
         while True:
             await self.disk.wait_for_space(f"attempt {attempt_id}")
             try:
                 attempt = self.store.get_attempt(attempt_id)
-                if attempt.state == State.PAUSED:
-                    self.lifecycle.transition(attempt_id, State.RUNNING, error=None)
-                return attempt.state in LIVE_STATES
+                if attempt.waits_for_disk:
+                    attempt = self.lifecycle.transition(attempt_id, State.RUNNING, error=None)
+                return attempt.state in LIVE_STATES and attempt.state != State.PAUSED
             except DiskFull as again:
                 self.disk.met_full(f"attempt {attempt_id}", again)
 
@@ -155,13 +162,21 @@ class Pipeline:
         names = [s.step for s in self.steps]
         if attempt.step not in names:
             raise Conflict(f"attempt {attempt.id} stands at step '{attempt.step}', which this daemon does not run")
-        for index in range(names.index(attempt.step), len(self.steps)):
+        index = names.index(attempt.step)
+        while index < len(self.steps):
             step = self.steps[index]
             if step.needs_container and ctx.container_id is None:
                 await self._container_running(ctx)
             outcome = await step.run(ctx)
+            if outcome.goto is not None:   # sent back (a fix round, a pause): stored like any move
+                index = names.index(outcome.goto)
+                ctx.attempt = self._move(ctx.attempt, outcome.goto, outcome)
+                if ctx.attempt.state not in SLOT_STATES:
+                    return   # paused: a resume starts the pipeline again at the stored step
+                continue
             following = self.steps[index + 1].step if index + 1 < len(self.steps) else step.step
             ctx.attempt = self._move(ctx.attempt, following, outcome)
+            index += 1
 
     async def _container_running(self, ctx: StepContext) -> None:
         """Steps from here run in the container: after a restart it may have stopped or gone."""
@@ -178,7 +193,8 @@ class Pipeline:
         if outcome.state is not None:
             return self.lifecycle.transition(attempt.id, outcome.state, step=step, **outcome.fields)
         event = None if outcome.message is None else (EventKind.LOG, {"message": outcome.message, "step": str(step)})
-        published = self.store.update_attempt(attempt.id, event, step=step, **outcome.fields)
+        published = self.store.update_attempt(attempt.id, event, message=outcome.to_agent, step=step,
+                                              **outcome.fields)
         if published is not None:
             self.lifecycle.events.publish(published)
         return self.store.get_attempt(attempt.id)

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kilod.agent.pause import PauseRequests, compose_resume
+from kilod.agents.catalog import BUILTIN
 from kilod.config import Settings
 from kilod.diskspace import DiskGuard
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step, container_name, now, queued_attempt
@@ -27,9 +29,15 @@ class FollowUpRequest(BaseModel):
     text: str = Field(min_length=1, max_length=200_000)
 
 
+class ResumeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(None, max_length=200_000)
+
+
 class Commands:
     def __init__(self, settings: Settings, lifecycle: Lifecycle, repositories: Repositories,
-                 containers: Containers, stop: Stop, kick: Callable[[], None], locks: CardLocks) -> None:
+                 containers: Containers, stop: Stop, kick: Callable[[], None], locks: CardLocks,
+                 pauses: PauseRequests | None = None) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.store = lifecycle.store
@@ -38,6 +46,7 @@ class Commands:
         self.stop = stop
         self.kick = kick
         self.locks = locks
+        self.pauses = pauses or PauseRequests()
 
     async def cancel(self, attempt_id: str) -> Attempt:
         attempt = self.store.get_attempt(attempt_id)
@@ -46,6 +55,41 @@ class Commands:
                            f"{attempt.state}")
         await self.stop(attempt.id)
         return self.store.get_attempt(attempt.id)
+
+    async def pause(self, attempt_id: str) -> Attempt:
+        """Ask the agent to stop after its current tool call; the attempt then waits in `paused`, container up."""
+        attempt = self.store.get_attempt(attempt_id)
+        if attempt.state != State.RUNNING or attempt.step != Step.AGENT:
+            raise Conflict(f"only an attempt whose agent is at work can be paused; {attempt.id} is {attempt.state} "
+                           f"at step {attempt.step}")
+        if attempt.agent != BUILTIN:
+            # an agent CLI runs its own loop: kilod cannot stop it between two of its tool calls
+            raise Conflict(f"only the built-in agent can be paused; {attempt.id} runs {attempt.agent} "
+                           "(cancel it, or wait for Review and send a follow-up)")
+        self.pauses.request(attempt.id)
+        self.lifecycle.record(attempt.id, EventKind.LOG,
+                              {"message": "pause requested: the agent stops after its current tool call"})
+        return attempt
+
+    async def resume(self, attempt_id: str, text: str | None) -> Attempt:
+        """The paused agent continues, told what the person changed in the worktree and what they said."""
+        ctx = await open_attempt(self.store, self.repositories, attempt_id)
+        async with self.locks.of(ctx.attempt):
+            attempt = self.store.get_attempt(attempt_id)
+            if attempt.state != State.PAUSED:
+                raise Conflict(f"only a paused attempt can be resumed; {attempt.id} is {attempt.state}")
+            if attempt.waits_for_disk:
+                # the daemon's pause, not a person's: it ends when the disk has room, not on request
+                raise Conflict(f"{attempt.id} was paused because the disk is full, not by a person; it resumes "
+                               f"by itself once space is freed ({attempt.error})")
+            human = await self._human_changes(attempt, ctx.repo, ctx.worktree())
+            message = compose_resume(text, human)
+            self.pauses.clear(attempt.id)
+            attempt = self.lifecycle.follow_up(attempt.id, {"role": "user", "content": message}, [],
+                                               step=Step.AGENT)
+            self.lifecycle.record(attempt.id, EventKind.MESSAGE, {"role": "user", "content": message})
+        self.kick()
+        return attempt
 
     async def retry(self, attempt_id: str) -> Attempt:
         ctx = await open_attempt(self.store, self.repositories, attempt_id)
