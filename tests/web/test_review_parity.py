@@ -19,8 +19,10 @@ from tests.web.test_board_flow import in_column, script_errors, shoot
 
 pytestmark = pytest.mark.docker
 
-# one check passes (the agent wrote HELLO.md), one always fails
+# one check passes (the agent wrote HELLO.md), one always fails; no fix rounds: the failure
+# reaches review as it is (the built-in agent's fix rounds are tested in tests/agent)
 KILOD_TOML = """\
+fix_rounds = 0
 setup = ["echo preparing the sandbox; echo setup-done"]
 
 [[checks]]
