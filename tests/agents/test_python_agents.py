@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.kilod_testing import DaemonProcess
+
+# The first run on a machine builds the agent's venv for the sandbox image inside the test (minutes)
+pytestmark = pytest.mark.timeout(900)
 
 
 def test_aider_edits_a_file_through_the_gateway(agent_daemon: Callable[..., DaemonProcess], small_repo: Path) -> None:

@@ -60,8 +60,8 @@ def bash_complete(cli: CliEnv, env: dict[str, str], *words: str) -> list[str]:
 
 
 def test_bash_completes_verbs_and_options(cli: CliEnv, on_path: dict[str, str]) -> None:
-    assert bash_complete(cli, on_path, "") == ["serve", "demo", "doctor", "images", "service", "agents", "cache",
-                                               "ctl", "completion"]
+    assert bash_complete(cli, on_path, "") == ["serve", "demo", "doctor", "images", "service", "agents", "cache", "ctl",
+                                                  "completion"]
     assert bash_complete(cli, on_path, "ctl", "sh") == ["show", "shell", "shutdown"]
     assert bash_complete(cli, on_path, "ctl", "un") == ["unarchive"]
     assert bash_complete(cli, on_path, "ctl", "delete", "--y") == ["--yes"]
