@@ -47,6 +47,7 @@ from kilod.review.commands import Commands
 from kilod.review.context import CardLocks
 from kilod.review.landing import Landing
 from kilod.review.queries import Queries
+from kilod.review.shelf import Shelf
 from kilod.sandbox.docker import DockerSandbox
 from kilod.scheduler import Scheduler
 from kilod.store import Store
@@ -145,13 +146,15 @@ class Daemon:
                             default_steps(agents(gateway, stops)))
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
+        landing = Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks)
         services = Services(
             cards=Cards(settings, store, events, models, repositories),
             board=Board(store),
             queries=Queries(lifecycle, repositories),
-            landing=Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks),
+            landing=landing,
             commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
                               scheduler.kick, locks, pauses),
+            shelf=Shelf(store, landing),
             store=store, events=events, metrics=metrics,
         )
 

@@ -29,6 +29,8 @@ class Board:
     def board(self) -> dict[str, Any]:
         columns: dict[str, list[dict[str, Any]]] = {str(c): [] for c in Column}
         for card in self.store.list_cards():
+            if card.archived_at is not None:
+                continue  # off the board; GET /v1/cards still lists it
             attempts = self.store.attempts_of(card.id)
             columns[str(column_of([a.state for a in attempts]))].append(self._json(card, attempts))
         return {

@@ -136,18 +136,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE attempts ADD COLUMN tokens_cached INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: the board: archived cards; per-run summaries and time waited in review (not running time)
+    """
+    ALTER TABLE cards ADD COLUMN archived_at REAL;
+    ALTER TABLE attempts ADD COLUMN review_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN summaries TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
     "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
     "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at, "
-    "review_tree, landed_commit, stop_reason, run, agent, tokens_cached"
+    "review_tree, landed_commit, stop_reason, run, agent, tokens_cached, review_seconds, summaries"
 )
 _UPDATABLE = frozenset(
     {
         "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
         "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit", "stop_reason", "run",
-        "tokens_cached",
+        "tokens_cached", "review_seconds", "summaries",
     }
 )
 
@@ -162,7 +168,8 @@ def _set_fields(db: sqlite3.Connection, attempt_id: str, fields: dict[str, Any])
     """UPDATE the attempt's columns named in `fields` (already checked), inside the caller's transaction."""
     if fields:
         sets = ", ".join(f"{k} = ?" for k in fields)
-        values = [str(v) if isinstance(v, (State, Step)) else v for v in fields.values()]
+        values = [str(v) if isinstance(v, (State, Step)) else json.dumps(v) if isinstance(v, list) else v
+                  for v in fields.values()]
         db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*values, attempt_id])
 
 
@@ -171,7 +178,7 @@ def _card(row: sqlite3.Row) -> Card:
         id=row["id"], title=row["title"], prompt=row["prompt"], repo=row["repo"],
         base_ref=row["base_ref"], base_commit=row["base_commit"], network=bool(row["network"]),
         created_at=row["created_at"], base_branch=row["base_branch"], settings=json.loads(row["settings"]),
-        budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"],
+        budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"], archived_at=row["archived_at"],
         settings_source=json.loads(row["settings_source"]) if row["settings_source"] else None,
     )
 
@@ -180,6 +187,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     values = dict(row)
     values["state"] = State(values["state"])
     values["step"] = Step(values["step"])
+    values["summaries"] = json.loads(values["summaries"])
     return Attempt(**values)
 
 
@@ -264,11 +272,12 @@ class Store:
         events = []
         for a in attempts:
             db.execute(
-                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 26)})",
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 28)})",
                 (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
                  str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
                  a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at,
-                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.agent, a.tokens_cached),
+                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.agent, a.tokens_cached,
+                 a.review_seconds, json.dumps(a.summaries)),
             )
             events.append(self._append_event(
                 db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}
@@ -283,6 +292,19 @@ class Store:
 
     def list_cards(self) -> list[Card]:
         return [_card(r) for r in self._db.execute("SELECT * FROM cards ORDER BY created_at, id")]
+
+    def set_archived(self, card_id: str, archived_at: float | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE cards SET archived_at = ? WHERE id = ?", (archived_at, card_id))
+
+    def delete_card(self, card_id: str) -> None:
+        """Remove a card and everything stored about its attempts, all or nothing."""
+        with self.transaction() as db:
+            attempts = "SELECT id FROM attempts WHERE card_id = ?"
+            for table in ("checks", "comments", "conversation", "events"):
+                db.execute(f"DELETE FROM {table} WHERE attempt_id IN ({attempts})", (card_id,))
+            db.execute("DELETE FROM attempts WHERE card_id = ?", (card_id,))
+            db.execute("DELETE FROM cards WHERE id = ?", (card_id,))
 
     def get_attempt(self, attempt_id: str) -> Attempt:
         row = self._db.execute(

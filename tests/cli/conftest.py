@@ -274,6 +274,7 @@ def _handler_for(fake: FakeDaemon) -> type[http.server.BaseHTTPRequestHandler]:
 
         do_GET = _serve
         do_POST = _serve
+        do_DELETE = _serve
 
     return Handler
 
