@@ -105,9 +105,10 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     c.call("POST", "/v1/attempts/{attempt_id}/discard", 200, attempt_id=retried["id"])
 
     # and the errors: each a documented status with the Error shape
-    c.call("GET", "/v1/attempts/{attempt_id}", 404, attempt_id="nope-1")
-    c.call("POST", "/v1/cards", 400, {"prompt": "", "repo": str(repo)})
-    c.call("POST", "/v1/attempts/{attempt_id}/approve", 409, {}, attempt_id=first)
+    missing = c.call("GET", "/v1/attempts/{attempt_id}", 404, attempt_id="nope-1")
+    bad = c.call("POST", "/v1/cards", 400, {"prompt": "", "repo": str(repo)})
+    late = c.call("POST", "/v1/attempts/{attempt_id}/approve", 409, {}, attempt_id=first)
+    assert [e["error"]["reason"] for e in (missing, bad, late)] == ["not_found", "invalid", "conflict"]
     c.call("GET", "/v1/attempts/{attempt_id}/diff", 409, attempt_id=first)
 
     documented = {(m, p) for p, item in c.document["paths"].items() for m in item}

@@ -1,0 +1,102 @@
+"""DockerSandbox against the real engine: the protocol's every method, on containers labelled for this test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from kilod.errors import Conflict, NotFound
+from kilod.git.paths import inspect_repo
+from kilod.git.worktree import add_worktree
+from kilod.sandbox.base import LABEL_INSTANCE, ContainerSpec, MountSpec
+from kilod.sandbox.docker import DockerSandbox
+from tests.kilod_testing import git, new_instance, remove_labelled
+
+
+@pytest.fixture
+def instance() -> Iterator[str]:
+    name = new_instance()
+    yield name
+    remove_labelled(name)
+
+
+@pytest.fixture
+def spec(sandbox_image: str, instance: str, repo: Path, tmp_path: Path) -> ContainerSpec:
+    info = inspect_repo(str(repo))
+    worktree = tmp_path / "worktrees" / f"{instance}-1"
+    uid = 1000 if os.getuid() == 0 else os.getuid()  # as the daemon does: never root inside
+    add_worktree(info, worktree, f"kilod/{instance}-1", git(repo, "rev-parse", "HEAD").strip(),
+                 (uid, uid) if os.getuid() == 0 else None)
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "given.txt").write_text("mounted for the agent\n")
+    return ContainerSpec(
+        name=f"kilod-{instance}-1", image=sandbox_image, attempt_id=f"{instance}-1", card_id=instance,
+        instance=instance, uid=uid, gid=uid, worktree=str(worktree), git_pointer=str(worktree / ".git"),
+        repo_git_dir=str(info.common_dir), network=False, memory_limit="256m", cpu_limit=0.5, pids_limit=64,
+        mounts=(MountSpec(str(extra), "/opt/given"),), env={"KILOD_TEST_SETTING": "on"},
+    )
+
+
+def test_ensure_makes_then_adopts_with_the_spec_applied(spec: ContainerSpec) -> None:
+    sandbox = DockerSandbox()
+    made = sandbox.ensure(spec)
+    assert sandbox.ensure(spec) == made  # adopted, not made twice
+
+    attrs = docker.from_env().containers.get(made).attrs
+    assert attrs["HostConfig"]["NetworkMode"] == "none"
+    assert "KILOD_TEST_SETTING=on" in attrs["Config"]["Env"]
+    given = next(m for m in attrs["Mounts"] if m["Destination"] == "/opt/given")
+    assert given["RW"] is False
+    shown = sandbox.exec(made, "cat /opt/given/given.txt; echo \"$KILOD_TEST_SETTING\"; touch /opt/given/x", 30)
+    assert shown.output.startswith("mounted for the agent\non\n")
+    assert shown.exit_code != 0  # the extra mount is read-only
+    assert [i.attempt_id for i in sandbox.list_labelled(spec.instance)] == [spec.attempt_id]
+
+
+def test_files_go_in_and_come_out(spec: ContainerSpec) -> None:
+    sandbox = DockerSandbox()
+    made = sandbox.ensure(spec)
+    sandbox.copy_in(made, "deep/er/notes.txt", b"line one\nline two\n", spec.uid, spec.gid, 0o640)
+
+    assert sandbox.copy_out(made, "/workspace/deep/er/notes.txt", 1024) == (b"line one\nline two\n", False)
+    assert sandbox.copy_out(made, "deep/er/notes.txt", 4) == (b"line", True)
+    assert sandbox.file_mode(made, "deep/er/notes.txt") == 0o640
+    assert sandbox.file_mode(made, "absent.txt") is None
+    assert (Path(spec.worktree) / "deep" / "er" / "notes.txt").read_bytes() == b"line one\nline two\n"
+    with pytest.raises(NotFound):
+        sandbox.copy_out(made, "absent.txt", 10)
+
+
+def test_exec_reports_exit_codes_and_timeouts(spec: ContainerSpec) -> None:
+    sandbox = DockerSandbox()
+    made = sandbox.ensure(spec)
+    failed = sandbox.exec(made, "echo out; echo err >&2; exit 3", 30)
+    assert (failed.exit_code, sorted(failed.output.split())) == (3, ["err", "out"])
+    assert sandbox.exec(made, "pwd", 30).output == "/workspace\n"
+    assert sandbox.exec(made, "sleep 30", 1).timed_out
+
+
+def test_stop_keeps_the_container_and_remove_refuses_what_kilod_did_not_label(spec: ContainerSpec) -> None:
+    sandbox = DockerSandbox()
+    made = sandbox.ensure(spec)
+    assert sandbox.stop(spec.name)
+    client = docker.from_env()
+    assert client.containers.get(made).status == "exited"
+    assert sandbox.ensure(spec) == made  # a stopped sandbox starts again, files and all
+    assert client.containers.get(made).status == "running"
+
+    stranger = client.containers.create(spec.image, command=["true"], name=f"{spec.name}-stranger",
+                                        labels={LABEL_INSTANCE: spec.instance})  # no attempt label
+    with pytest.raises(Conflict, match="no kilod label"):
+        sandbox.remove(stranger.name or "")
+    with pytest.raises(Conflict, match="no kilod label"):
+        sandbox.stop(stranger.name or "")
+
+    assert sandbox.remove(spec.name)
+    assert not sandbox.remove(spec.name)
+    assert not sandbox.stop(spec.name)
