@@ -261,6 +261,7 @@ class ChangeFeed:
         self._client = client
         self.last_event_id = last_event_id
         self.connected = False
+        self._dropped = False
         self._changed = threading.Event()
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -302,6 +303,8 @@ class ChangeFeed:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
         self.connected = True
+        if self._dropped:  # back after a drop (a daemon restart): look again once, whatever it replays
+            self._changed.set()
 
     def _run(self) -> None:
         while not self._stopped.is_set():
@@ -316,6 +319,7 @@ class ChangeFeed:
             with self._lock:
                 self._socket = None
             self.connected = False
+            self._dropped = True
             if self._stopped.is_set():
                 return
             self._changed.set()  # the reader looks again now (and polls until the stream is back)

@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kilod_cli.client import segment
+from kilod_cli.boardfilter import CardFilter
+from kilod_cli.client import Client, CliError, segment
+from kilod_cli.text import visible
 from kilod_cli.verbs import (
     ATTEMPT_ID,
     EXIT_OK,
+    EXIT_USAGE,
     MAX_REPEAT,
     MIN_REPEAT,
     Subparsers,
@@ -49,32 +52,63 @@ def cmd_new(args: argparse.Namespace) -> int:
         print_json(card)
         return EXIT_OK
     attempts = card.get("attempts") or []
-    print(card["id"])
+    print(visible(str(card["id"])))
     for attempt in attempts:
-        print(f"{attempt['id']}  {attempt['model']}")
-    models = ", ".join(str(a["model"]) for a in attempts)
-    print(f"created card {card['id']} ({card['title']!r}) with {len(attempts)} "
+        print(visible(f"{attempt['id']}  {attempt['model']}"))
+    models = visible(", ".join(str(a["model"]) for a in attempts))
+    print(f"created card {visible(str(card['id']))} ({visible(repr(card['title']))}) with {len(attempts)} "
           f"attempt{'s' if len(attempts) != 1 else ''}: {models}", file=sys.stderr)
     return EXIT_OK
 
 
+class UsageError(CliError):
+    """Input only the daemon can judge (a state it does not have): a usage error, exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+def board_filter(args: argparse.Namespace, client: Client) -> CardFilter:
+    states = tuple(args.states or ())
+    if states:
+        known = client.meta().states  # asked only when a state is named
+        unknown = [state for state in states if state not in known]
+        if unknown:
+            raise UsageError(f"no state named {', '.join(map(repr, unknown))} (the daemon's states: "
+                             f"{', '.join(known)})")
+    return CardFilter(repos=tuple(args.repos or ()), models=tuple(args.models or ()), states=states,
+                      text=args.text)
+
+
 def cmd_board(args: argparse.Namespace) -> int:
     client = client_for(args)
+    cards = board_filter(args, client)
     if args.json:
-        print_json(client.get("/v1/board"))
+        print_json(cards.apply(client.get("/v1/board")))
         return EXIT_OK
-    from kilod_cli.render import board_view, make_console, watch_board
+    from kilod_cli.boardview import board_height, board_view, watch_board
+    from kilod_cli.render import make_console
 
     console = make_console()
     if not args.watch:
-        console.print(board_view(client.get("/v1/board"), console.width))
+        board = cards.apply(client.get("/v1/board"))
+        if not args.all:
+            console.print(board_view(board, console.width, board_height(console)))
+            return EXIT_OK
+        if not console.is_terminal:
+            console.print(board_view(board, console.width))
+            return EXIT_OK
+        from kilod_cli.desk import page
+
+        with console.capture() as captured:
+            console.print(board_view(board, console.width))
+        page(captured.get())
         return EXIT_OK
     from kilod_cli.client import ChangeFeed
 
     feed = ChangeFeed.start(client)  # before the first fetch: nothing after it goes unseen
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
-            watch_board(console, lambda: client.get("/v1/board"), changes=feed)
+            watch_board(console, lambda: cards.apply(client.get("/v1/board")), changes=feed)
     finally:
         if feed is not None:
             feed.close()
@@ -128,11 +162,24 @@ def register(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
     add_json_option(new, "print the created card as JSON")
     new.set_defaults(handler=cmd_new)
 
-    board = verbs.add_parser("board", parents=[common], help="the kanban board")
+    board = verbs.add_parser(
+        "board", parents=[common], help="the kanban board (what fits the terminal; --all for every card)",
+        description="The columns with their card counts, newest cards first, as many as fit the terminal (piped: "
+                    "$LINES or 50 lines); each column ends with '+N more' when cards are left out. Filters of "
+                    "different kinds all apply; one given twice matches either value.")
     # --watch draws the board for people; a stream of changes for programs is GET /v1/events
     output = board.add_mutually_exclusive_group()
-    add_json_option(output)
-    output.add_argument("--watch", action="store_true", help="redraw live until Ctrl-C")
+    add_json_option(output, "print the daemon's board as JSON (filtered, never cut)")
+    output.add_argument("--watch", action="store_true",
+                        help="redraw live until Ctrl-C, fitted to the terminal; waits through daemon restarts")
+    output.add_argument("--all", action="store_true", help="every card (through $PAGER on a terminal)")
+    board.add_argument("--repo", dest="repos", action="append", metavar="PATH",
+                       help="only cards on this repository (a path, or its folder name); repeatable")
+    board.add_argument("-m", "--model", dest="models", action="append", metavar="MODEL",
+                       help="only cards with an attempt whose model name contains MODEL; repeatable")
+    board.add_argument("--state", dest="states", action="append", metavar="STATE",
+                       help="only cards with an attempt in this state (review, failed, ...); repeatable")
+    board.add_argument("--text", metavar="TEXT", help="only cards whose title, prompt or id contains TEXT")
     board.set_defaults(handler=cmd_board)
 
     show = verbs.add_parser("show", parents=[common], help="one card (or attempt) in detail")

@@ -128,7 +128,7 @@ class SettleWatcher:
         self.card: dict[str, Any] = {}
 
     def __call__(self, board: dict[str, Any]) -> bool:
-        from kilod_cli.render import find_card
+        from kilod_cli.boardview import find_card
 
         card = find_card(board, self.card_id) or self.client.get(f"/v1/cards/{segment(self.card_id)}")
         self.card = card
@@ -143,7 +143,8 @@ class SettleWatcher:
 
 
 def run_demo(client: Client) -> int:
-    from kilod_cli.render import diffstat_lines, make_console, print_lines, watch_board
+    from kilod_cli.boardview import watch_board
+    from kilod_cli.render import diffstat_lines, make_console, print_lines
 
     _say("[1/5] sandbox image")
     built = run_build(["sandbox"])

@@ -14,10 +14,11 @@ import os
 import sys
 
 from kilod import __version__
-from kilod_cli import ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
+from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
 from kilod_cli import service as service_verb
 from kilod_cli import web as web_verb
 from kilod_cli.client import CliError
+from kilod_cli.text import visible
 from kilod_cli.verbs import EXIT_FAILURE, EXIT_INTERRUPTED, Handler, add_socket_option
 
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl_desk.register(ctl_verbs, common)
     web_verb.add_parser(ctl_verbs)
     ctl_daemon.register(ctl_verbs, common)
+    completion.register(verbs, common)
     return parser
 
 
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args)
     except CliError as exc:
-        print(f"kilod: {exc.message}", file=sys.stderr)
+        # the daemon's messages may quote what an agent or a person typed: shown, never obeyed
+        print(f"kilod: {visible(exc.message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

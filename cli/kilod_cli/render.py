@@ -1,4 +1,4 @@
-"""Human output: the board, a card, an attempt's log lines, diffstats.
+"""Human output: a card, an attempt's log lines, diffstats (the board: boardview.py).
 
 Only imported by verbs that print for people (`--json` never loads rich). Everything
 from the daemon is printed as `Text`, never as markup: titles, prompts and tool
@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Collection, Iterable
-from typing import Any, Protocol
+from collections.abc import Collection, Iterable
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
-from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -41,14 +40,6 @@ RESULT_LINES = 5
 LINE_CHARS = 200
 ARGUMENT_CHARS = 300
 DIFFSTAT_BAR = 40
-WATCH_INTERVAL_SECONDS = 0.5
-# Following the event stream: redraw (ages move) this often, fetch at most this often,
-# and poll this often while the stream is down.
-TICK_SECONDS = 1.0
-MIN_FETCH_SECONDS = 0.1
-FALLBACK_POLL_SECONDS = 2.0
-# Below this many columns four side-by-side columns are too narrow to read.
-SIDE_BY_SIDE_MIN_WIDTH = 100
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -84,69 +75,6 @@ def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-# -- board ---------------------------------------------------------------
-
-
-def card_block(card: dict[str, Any], now: float) -> RenderableType:
-    """Title, id, then one line per attempt: id, model, state, age (the model gives way when narrow)."""
-    heading = Text()
-    heading.append(str(card.get("title") or "(untitled)"), style="bold")
-    heading.append("\n")
-    heading.append(str(card["id"]), style="cyan")
-    attempts = card.get("attempts") or []
-    if not attempts:
-        return heading
-    rows = [(" " + str(a["id"]), str(a["model"]), str(a["state"]), attempt_age(a, now)) for a in attempts]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = Table.grid(padding=(0, 1), pad_edge=False)
-    # Only the model may shrink: ids, states and ages are what people scan the board for.
-    lines.add_column(no_wrap=True, style="cyan", min_width=widths[0])
-    lines.add_column(overflow="ellipsis")  # wrappable, so it is the one rich shrinks first
-    lines.add_column(no_wrap=True, min_width=widths[2])
-    lines.add_column(no_wrap=True, justify="right", style="dim", min_width=widths[3])
-    for attempt_id, model, state, since in rows:
-        lines.add_row(attempt_id, model, state_text(state), since)
-    return Group(heading, lines)
-
-
-def _column_cells(board: dict[str, Any], now: float) -> list[tuple[str, RenderableType]]:
-    cells: list[tuple[str, RenderableType]] = []
-    for column in board["columns"]:
-        cards = column.get("cards") or []
-        blocks: list[RenderableType] = []
-        for index, card in enumerate(cards):
-            if index:
-                blocks.append(Text(""))
-            blocks.append(card_block(card, now))
-        cells.append((f"{column['title']} ({len(cards)})", Group(*blocks) if blocks else Text("—", style="dim")))
-    return cells
-
-
-def board_view(board: dict[str, Any], width: int, now: float | None = None) -> RenderableType:
-    """The four columns side by side; stacked one under the other on a narrow terminal."""
-    now = time.time() if now is None else now
-    cells = _column_cells(board, now)
-    if width < SIDE_BY_SIDE_MIN_WIDTH:
-        stacked: list[RenderableType] = []
-        for title, cell in cells:
-            stacked.append(Text(title, style="bold underline"))
-            stacked.append(Padding(cell, (0, 0, 1, 2), expand=False))
-        return Group(*stacked)
-    table = Table(expand=True)
-    for title, _ in cells:
-        table.add_column(title, ratio=1, overflow="fold", vertical="top")
-    table.add_row(*(cell for _, cell in cells))
-    return table
-
-
-def find_card(board: dict[str, Any], card_id: str) -> dict[str, Any] | None:
-    for column in board["columns"]:
-        for card in column.get("cards") or []:
-            if card.get("id") == card_id:
-                return dict(card)
-    return None
-
-
 # -- a card and its attempts ---------------------------------------------
 
 
@@ -174,22 +102,22 @@ def card_view(card: dict[str, Any], attempts: list[dict[str, Any]]) -> Renderabl
         "network": "yes" if card.get("network") else "no",
         "created": _when(card.get("created_at")),
     })
-    prompt = Text(str(card.get("prompt") or ""))
+    prompt = Text(visible(str(card.get("prompt") or "")))
 
     attempts_table = Table()
     attempts_table.add_column("", style="bold", no_wrap=True)
     for attempt in attempts:
-        attempts_table.add_column(str(attempt["id"]), overflow="fold")
+        attempts_table.add_column(visible(str(attempt["id"])), overflow="fold")
     rows: list[tuple[str, list[Text]]] = [
-        ("model", [Text(str(a["model"])) for a in attempts]),
-        ("state", [state_text(str(a["state"])) for a in attempts]),
+        ("model", [Text(visible(str(a["model"]))) for a in attempts]),
+        ("state", [state_text(visible(str(a["state"]))) for a in attempts]),
         ("step", [Text(str(a.get("step", ""))) for a in attempts]),
         ("steps", [Text(str(a.get("steps", 0))) for a in attempts]),
         ("tool calls", [Text(str(a.get("tool_calls", 0))) for a in attempts]),
         ("tokens", [Text(f"{a.get('tokens_in', 0):,} in / {a.get('tokens_out', 0):,} out") for a in attempts]),
         ("cost", [Text(cost_text(a.get("cost_usd"))) for a in attempts]),
-        ("branch", [Text(str(a.get("branch") or "—")) for a in attempts]),
-        ("worktree", [Text(str(a.get("worktree") or "—")) for a in attempts]),
+        ("branch", [Text(visible(str(a.get("branch") or "—"))) for a in attempts]),
+        ("worktree", [Text(visible(str(a.get("worktree") or "—"))) for a in attempts]),
         ("started", [Text(_when(a.get("started_at"))) for a in attempts]),
         ("finished", [Text(_when(a.get("finished_at"))) for a in attempts]),
         ("summary", [Text(visible(str(a.get("summary") or "—"))) for a in attempts]),
@@ -213,7 +141,7 @@ def key_value_lines(values: dict[str, Any]) -> list[Text]:
         else:
             shown = str(value)
         line = Text(f"{key:<{width}}  ", style="bold")
-        line.append(shown, style="")
+        line.append(visible(shown), style="")
         lines.append(line)
     return lines
 
@@ -333,49 +261,3 @@ def diffstat_lines(diffstat: dict[str, Any]) -> list[Text]:
 def print_lines(console: Console, lines: Iterable[Text]) -> None:
     for line in lines:
         console.print(line, soft_wrap=True)
-
-
-# -- live board ----------------------------------------------------------
-
-
-class Changes(Protocol):
-    """What `watch_board` needs from an event feed (`kilod_cli.client.ChangeFeed`)."""
-
-    connected: bool
-
-    def wait(self, timeout: float) -> bool: ...
-
-
-def watch_board(console: Console, fetch_board: Callable[[], dict[str, Any]],
-                on_update: Callable[[dict[str, Any]], bool] | None = None,
-                changes: Changes | None = None,
-                interval: float = WATCH_INTERVAL_SECONDS) -> dict[str, Any]:
-    """Redraw the board until `on_update(board)` says stop (or Ctrl-C); returns the last board.
-
-    With `changes` (the daemon's event stream) the board is fetched again when something
-    happens, at most every MIN_FETCH_SECONDS, and redrawn every TICK_SECONDS so ages move;
-    while the stream is down it is fetched every FALLBACK_POLL_SECONDS. Without, it is
-    polled every `interval`. On a terminal the table is redrawn in place; elsewhere rich
-    prints only the final table.
-    """
-    from rich.live import Live
-
-    board = fetch_board()
-    fetched = time.monotonic()
-    with Live(board_view(board, console.width), console=console, auto_refresh=False) as live:
-        while not (on_update is not None and on_update(board)):
-            if changes is None:
-                time.sleep(interval)
-                board = fetch_board()
-            else:
-                changed = changes.wait(TICK_SECONDS)
-                stale = not changes.connected and time.monotonic() - fetched >= FALLBACK_POLL_SECONDS
-                if changed or stale:
-                    pause = MIN_FETCH_SECONDS - (time.monotonic() - fetched)
-                    if pause > 0:  # a burst of events makes one fetch, not one each
-                        time.sleep(pause)
-                        changes.wait(0)  # what came meanwhile is in the fetch below
-                    board = fetch_board()
-                    fetched = time.monotonic()
-            live.update(board_view(board, console.width), refresh=True)
-    return board

@@ -20,6 +20,7 @@ from kilod_cli.client import Client
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 # Attempt ids are `<card id>-<n>`; card ids never contain a dash.
 ATTEMPT_ID = re.compile(r"^[^-/\s]+-\d+$")

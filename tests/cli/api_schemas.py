@@ -16,22 +16,6 @@ from jsonschema import Draft202012Validator
 
 from kilod.openapi import OPENAPI
 
-# Documented by the daemon's side of #9 (GET /v1/meta, served from kilod.domain). Until the
-# OpenAPI document has it, its answers are held to the shape agreed for it; once it does,
-# the document's own schema is used.
-AGREED: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/v1/meta"): {
-        "type": "object",
-        "required": ["states", "live_states", "final_states", "columns", "steps", "event_kinds"],
-        "properties": {
-            **{key: {"type": "array", "items": {"type": "string"}}
-               for key in ("states", "live_states", "final_states", "steps", "event_kinds")},
-            "columns": {"type": "array", "items": {
-                "type": "object", "required": ["id", "title"],
-                "properties": {"id": {"type": "string"}, "title": {"type": "string"}}}},
-        },
-    },
-}
 ERROR_SCHEMA: dict[str, Any] = {"$ref": "#/components/schemas/Error"}
 
 
@@ -63,9 +47,6 @@ def _schema_for(method: str, path: str, status: int) -> tuple[dict[str, Any] | N
     bare = path.split("?", 1)[0]
     operation = OPENAPI["paths"].get(template or "", {}).get(method.lower()) if template else None
     if operation is None:
-        agreed = AGREED.get((method.lower(), bare))
-        if agreed is not None:
-            return agreed, None
         return None, f"{method} {bare} is not in the daemon's OpenAPI document"
     response = operation["responses"].get(str(status))
     if response is None:

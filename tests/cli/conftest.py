@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from kilod import domain
 from kilod_cli.client import Client
 
 from . import api_schemas
@@ -186,18 +187,8 @@ Answer = tuple[int, Any] | Sse
 Route = Callable[[Recorded], Answer]
 
 
-# What the fake says GET /v1/meta answers; held to the agreed shape (api_schemas.AGREED) or,
-# once documented, to the daemon's OpenAPI schema.
-META: dict[str, Any] = {
-    "states": ["queued", "starting", "running", "paused", "review", "approved", "discarded", "failed",
-               "cancelled"],
-    "live_states": ["queued", "starting", "running", "paused"],
-    "final_states": ["approved", "discarded", "failed", "cancelled"],
-    "columns": [{"id": "todo", "title": "To Do"}, {"id": "doing", "title": "Doing"},
-                {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"}],
-    "steps": ["worktree", "container", "setup", "agent", "checks", "review"],
-    "event_kinds": ["state", "message", "tool_call", "tool_result", "log", "check"],
-}
+# What the fake answers to GET /v1/meta: the daemon's own constants, not a copy of them.
+META: dict[str, Any] = dict(domain.meta())
 
 
 @dataclass
@@ -291,13 +282,18 @@ class _UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer
     daemon_threads = True
 
 
-@pytest.fixture
-def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
-    """An HTTP server on the test's socket that answers what the test tells it to."""
-    fake = FakeDaemon(cli.socket)
+def new_fake_daemon(socket: Path) -> FakeDaemon:
+    fake = FakeDaemon(socket)
     fake.on("GET", "/healthz", (200, {"ok": True, "version": "fake"}))
     fake.on("GET", "/v1/meta", (200, META))
-    server = _UnixHTTPServer(str(cli.socket), _handler_for(fake))
+    return fake
+
+
+@contextlib.contextmanager
+def serving(fake: FakeDaemon) -> Iterator[FakeDaemon]:
+    """`fake` answering on its socket until the block ends (then the socket is gone, as after a daemon stops);
+    fails the test if it answered anything the daemon's OpenAPI document does not allow."""
+    server = _UnixHTTPServer(str(fake.socket), _handler_for(fake))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -306,7 +302,14 @@ def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
         server.shutdown()
         server.server_close()
         with contextlib.suppress(FileNotFoundError):
-            cli.socket.unlink()
+            fake.socket.unlink()
     if fake.drift:
         pytest.fail("the fake daemon answered what the daemon's OpenAPI document does not allow:\n"
                     + "\n".join(dict.fromkeys(fake.drift)))
+
+
+@pytest.fixture
+def fake_daemon(cli: CliEnv) -> Iterator[FakeDaemon]:
+    """An HTTP server on the test's socket that answers what the test tells it to."""
+    with serving(new_fake_daemon(cli.socket)) as fake:
+        yield fake

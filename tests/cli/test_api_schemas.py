@@ -30,13 +30,3 @@ def test_routes_and_statuses_the_daemon_does_not_document_are_caught() -> None:
     assert api_schemas.problems("GET", "/v1/wishes", 200, {}) == ["GET /v1/wishes is not in the daemon's OpenAPI "
                                                                   "document"]
     assert api_schemas.problems("GET", "/v1/cards/c0ffee01", 202, BUSY_CARD) != []
-
-
-def test_the_fake_daemon_serves_the_states_the_daemon_defines() -> None:
-    """Held against kilod.domain once it serves them (#9); the groupings must be consistent either way."""
-    states = set(META["states"])
-    assert set(META["live_states"]) <= states and set(META["final_states"]) <= states
-    assert not set(META["live_states"]) & set(META["final_states"])
-    from kilod import domain
-
-    assert {str(s) for s in domain.State} <= states

@@ -18,7 +18,7 @@ from pygments.token import String
 from rich.console import Console
 from rich.text import Text
 
-from kilod_cli import render
+from kilod_cli import boardview, render
 from kilod_cli.client import ChangeFeed, Client
 from kilod_cli.desk import diffstat_of, editor_command, flagged_paths, landing_lines, rename_display
 from kilod_cli.diffview import HunkLines, default_theme, highlight_block, highlight_hunk, lexer_for
@@ -265,8 +265,8 @@ class ScriptedChanges:
 
 def test_the_live_board_fetches_on_events_and_polls_only_while_the_stream_is_down(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(render, "MIN_FETCH_SECONDS", 0.0)
-    monkeypatch.setattr(render, "FALLBACK_POLL_SECONDS", 0.0)
+    monkeypatch.setattr(boardview, "MIN_FETCH_SECONDS", 0.0)
+    monkeypatch.setattr(boardview, "FALLBACK_POLL_SECONDS", 0.0)
     # (changed, connected) per wait: quiet, quiet, an event, quiet, stream down, down, back and quiet
     changes = ScriptedChanges([(False, True), (False, True), (True, True), (False, True), (False, False),
                                (False, False), (False, True)])
@@ -283,6 +283,6 @@ def test_the_live_board_fetches_on_events_and_polls_only_while_the_stream_is_dow
         return updates > len(changes.answers)
 
     console = Console(file=io.StringIO(), width=120)
-    render.watch_board(console, fetch, on_update, changes=changes)
+    boardview.watch_board(console, fetch, on_update, changes=changes)
     # the first board, then after the event (wait 3), then each wait while down (5, 6)
     assert fetches == [0, 3, 5, 6]

@@ -28,7 +28,14 @@ def test_a_card_reviewed_and_merged_through_the_cli(cli: CliEnv, daemon: DaemonP
     card_id, attempt_line = created.stdout.splitlines()
     attempt_id, model = attempt_line.split()
     assert model == "scripted/hello"
+    # follows live until the attempt rests, which the CLI learns from the daemon's GET /v1/meta
+    followed = ctl("logs", attempt_id, "-f")
+    assert followed.returncode == 0, followed.stderr
+    assert followed.stdout.splitlines()[-1].endswith("running → REVIEW")
     daemon.wait_state(attempt_id, "review")
+    board = ctl("board", "--state", "review", "--repo", str(repo))
+    assert board.returncode == 0, board.stderr
+    assert card_id in board.stdout and "Review (1)" in board.stdout
 
     piped = ctl("diff", attempt_id)
     assert piped.returncode == 0, piped.stderr
