@@ -27,7 +27,6 @@ from kilod.api import Api, Services, make_app
 from kilod.board import Board
 from kilod.cards import Cards
 from kilod.config import Settings
-from kilod.domain import State
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.git.repository import Repositories
@@ -122,9 +121,11 @@ class Daemon:
         pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics), repositories)
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
+        board = Board(store)
+        board.load()  # the board's projection, from the store; commits keep it current
         services = Services(
             cards=Cards(settings, store, events, models, repositories),
-            board=Board(store),
+            board=board,
             queries=Queries(lifecycle, repositories),
             landing=Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks),
             commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
@@ -143,7 +144,7 @@ class Daemon:
                 "max_parallel": settings.max_parallel,
                 "running": len(scheduler.active),
                 "peak_running": scheduler.peak_active,
-                "queued": len(store.attempts_in(State.QUEUED)),
+                "queued": board.queued(),
                 "litellm_ready": models.ready,
                 "last_event_id": store.last_event_id(),
             }

@@ -97,9 +97,9 @@ class AgentRun:
                 {"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": self.prompt},
             ]
-            self.store.append_messages(self.attempt_id, 0, messages)
+            await self.store.append_messages_async(self.attempt_id, 0, messages)
         else:
-            self.lifecycle.record(self.attempt_id, EventKind.LOG,
+            await self.lifecycle.record_async(self.attempt_id, EventKind.LOG,
                                   {"message": f"resuming the conversation at message {len(messages)}"})
         while True:
             pending = pending_tool_calls(messages)
@@ -133,7 +133,7 @@ class AgentRun:
         cost = attempt.cost_usd
         if completion.cost_usd is not None:
             cost = (cost or 0.0) + completion.cost_usd
-        self.store.append_messages(
+        await self.store.append_messages_async(
             self.attempt_id, len(messages), [completion.message],
             steps=attempt.steps + 1,
             tokens_in=attempt.tokens_in + completion.tokens_in,
@@ -141,7 +141,7 @@ class AgentRun:
             cost_usd=cost,
         )
         messages.append(completion.message)
-        self.lifecycle.record(self.attempt_id, EventKind.MESSAGE, {
+        await self.lifecycle.record_async(self.attempt_id, EventKind.MESSAGE, {
             "role": "assistant",
             "content": completion.message.get("content"),
             "step": attempt.steps + 1,
@@ -150,7 +150,7 @@ class AgentRun:
             "cost_usd": completion.cost_usd,
         })
         for call in completion.message.get("tool_calls") or []:
-            self.lifecycle.record(self.attempt_id, EventKind.TOOL_CALL, {
+            await self.lifecycle.record_async(self.attempt_id, EventKind.TOOL_CALL, {
                 "id": call["id"],
                 "name": call["function"]["name"],
                 "arguments": truncate(call["function"]["arguments"], EVENT_OUTPUT_LIMIT),
@@ -162,10 +162,10 @@ class AgentRun:
             outcome = await self.tools.run(name, call["function"]["arguments"])
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
             attempt = self.store.get_attempt(self.attempt_id)
-            self.store.append_messages(self.attempt_id, len(messages), [result],
-                                       tool_calls=attempt.tool_calls + 1)
+            await self.store.append_messages_async(self.attempt_id, len(messages), [result],
+                                                   tool_calls=attempt.tool_calls + 1)
             messages.append(result)
-            self.lifecycle.record(self.attempt_id, EventKind.TOOL_RESULT, {
+            await self.lifecycle.record_async(self.attempt_id, EventKind.TOOL_RESULT, {
                 "id": call["id"],
                 "name": name,
                 "ok": outcome.ok,
