@@ -1,7 +1,11 @@
 """Model calls through litellm, which is imported once, in a thread, at daemon start.
 
 litellm takes seconds to import; the daemon answers requests meanwhile and only a
-model call or a model-name check waits for it. Prices come from litellm's bundled
+model call or a model-name check waits for it. Its first completion imports more
+(its proxy types), so the loading thread also makes one mocked call. Every call then
+runs on litellm's own event loop in its own thread: building a request, parsing the
+answer and pricing it take milliseconds of CPU per call, which must not stall the
+daemon's loop while 20 agents talk to their models. Prices come from litellm's bundled
 map (LITELLM_LOCAL_MODEL_COST_MAP): offline and reproducible.
 """
 
@@ -12,6 +16,7 @@ import importlib
 import importlib.metadata
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +44,7 @@ class Models:
         self._timeout = timeout
         self._metrics = metrics
         self._loading: asyncio.Task[Any] | None = None
+        self._calls_loop: asyncio.AbstractEventLoop | None = None  # litellm's loop, in its own thread
 
     def start_loading(self) -> None:
         if self._loading is None:
@@ -63,6 +69,16 @@ class Models:
             price = scripts.load(name, self._scripts_dir).get("price")
             if isinstance(price, dict):
                 litellm.register_model({f"{SCRIPTED}/{name}": {**price, "litellm_provider": SCRIPTED, "mode": "chat"}})
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="kilod-litellm", daemon=True).start()
+        # the first completion imports litellm's proxy types (seconds on a busy machine): pay it here
+        try:
+            asyncio.run_coroutine_threadsafe(litellm.acompletion(
+                model="openai/kilod-warm-up", messages=[{"role": "user", "content": "warm up"}],
+                mock_response="warm"), loop).result()
+        except Exception:  # only a warm-up: the first real call pays instead
+            log.warning("litellm's warm-up call failed", exc_info=True)
+        self._calls_loop = loop
         log.info("litellm %s ready", importlib.metadata.version("litellm"))
         return litellm
 
@@ -95,11 +111,11 @@ class Models:
     async def complete(self, model: str, messages: list[dict[str, Any]],
                        tools: list[dict[str, Any]]) -> Completion:
         litellm = await self.litellm()
+        assert self._calls_loop is not None
         started = time.monotonic()
         try:
-            response = await litellm.acompletion(
-                model=model, messages=messages, tools=tools, timeout=self._timeout, num_retries=2
-            )
+            response, cost = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+                self._call(litellm, model, messages, tools), self._calls_loop))
         except Exception as exc:
             if self._metrics:
                 self._metrics.model_calls.labels(model, "error").inc()
@@ -119,7 +135,6 @@ class Models:
         usage = getattr(response, "usage", None)
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
-        cost = self._cost(litellm, response, model)
         if self._metrics:
             m = self._metrics
             m.model_calls.labels(model, "ok").inc()
@@ -131,6 +146,14 @@ class Models:
             else:
                 m.cost.labels(model).inc(cost)
         return Completion(message, tokens_in, tokens_out, cost)
+
+    async def _call(self, litellm: Any, model: str, messages: list[dict[str, Any]],
+                    tools: list[dict[str, Any]]) -> tuple[Any, float | None]:
+        """On litellm's loop: the call and its price (both CPU work the daemon's loop should not do)."""
+        response = await litellm.acompletion(
+            model=model, messages=messages, tools=tools, timeout=self._timeout, num_retries=2
+        )
+        return response, self._cost(litellm, response, model)
 
     @staticmethod
     def _cost(litellm: Any, response: Any, model: str) -> float | None:
