@@ -157,7 +157,10 @@ def _cells(row: dict[str, Any], best: dict[str, list[str]]) -> list[Text]:
     """A row's cells in table order: attempt, model, state, the metrics, stop reason."""
     metrics = [checks_cell(row, best) if metric.header == "checks" else metric.text(row, best)
                for metric in METRICS]
-    return [shown(str(row.get("attempt_id")), "cyan"), shown(str(row.get("model") or "?")),
+    agent = str(row.get("agent") or "builtin")
+    model = str(row.get("model") or "?")
+    # a row per agent x model: an agent CLI's rows say which agent ran the model
+    return [shown(str(row.get("attempt_id")), "cyan"), shown(model if agent == "builtin" else f"{agent}:{model}"),
             state_text(str(row.get("state") or "?")), *metrics, _stop(row)]
 
 

@@ -35,6 +35,8 @@ def cmd_new(args: argparse.Namespace) -> int:
         body["base"] = args.base
     if args.models:
         body["models"] = args.models
+    if args.agents:
+        body["agents"] = args.agents
     if args.network is not None:
         body["network"] = args.network
     if args.repeat is not None:
@@ -149,7 +151,10 @@ def register(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
     new.add_argument("--title", help="card title (default: the prompt's first line)")
     new.add_argument("--base", help="ref the attempts start from (default: HEAD)")
     new.add_argument("-m", "--model", dest="models", action="append", metavar="MODEL",
-                     help="litellm model name; repeat for several attempts side by side")
+                     help="litellm model name, or AGENT:MODEL; repeat for several attempts side by side")
+    new.add_argument("-a", "--agent", dest="agents", action="append", metavar="AGENT",
+                     help="builtin (default), claude-code, codex, aider or mini-swe-agent; repeat to run "
+                          "each agent with each model (`kilod agents list`)")
     new.add_argument("-n", "--repeat", type=repeat_count, metavar="N",
                      help=f"attempts per model, {MIN_REPEAT} to {MAX_REPEAT} (best of N; default 1)")
     new.add_argument("--network", action=argparse.BooleanOptionalAction, default=None,

@@ -1,5 +1,8 @@
 """`kilod demo`: from nothing to three reviewed attempts on a sample repository.
 
+`kilod demo --agents` puts the built-in agent beside the real Claude Code and Codex
+(installed first if they are not), all three on scripted models: no keys needed.
+
 Builds the sandbox image (a no-op when it is current), starts a daemon if none
 answers, makes a small git repository, asks three scripted models for the same
 change, shows the board until they finish and prints what each one changed. The
@@ -21,6 +24,9 @@ from kilod_cli.images import EXIT_INTERRUPTED, run_build
 
 DEMO_PROMPT = "Make greet() handle an empty name, add farewell(), and cover both with tests."
 DEMO_MODELS = ["scripted/careful", "scripted/quick", "scripted/thorough"]
+# `kilod demo --agents`: the built-in loop beside the real Claude Code and Codex, on scripted models
+AGENT_DEMO_MODELS = ["scripted/careful", "claude-code:scripted/demo_claude", "codex:scripted/demo_codex"]
+AGENT_DEMO_AGENTS = ("claude-code", "codex")
 # The built-in demo scripts edit these files by exact string match: do not reformat them.
 DEMO_FILES = {
     "greeter.py": 'def greet(name):\n    return "Hello " + name\n',
@@ -142,9 +148,26 @@ class SettleWatcher:
         return bool(attempts) and all(str(a["state"]) not in live for a in attempts)
 
 
-def run_demo(client: Client) -> int:
+def install_demo_agents() -> None:
+    """Claude Code and Codex for `--agents`: hundreds of MB, downloaded once per machine."""
+    from kilod.agents.install import InstallError, current, install
+
+    for name in AGENT_DEMO_AGENTS:
+        if current(data_dir(), name) is None:
+            try:
+                install(name, data_dir())
+            except InstallError as exc:
+                raise CliError(f"cannot install {name} for the demo: {exc}") from None
+
+
+def run_demo(client: Client, agents: bool = False) -> int:
     from kilod_cli.boardview import watch_board
     from kilod_cli.render import diffstat_lines, make_console, print_lines
+
+    models = AGENT_DEMO_MODELS if agents else DEMO_MODELS
+    if agents:
+        _say("[0/5] agents: Claude Code and Codex (kilod agents install)")
+        install_demo_agents()
 
     _say("[1/5] sandbox image")
     built = run_build(["sandbox"])
@@ -162,9 +185,9 @@ def run_demo(client: Client) -> int:
     _say(f"created {repo}")
 
     _say("[4/5] card")
-    card = client.post("/v1/cards", {"prompt": DEMO_PROMPT, "repo": str(repo), "models": DEMO_MODELS})
+    card = client.post("/v1/cards", {"prompt": DEMO_PROMPT, "repo": str(repo), "models": models})
     card_id = str(card["id"])
-    _say(f"card {card_id}: {len(card['attempts'])} attempts ({', '.join(DEMO_MODELS)})")
+    _say(f"card {card_id}: {len(card['attempts'])} attempts ({', '.join(models)})")
 
     _say("[5/5] agents at work")
     stdout = make_console()
@@ -196,7 +219,7 @@ def run_demo(client: Client) -> int:
     for attempt in attempts:
         stdout.print()
         header = Text(str(attempt["id"]), style="bold cyan")
-        header.append(f"  {attempt['model']}  {attempt['state']}")
+        header.append(f"  {attempt.get('agent', 'builtin')}  {attempt['model']}  {attempt['state']}")
         stdout.print(header, soft_wrap=True)
         if attempt.get("summary"):
             stdout.print(Text(f"  {attempt['summary']}", style="dim"), soft_wrap=True)

@@ -35,7 +35,7 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from kilod_cli.demo import run_demo
 
-    return run_demo(client_for(args))
+    return run_demo(client_for(args), agents=args.agents)
 
 
 def image_target(value: str) -> str:
@@ -55,6 +55,8 @@ def register(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
     demo = verbs.add_parser("demo", parents=[common], help="three scripted agents on a sample repo",
                             description="Build the sandbox image, start a daemon if needed, and run three "
                                         "scripted agents on a sample repository. The daemon keeps running.")
+    demo.add_argument("--agents", action="store_true",
+                      help="the built-in agent beside the real Claude Code and Codex (installs them first)")
     demo.set_defaults(handler=cmd_demo)
 
     doctor = verbs.add_parser("doctor", parents=[common], help="check Docker, the image, git, disk, daemon")

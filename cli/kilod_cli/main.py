@@ -14,6 +14,7 @@ import os
 import sys
 
 from kilod import __version__
+from kilod_cli import agents as agents_verb
 from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
 from kilod_cli import service as service_verb
 from kilod_cli import web as web_verb
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     host_verbs.register(verbs, common)
     service_verb.add_parser(verbs)
+    agents_verb.add_parser(verbs)
 
     ctl = verbs.add_parser(
         "ctl", help="talk to the running daemon",

@@ -23,17 +23,20 @@ from aiohttp import web
 
 from kilod import __version__
 from kilod.agent.models import Models
+from kilod.agents.runner import Stops
+from kilod.agents.step import agents
 from kilod.api import Api, Services, make_app
 from kilod.board import Board
 from kilod.cards import Cards
 from kilod.config import Settings
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
+from kilod.gateway import Gateway
 from kilod.git.repository import Repositories
 from kilod.lifecycle import Lifecycle
 from kilod.metrics import Metrics
 from kilod.pipeline.base import Services as PipelineServices
-from kilod.pipeline.runner import Pipeline
+from kilod.pipeline.runner import Pipeline, default_steps
 from kilod.review.commands import Commands
 from kilod.review.context import CardLocks
 from kilod.review.landing import Landing
@@ -71,6 +74,7 @@ class Parts:
     scheduler: Scheduler
     api: Api
     web_board: WebBoard
+    gateway: Gateway
 
 
 class Daemon:
@@ -118,7 +122,14 @@ class Daemon:
         sandbox = DockerSandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
         repositories = Repositories()
-        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics), repositories)
+        # agent CLIs reach models only through the gateway, one unix socket per attempt (#15, kilod.agents);
+        # a spent budget stops the attempt's agent
+        gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout,
+                          settings.gateway_models, metrics)
+        stops = Stops()
+        gateway.on_budget_spent = stops.request
+        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics), repositories,
+                            default_steps(agents(gateway, stops)))
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
         board = Board(store)
@@ -151,7 +162,7 @@ class Daemon:
 
         api = Api(services, on_change=scheduler.kick, on_shutdown=self.request_stop, status=status)
         web_board = WebBoard(settings, api)  # the browser's TCP listener, when settings.http is set
-        return Parts(store, events, models, scheduler, api, web_board)
+        return Parts(store, events, models, scheduler, api, web_board, gateway)
 
     async def startup(self, parts: Parts) -> None:
         """Listen on the socket (and the web board's port), then start work."""
@@ -184,6 +195,7 @@ class Daemon:
         """Stop work (it resumes at the next start), end followers, stop listening, close the store."""
         log.info("stopping; running attempts resume at the next start")
         await parts.scheduler.stop()
+        await parts.gateway.aclose()
         parts.events.close()
         await parts.web_board.stop()
         if self._runner is not None:

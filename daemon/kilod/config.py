@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     max_parallel: int = Field(4, ge=1, le=256, description="attempts running at once; the rest queue")
     default_model: str = Field("anthropic/claude-sonnet-4-5", description="litellm model name")
     sandbox_image: str = Field("kilod/sandbox", description="image for attempt containers")
+    forwarder_image: str = Field("kilod/sandbox", description="image of the per-attempt gateway forwarder "
+                                                               "sidecar (kilod's own: it has socat)")
     sandbox_uid: int | None = Field(
         None, description="user id in sandboxes (default: the daemon's own, or 1000 when it is root)"
     )
@@ -49,6 +51,9 @@ class Settings(BaseSettings):
     setup_timeout: float = Field(900.0, gt=0, description="seconds one .kilod.toml setup command may run")
     check_timeout: float = Field(600.0, gt=0, description="seconds one .kilod.toml check may run (default)")
     model_timeout: float = Field(600.0, gt=0, description="seconds one model call may take")
+    gateway_models: dict[str, str] = Field(
+        default_factory=dict, description="model gateway: model names agents ask for → the litellm model to use "
+                                          "instead of the attempt's (e.g. an agent's small/fast model), JSON object")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
     git_author_name: str | None = Field(None, description="author of approved commits (default: git config)")

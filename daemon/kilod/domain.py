@@ -202,6 +202,7 @@ class Attempt:
     landed_commit: str | None = None
     stop_reason: str | None = None   # why the agent stopped before finishing (budget, step limit)
     run: int = 1                     # agent runs so far: a follow-up starts the next one
+    agent: str = "builtin"           # who runs the model: kilod's own loop or an agent CLI (kilod.agents)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -229,15 +230,17 @@ class Attempt:
             "landed_commit": self.landed_commit,
             "stop_reason": self.stop_reason,
             "run": self.run,
+            "agent": self.agent,
         }
 
 
 def queued_attempt(card_id: str, n: int, model: str, worktrees_dir: str, created_at: float,
-                   runtime: str = "docker") -> Attempt:
+                   runtime: str = "docker", agent: str = "builtin") -> Attempt:
     """Attempt n of a card, waiting for a slot: its id, branch and worktree follow from card and n."""
     aid = attempt_id(card_id, n)
     return Attempt(id=aid, card_id=card_id, n=n, model=model, runtime=runtime, branch=branch_name(aid),
-                   worktree=f"{worktrees_dir}/{aid}", state=State.QUEUED, step=Step.WORKTREE, created_at=created_at)
+                   worktree=f"{worktrees_dir}/{aid}", state=State.QUEUED, step=Step.WORKTREE, created_at=created_at,
+                   agent=agent)
 
 
 @dataclass

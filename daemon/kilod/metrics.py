@@ -21,6 +21,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # a minute-long attempt is typical, an hour is possible
 LONG_BUCKETS = (1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
 SHORT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+# the `agent` label of kilod_model_*: a bounded set, whatever name an attempt carries
+AGENTS = ("builtin", "claude-code", "codex", "aider", "mini-swe-agent", "other")
+
+
+def agent_label(agent: str) -> str:
+    return agent if agent in AGENTS else "other"
 
 
 class _StateCollector(Collector):
@@ -64,16 +70,17 @@ class Metrics:
         self.worktree_create = Histogram("kilod_worktree_create_seconds", "Creating an attempt's git worktree.",
                                          buckets=SHORT_BUCKETS, registry=r)
         self.model_calls = Counter("kilod_model_calls_total", "Model calls by outcome (ok, error).",
-                                   ["model", "outcome"], registry=r)
-        self.model_latency = Histogram("kilod_model_call_duration_seconds", "Model call latency.", ["model"],
+                                   ["model", "outcome", "agent"], registry=r)
+        self.model_latency = Histogram("kilod_model_call_duration_seconds", "Model call latency.", ["model", "agent"],
                                        buckets=(*SHORT_BUCKETS, 120, 300, 600), registry=r)
-        self.tokens = Counter("kilod_model_tokens_total", "Tokens by direction (input, output).",
-                              ["model", "direction"], registry=r)
+        self.tokens = Counter("kilod_model_tokens_total",
+                              "Tokens by direction (input, output; cache_read, cache_write where reported).",
+                              ["model", "direction", "agent"], registry=r)
         self.cost = Counter("kilod_model_cost_usd_total", "Model cost in US dollars, where the price is known.",
-                            ["model"], registry=r)
+                            ["model", "agent"], registry=r)
         self.unpriced_calls = Counter("kilod_model_unpriced_calls_total",
                                       "Model calls whose cost is unknown (no price in litellm's map).",
-                                      ["model"], registry=r)
+                                      ["model", "agent"], registry=r)
         self.tool_calls = Counter("kilod_tool_calls_total", "Tool calls by tool and outcome (ok, error).",
                                   ["tool", "outcome"], registry=r)
         self.tool_duration = Histogram("kilod_tool_call_duration_seconds", "Tool call duration.", ["tool"],

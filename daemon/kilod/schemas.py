@@ -52,7 +52,7 @@ _ATTEMPT = _object({
     "tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "steps": INT, "tool_calls": INT,
     "created_at": NUMBER, "started_at": nullable(NUMBER), "finished_at": nullable(NUMBER),
     "landed_commit": nullable(STRING), "stop_reason": nullable(STRING), "run": INT,
-}, {"checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL})})
+}, {"agent": STRING, "checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL})})
 
 _USAGE = _object({"tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "cost_complete": BOOL})
 
@@ -96,7 +96,7 @@ _COMPARE = _object({
         "attempt_id": STRING, "model": STRING, "state": _enum(State), "files_changed": nullable(INT),
         "additions": nullable(INT), "deletions": nullable(INT), "checks_failing": BOOL, "steps": INT,
         "tool_calls": INT, "tokens": INT, "cost_usd": nullable(NUMBER), "wall_seconds": nullable(NUMBER),
-        "files": {"type": "array", "items": STRING}})},
+        "files": {"type": "array", "items": STRING}}, {"agent": STRING})},
 })
 # count: every card of the column, also when `?per_column=N` sends only its newest N
 _BOARD = _object({"columns": {"type": "array", "items": _object({

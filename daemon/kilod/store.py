@@ -119,12 +119,25 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (attempt_id, run, idx)
     );
     """,
+    # 4: model gateway: one token per attempt (only its sha256) and the agent it was issued to
+    """
+    CREATE TABLE gateway_tokens (
+        attempt_id   TEXT PRIMARY KEY REFERENCES attempts(id),
+        token_sha256 TEXT NOT NULL UNIQUE,
+        agent        TEXT NOT NULL,
+        created_at   REAL NOT NULL
+    );
+    """,
+    # 5: which agent runs the attempt: kilod's own loop or an agent CLI (kilod.agents)
+    """
+    ALTER TABLE attempts ADD COLUMN agent TEXT NOT NULL DEFAULT 'builtin';
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
     "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
     "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at, "
-    "review_tree, landed_commit, stop_reason, run"
+    "review_tree, landed_commit, stop_reason, run, agent"
 )
 _UPDATABLE = frozenset(
     {
@@ -267,11 +280,11 @@ class Store:
         for a in attempts:
             self._touched.add(a.id)
             db.execute(
-                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 24)})",
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 25)})",
                 (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
                  str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
                  a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at,
-                 a.review_tree, a.landed_commit, a.stop_reason, a.run),
+                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.agent),
             )
             events.append(self._append_event(
                 db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}
@@ -348,6 +361,41 @@ class Store:
             return self._append_event(db, attempt_id, event[0], event[1])
         return None
 
+    def add_model_call(self, attempt_id: str, tokens_in: int, tokens_out: int, cost_usd: float | None,
+                       event: tuple[EventKind, dict[str, Any]]) -> Event:
+        """Count one model call made through the gateway (steps + 1, tokens, cost) and log it, atomically.
+
+        Increments happen in SQL, so concurrent calls of one attempt never lose a count.
+        """
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE attempts SET steps = steps + 1, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?,"
+                " cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END WHERE id = ?",
+                (tokens_in, tokens_out, cost_usd, cost_usd, attempt_id),
+            )
+            return self._append_event(db, attempt_id, event[0], {**event[1], "step": self._steps(db, attempt_id)})
+
+    @staticmethod
+    def _steps(db: sqlite3.Connection, attempt_id: str) -> int:
+        return int(db.execute("SELECT steps FROM attempts WHERE id = ?", (attempt_id,)).fetchone()[0])
+
+    # -- model gateway tokens ---------------------------------------------------
+
+    def set_gateway_token(self, attempt_id: str, token_sha256: str, agent: str) -> None:
+        """Store (replacing any earlier one) the hash of an attempt's gateway token."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO gateway_tokens (attempt_id, token_sha256, agent, created_at)"
+                       " VALUES (?, ?, ?, ?)", (attempt_id, token_sha256, agent, now()))
+
+    def gateway_token_owner(self, token_sha256: str) -> tuple[str, str] | None:
+        """(attempt id, agent) the token hash was issued to, or None."""
+        row = self._db.execute("SELECT attempt_id, agent FROM gateway_tokens WHERE token_sha256 = ?",
+                               (token_sha256,)).fetchone()
+        return (row["attempt_id"], row["agent"]) if row is not None else None
+
+    def delete_gateway_token(self, attempt_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM gateway_tokens WHERE attempt_id = ?", (attempt_id,))
 
     # -- events ------------------------------------------------------------
 

@@ -57,12 +57,12 @@ def test_metrics_move_as_a_scripted_card_runs_and_carry_no_ids(daemon: DaemonPro
     assert delta("kilod_queue_wait_seconds_count") == 1
     assert delta("kilod_container_start_seconds_count") == 1
     assert delta("kilod_worktree_create_seconds_count") == 1
-    assert delta("kilod_model_calls_total", model=model, outcome="ok") == 4
-    assert delta("kilod_model_call_duration_seconds_count", model=model) == 4
-    assert delta("kilod_model_tokens_total", model=model, direction="input") == attempt["tokens_in"]
-    assert delta("kilod_model_tokens_total", model=model, direction="output") == attempt["tokens_out"]
-    assert delta("kilod_model_unpriced_calls_total", model=model) == 4  # no made-up cost
-    assert delta("kilod_model_cost_usd_total", model=model) == 0
+    assert delta("kilod_model_calls_total", model=model, outcome="ok", agent="builtin") == 4
+    assert delta("kilod_model_call_duration_seconds_count", model=model, agent="builtin") == 4
+    assert delta("kilod_model_tokens_total", model=model, direction="input", agent="builtin") == attempt["tokens_in"]
+    assert delta("kilod_model_tokens_total", model=model, direction="output", agent="builtin") == attempt["tokens_out"]
+    assert delta("kilod_model_unpriced_calls_total", model=model, agent="builtin") == 4  # no made-up cost
+    assert delta("kilod_model_cost_usd_total", model=model, agent="builtin") == 0
     for tool in ("list_files", "write_file", "shell", "finish"):
         assert delta("kilod_tool_calls_total", tool=tool, outcome="ok") == 1, tool
         assert delta("kilod_tool_call_duration_seconds_count", tool=tool) == 1, tool

@@ -118,8 +118,8 @@ class Models:
                 self._call(litellm, model, messages, tools), self._calls_loop))
         except Exception as exc:
             if self._metrics:
-                self._metrics.model_calls.labels(model, "error").inc()
-                self._metrics.model_latency.labels(model).observe(time.monotonic() - started)
+                self._metrics.model_calls.labels(model, "error", "builtin").inc()
+                self._metrics.model_latency.labels(model, "builtin").observe(time.monotonic() - started)
             raise ModelError(f"model call to {model} failed: {type(exc).__name__}: {exc}") from exc
         choice = response.choices[0].message
         message: dict[str, Any] = {"role": "assistant", "content": choice.content}
@@ -137,14 +137,14 @@ class Models:
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
         if self._metrics:
             m = self._metrics
-            m.model_calls.labels(model, "ok").inc()
-            m.model_latency.labels(model).observe(time.monotonic() - started)
-            m.tokens.labels(model, "input").inc(tokens_in)
-            m.tokens.labels(model, "output").inc(tokens_out)
+            m.model_calls.labels(model, "ok", "builtin").inc()
+            m.model_latency.labels(model, "builtin").observe(time.monotonic() - started)
+            m.tokens.labels(model, "input", "builtin").inc(tokens_in)
+            m.tokens.labels(model, "output", "builtin").inc(tokens_out)
             if cost is None:
-                m.unpriced_calls.labels(model).inc()
+                m.unpriced_calls.labels(model, "builtin").inc()
             else:
-                m.cost.labels(model).inc(cost)
+                m.cost.labels(model, "builtin").inc(cost)
         return Completion(message, tokens_in, tokens_out, cost)
 
     async def _call(self, litellm: Any, model: str, messages: list[dict[str, Any]],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,39 @@ class ScriptedLLM(CustomLLM):  # type: ignore[misc]
     def completion(self, model: str, messages: list[dict[str, Any]], *args: Any,
                    **kwargs: Any) -> litellm.ModelResponse:
         return self.reply(model, messages, *self.step_for(model, messages))
+
+    # Streaming (the model gateway passes agents' `stream: true` through): the same reply,
+    # as litellm's generic chunks: the text, then one chunk per tool call, then usage.
+    async def astreaming(self, model: str, messages: list[dict[str, Any]], *args: Any,  # type: ignore[override]
+                         **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        turn, step = self.step_for(model, messages)
+        delay = float(step.get("delay", 0))
+        if delay:
+            await asyncio.sleep(delay)
+        for chunk in _chunks(self.reply(model, messages, turn, step)):
+            yield chunk
+
+    def streaming(self, model: str, messages: list[dict[str, Any]], *args: Any,  # type: ignore[override]
+                  **kwargs: Any) -> Iterator[dict[str, Any]]:
+        yield from _chunks(self.reply(model, messages, *self.step_for(model, messages)))
+
+
+def _chunks(response: litellm.ModelResponse) -> Iterator[dict[str, Any]]:
+    """A whole reply as litellm GenericStreamingChunk dicts."""
+    choice = response.choices[0]
+    calls = choice.message.tool_calls or []
+    usage = response.usage
+    done = {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens}
+    if choice.message.content:
+        yield {"text": choice.message.content, "tool_use": None, "is_finished": False,
+               "finish_reason": "", "usage": None, "index": 0}
+    for i, call in enumerate(calls):
+        yield {"text": "", "is_finished": False, "finish_reason": "", "usage": None, "index": 0,
+               "tool_use": {"id": call.id, "type": "function", "index": i,
+                            "function": {"name": call.function.name, "arguments": call.function.arguments}}}
+    yield {"text": "", "tool_use": None, "is_finished": True, "finish_reason": choice.finish_reason,
+           "usage": done, "index": 0}
 
 
 def make_provider(scripts_dir: Path | None) -> ScriptedLLM:

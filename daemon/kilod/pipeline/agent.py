@@ -1,8 +1,8 @@
 """The agent works in the attempt's container until it finishes, stops early, or fails.
 
-Which agent runs is looked up by name: `BUILTIN` (kilod's own loop) is the only
-one so far; an adapter for another agent (Claude Code, Codex, aider…) is one more
-`Agent` in the mapping, picked by the attempt.
+Which agent runs is looked up by the attempt's `agent`: `BUILTIN` (kilod's own loop)
+or an agent CLI (Claude Code, Codex, aider, mini-swe-agent: kilod.agents.step), each one
+more `Agent` in the mapping.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Protocol
 from kilod.agent.loop import AgentResult, AgentRun, Budget
 from kilod.agent.tools import ToolRunner
 from kilod.domain import EventKind, Step
+from kilod.errors import Unavailable
 from kilod.pipeline.base import Outcome, StepContext
 
 BUILTIN = "builtin"
@@ -46,7 +47,10 @@ class AgentStep:
         self.agents: Mapping[str, Agent] = agents if agents is not None else {BUILTIN: BuiltinAgent()}
 
     def agent_for(self, ctx: StepContext) -> Agent:
-        return self.agents[BUILTIN]
+        agent = self.agents.get(ctx.attempt.agent)
+        if agent is None:
+            raise Unavailable(f"agent '{ctx.attempt.agent}' is not run by this daemon")
+        return agent
 
     async def run(self, ctx: StepContext) -> Outcome:
         result = await self.agent_for(ctx).run(ctx)

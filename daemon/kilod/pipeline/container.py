@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from kilod.agents.runner import agent_mounts
 from kilod.domain import Attempt, Card, State, Step, container_name
 from kilod.errors import Conflict
 from kilod.git.repository import Repository
@@ -32,6 +33,7 @@ def container_spec(services: Services, attempt: Attempt, card: Card, repo: Repos
         memory_limit=settings.memory_limit,
         cpu_limit=settings.cpu_limit,
         pids_limit=settings.pids_limit,
+        mounts=tuple(agent_mounts(settings, attempt)),   # an agent CLI and its state (kilod.agents)
     )
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, Step
 from kilod.errors import Conflict, KilodError
 from kilod.git.repository import Repositories, Repository
-from kilod.pipeline.agent import AgentStep
+from kilod.pipeline.agent import Agent, AgentStep
 from kilod.pipeline.base import Outcome, PipelineStep, Services, StepContext
 from kilod.pipeline.checks import ChecksStep
 from kilod.pipeline.container import ContainerStep, ensure_container
@@ -24,8 +25,8 @@ from kilod.repo_settings import RepoSettings
 log = logging.getLogger(__name__)
 
 
-def default_steps() -> tuple[PipelineStep, ...]:
-    return (WorktreeStep(), ContainerStep(), SetupStep(), AgentStep(), ChecksStep(), ReviewStep())
+def default_steps(agents: Mapping[str, Agent] | None = None) -> tuple[PipelineStep, ...]:
+    return (WorktreeStep(), ContainerStep(), SetupStep(), AgentStep(agents), ChecksStep(), ReviewStep())
 
 
 class Pipeline:

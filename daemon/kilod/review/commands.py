@@ -53,7 +53,7 @@ class Commands:
             raise Conflict(f"attempt {attempt.id} is still {attempt.state}; cancel it first or wait")
         n = max(a.n for a in self.store.attempts_of(attempt.card_id)) + 1
         fresh = queued_attempt(attempt.card_id, n, attempt.model, str(self.settings.worktrees_dir), now(),
-                               attempt.runtime)
+                               attempt.runtime, agent=attempt.agent)
         await ctx.repo.require_free_branches([fresh.branch])
         self.lifecycle.events.publish(*self.store.add_attempts([fresh]))
         self.kick()

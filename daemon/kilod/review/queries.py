@@ -101,6 +101,7 @@ class Queries:
             checks = checks_summary(self.store.checks_of(attempt.id))
             rows.append({
                 "attempt_id": attempt.id,
+                "agent": attempt.agent,
                 "model": attempt.model,
                 "state": str(attempt.state),
                 "files_changed": None if files is None else len(files),

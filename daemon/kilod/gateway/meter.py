@@ -1,0 +1,114 @@
+"""Metering and budgets for gateway calls, counted exactly as the built-in agent counts its own.
+
+Each model call adds one step, its tokens and its cost (litellm's price map; None when the
+model has no price, never made up) to the attempt in one transaction, with a `log` event
+saying what the call cost. Before a call, the card's budget is checked with the built-in
+agent's own `Budget`: once spent, the call is refused, the stop reason is stored on the
+attempt and the pipeline's hook is told (once per attempt run).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kilod.agent.loop import Budget
+from kilod.domain import EventKind
+from kilod.events import EventLog
+from kilod.gateway.errors import BudgetSpent, GatewayError
+from kilod.gateway.wire import Usage, Wire
+from kilod.metrics import Metrics, agent_label
+from kilod.store import Store
+
+log = logging.getLogger(__name__)
+
+BudgetHook = Callable[[str, str], None]   # (attempt_id, reason)
+
+
+class Meter:
+    def __init__(self, store: Store, events: EventLog, metrics: Metrics | None = None,
+                 on_budget_spent: BudgetHook | None = None) -> None:
+        self.store = store
+        self.events = events
+        self.metrics = metrics
+        self.on_budget_spent = on_budget_spent
+        self._told: set[tuple[str, int]] = set()   # (attempt, run) whose budget hook already ran
+
+    def check_budget(self, attempt_id: str) -> None:
+        """Raise BudgetSpent when the card's budget is used up (recording why, telling the hook once)."""
+        attempt = self.store.get_attempt(attempt_id)
+        card = self.store.get_card(attempt.card_id)
+        reason = Budget(card.budget_tokens, card.budget_cost_usd).exceeded(
+            attempt.tokens_in + attempt.tokens_out, attempt.cost_usd)
+        if reason is None:
+            return
+        key = (attempt_id, attempt.run)
+        if key not in self._told:
+            self._told.add(key)
+            event = self.store.update_attempt(
+                attempt_id, (EventKind.LOG, {"message": f"stopped: {reason}", "source": "gateway"}),
+                stop_reason=reason)
+            if event is not None:
+                self.events.publish(event)
+            log.info("attempt %s: %s", attempt_id, reason, extra={"attempt_id": attempt_id})
+            if self.on_budget_spent is not None:
+                try:
+                    self.on_budget_spent(attempt_id, reason)
+                except Exception:  # the hook's failure must not turn a clear 400 into a 500
+                    log.exception("on_budget_spent failed for %s", attempt_id)
+        raise BudgetSpent(reason)
+
+    def record(self, litellm: Any, attempt_id: str, agent: str, model: str, wire: Wire, usage: Usage,
+               started: float, stream: bool, error: GatewayError | None = None, called: bool = False) -> None:
+        """Count one model call; a failed one reaches the log, and is a step if the provider answered
+        (`called`: a stream started) or reported tokens."""
+        seconds = time.monotonic() - started
+        cost = cost_of(litellm, model, usage) if usage.reported else None
+        payload: dict[str, Any] = {
+            "source": "gateway", "agent": agent, "model": model, "wire": str(wire), "stream": stream,
+            "tokens_in": usage.tokens_in, "tokens_out": usage.tokens_out,
+            "cache_read": usage.cache_read, "cache_write": usage.cache_write,
+            "cost_usd": cost, "seconds": round(seconds, 3),
+        }
+        if error is None:
+            price = "cost unknown" if cost is None else f"${cost:.6g}"
+            payload["message"] = (f"model call: {model}, {usage.tokens_in} in / {usage.tokens_out} out"
+                                  f"{f' ({usage.cache_read} cached)' if usage.cache_read else ''}, {price}")
+        else:
+            payload["message"] = f"model call failed ({error.status}): {error.message}"
+            payload["status"] = error.status
+        if error is None or called or usage.reported:
+            event = self.store.add_model_call(attempt_id, usage.tokens_in, usage.tokens_out, cost,
+                                              (EventKind.LOG, payload))
+        else:  # refused before any token was spent: not a step, as for the built-in agent
+            event = self.store.append_event(attempt_id, EventKind.LOG, payload)
+        self.events.publish(event)
+        self._count(model, agent_label(agent), usage, cost, seconds, error is None)
+
+    def _count(self, model: str, agent: str, usage: Usage, cost: float | None, seconds: float, ok: bool) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        m.model_calls.labels(model, "ok" if ok else "error", agent).inc()
+        m.model_latency.labels(model, agent).observe(seconds)
+        for direction, count in (("input", usage.tokens_in), ("output", usage.tokens_out),
+                                 ("cache_read", usage.cache_read), ("cache_write", usage.cache_write)):
+            if count or direction in ("input", "output"):
+                m.tokens.labels(model, direction, agent).inc(count)
+        if ok and cost is None:
+            m.unpriced_calls.labels(model, agent).inc()
+        elif cost is not None:
+            m.cost.labels(model, agent).inc(cost)
+
+
+def cost_of(litellm: Any, model: str, usage: Usage) -> float | None:
+    """The call's cost from litellm's price map (cache reads/writes at their own prices), or None."""
+    try:
+        prompt, completion = litellm.cost_per_token(
+            model=model, prompt_tokens=usage.tokens_in, completion_tokens=usage.tokens_out,
+            cache_read_input_tokens=usage.cache_read, cache_creation_input_tokens=usage.cache_write)
+    except Exception:
+        return None
+    return float(prompt) + float(completion)
