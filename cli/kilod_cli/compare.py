@@ -162,9 +162,10 @@ def print_file_diffs(data: dict[str, Any], path: str, items: list[AttemptFile], 
 # -- pick ----------------------------------------------------------------
 
 
-def pick(client: Client, attempt_id: str, message: str | None, merge: bool, as_json: bool) -> int:
+def pick(client: Client, attempt_id: str, message: str | None, merge: bool, as_json: bool,
+         assume_yes: bool = False) -> int:
     """Approve this attempt (the daemon discards its siblings) and say which ones went."""
-    result = land(client, attempt_id, message, merge, None)
+    result = land(client, attempt_id, message, merge, None, assume_yes)
     if result is None:
         return EXIT_FAILURE
     if as_json:

@@ -73,7 +73,7 @@ def cmd_open(args: argparse.Namespace) -> int:
 def cmd_approve(args: argparse.Namespace) -> int:
     from kilod_cli.desk import approve
 
-    return approve(client_for(args), args.attempt, args.message, args.merge, args.tree, args.json)
+    return approve(client_for(args), args.attempt, args.message, args.merge, args.tree, args.json, args.yes)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -85,7 +85,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_pick(args: argparse.Namespace) -> int:
     from kilod_cli.compare import pick
 
-    return pick(client_for(args), args.attempt, args.message, args.merge, args.json)
+    return pick(client_for(args), args.attempt, args.message, args.merge, args.json, args.yes)
 
 
 def cmd_discard(args: argparse.Namespace) -> int:
@@ -181,7 +181,10 @@ def _register_deciding(verbs: Subparsers, common: argparse.ArgumentParser) -> No
         parser_.add_argument("-m", "--message", help="the commit message (default: the card's title, the "
                                                      "agent's summary and kilod trailers)")
         parser_.add_argument("--tree", metavar="TREE",
-                             help="land only if the worktree is still this tree (the 'tree' of diff --json)")
+                             help="land only if the worktree is still this tree (the 'tree' of diff --json); "
+                                  "without it the command shows what will land and asks")
+        parser_.add_argument("-y", "--yes", action="store_true",
+                             help="without --tree: land what this command shows without asking")
         add_json_option(parser_, "print the daemon's answer as JSON")
     approve.add_argument("--merge", action="store_true", help="also merge into the card's base branch")
     approve.set_defaults(handler=cmd_approve)
@@ -210,6 +213,7 @@ def _register_deciding(verbs: Subparsers, common: argparse.ArgumentParser) -> No
     pick.add_argument("-m", "--message", help="the commit message (default: the card's title, the agent's "
                                               "summary and kilod trailers)")
     pick.add_argument("--merge", action="store_true", help="also merge into the card's base branch")
+    pick.add_argument("-y", "--yes", action="store_true", help="land what pick shows without asking")
     add_json_option(pick, "print the daemon's answer as JSON")
     pick.set_defaults(handler=cmd_pick)
 

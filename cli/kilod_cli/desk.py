@@ -334,14 +334,43 @@ def landing_lines(result: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
+class NothingShown(CliError):
+    """approve/merge without a tree, off a terminal and without --yes: a usage error."""
+
+    exit_code = 2
+
+
+def reviewed_tree(client: Client, attempt_id: str, merge: bool, assume_yes: bool) -> str:
+    """No tree named: show what will land, then ask on a terminal (or take --yes); the tree shown."""
+    shown: dict[str, Any] = client.get(attempt_path(attempt_id, "diff"))
+    from kilod_cli.render import diffstat_lines  # rich only once there is something to draw
+    tree = str(shown["tree"])
+    _say(f"{'merge' if merge else 'approve'} {attempt_id} lands exactly this (tree {tree}):")
+    for line in diffstat_lines(diffstat_of(shown)):
+        _say(line.plain)
+    for item in shown.get("left_out") or []:  # in the worktree, not in what lands
+        _say(f" left out: {visible(str(item.get('path')))} ({visible(str(item.get('note')))})")
+    if assume_yes:
+        return tree
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise NothingShown(f"name the tree you reviewed: --tree {tree} (the 'tree' of `kilod ctl diff "
+                           f"{attempt_id} --json`), or --yes to land what was just shown")
+    print("land it? [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CliError(f"nothing landed; {attempt_id} is still in review")
+    return tree
+
+
 def land(client: Client, attempt_id: str, message: str | None, merge: bool,
-         tree: str | None) -> dict[str, Any] | None:
-    """Approve: the daemon's answer, or None once a merge conflict has been explained on stderr."""
-    body: dict[str, Any] = {"merge": merge}
+         tree: str | None, assume_yes: bool = False) -> dict[str, Any] | None:
+    """Approve: the daemon's answer, or None once a merge conflict has been explained on stderr.
+
+    The daemon lands only a named tree: the one given, else the one this command shows.
+    """
+    body: dict[str, Any] = {"merge": merge,
+                            "tree": tree if tree is not None else reviewed_tree(client, attempt_id, merge, assume_yes)}
     if message is not None:
         body["message"] = message
-    if tree is not None:
-        body["tree"] = tree
     try:
         result: dict[str, Any] = client.post(attempt_path(attempt_id, "approve"), body)
     except ApiError as exc:
@@ -366,8 +395,8 @@ def print_pairs(pairs: list[tuple[str, str]]) -> None:
 
 
 def approve(client: Client, attempt_id: str, message: str | None, merge: bool, tree: str | None,
-            as_json: bool) -> int:
-    result = land(client, attempt_id, message, merge, tree)
+            as_json: bool, assume_yes: bool = False) -> int:
+    result = land(client, attempt_id, message, merge, tree, assume_yes)
     if result is None:
         return EXIT_FAILURE
     if as_json:

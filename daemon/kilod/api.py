@@ -23,6 +23,7 @@ from kilod.cards import Cards, NewCard
 from kilod.domain import meta
 from kilod.errors import Invalid, KilodError
 from kilod.events import EventLog
+from kilod.git.names import raw, readable
 from kilod.metrics import CONTENT_TYPE, Metrics
 from kilod.openapi import OPENAPI
 from kilod.review.commands import Commands, FollowUpRequest
@@ -189,10 +190,11 @@ class Api:
 
     async def attempt_diff(self, request: web.Request) -> web.Response:
         structured, text = await self.queries.diff(request.match_info["attempt_id"])
-        if request.query.get("format") == "text":
-            return web.Response(text=text, content_type="text/x-diff", headers={"X-Kilod-Tree": structured["tree"]})
+        if request.query.get("format") == "text":  # git's bytes, names and content exactly as git wrote them
+            return web.Response(body=raw(text), content_type="text/x-diff",
+                                headers={"X-Kilod-Tree": structured["tree"]})
         if request.query.get("format") == "both":
-            structured["text"] = text
+            structured["text"] = readable(text)
         if request.query.get("format") == "html":  # lines as Pygments HTML, for the web board
             return web.json_response(await asyncio.to_thread(highlight_diff, structured))
         return web.json_response(structured)

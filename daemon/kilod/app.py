@@ -121,7 +121,7 @@ class Daemon:
         lifecycle.observers.append(metrics.transition)
         sandbox = DockerSandbox()
         models = Models(settings.scripts_dir, settings.model_timeout, metrics)
-        repositories = Repositories()
+        repositories = Repositories(settings.max_file_bytes)
         # agent CLIs reach models only through the gateway, one unix socket per attempt (#15, kilod.agents);
         # a spent budget stops the attempt's agent
         gateway = Gateway(store, events, models, settings.data_dir, settings.model_timeout,
@@ -185,6 +185,7 @@ class Daemon:
             loop.add_signal_handler(signum, self.request_stop)
         log.info("kilod %s listening on %s (data dir %s, instance %s)", __version__, path,
                  settings.data_dir, settings.instance)
+        await parts.api.landing.recover()  # a landing a kill -9 cut short is finished before work resumes
         parts.scheduler.start()
 
     async def serve(self) -> None:

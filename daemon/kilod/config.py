@@ -56,6 +56,9 @@ class Settings(BaseSettings):
                                           "instead of the attempt's (e.g. an agent's small/fast model), JSON object")
     reconcile_interval: float = Field(5.0, gt=0, description="seconds between reconciler passes")
     scripts_dir: Path | None = Field(None, description="extra folder of scripted-model scripts")
+    max_file_bytes: int = Field(100 * 1024 * 1024, ge=1,
+                                description="largest worktree file that becomes a blob in the repository; larger "
+                                            "ones are left out of the diff and of what lands ('file too large')")
     git_author_name: str | None = Field(None, description="author of approved commits (default: git config)")
     git_author_email: str | None = Field(None, description="author email of approved commits")
     http: str | None = Field(None, description="host:port to serve the web board on, off by default")

@@ -75,12 +75,13 @@ _FILE_DIFF = _object({
     "status": {"type": "string", "enum": ["added", "modified", "deleted", "renamed"]},
     "binary": BOOL, "additions": INT, "deletions": INT, "old_mode": nullable(STRING), "new_mode": nullable(STRING),
     "risks": {"type": "array", "items": STRING}, "hunks": {"type": "array", "items": _HUNK},
-})
+}, {"path_base64": STRING, "old_path_base64": nullable(STRING)})   # exact bytes; `path` shows others as \\xNN
 _DIFF = _object({
     "attempt_id": STRING, "base_commit": STRING, "tree": STRING, "files": {"type": "array", "items": _FILE_DIFF},
     "nested_repositories": {"type": "array", "items": STRING}, "additions": INT, "deletions": INT,
     "risks": {"type": "array", "items": STRING},
-}, {"text": STRING})
+}, {"text": STRING, "left_out": {"type": "array", "items": _object(
+    {"path": STRING, "path_base64": STRING, "reason": STRING, "note": STRING})}})
 _DIFFSTAT = _object({
     "attempt_id": STRING, "base_commit": STRING, "added": INT, "deleted": INT,
     "files": {"type": "array", "items": _object({"path": STRING, "added": nullable(INT), "deleted": nullable(INT),

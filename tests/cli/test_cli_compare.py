@@ -294,10 +294,12 @@ def test_compare_diff_json(cli: CliEnv, diffs: FakeDaemon) -> None:
 
 
 def test_pick_approves_and_names_the_discarded_siblings(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
+    fake_daemon.on("GET", "/v1/attempts/c0ffee01-1/diff", (200, DIFFS["c0ffee01-1"]))
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (200, landed(None, ["c0ffee01-2", "c0ffee01-3"])))
-    result = cli.run("ctl", "pick", "c0ffee01-1", "-m", "Add --verbose")
+    result = cli.run("ctl", "pick", "c0ffee01-1", "-m", "Add --verbose", "--yes")
     assert result.returncode == 0, result.stderr
-    assert fake_daemon.requests[-1].body == {"merge": False, "message": "Add --verbose"}
+    assert fake_daemon.requests[-1].body == {"merge": False, "message": "Add --verbose",
+                                             "tree": DIFFS["c0ffee01-1"]["tree"]}
     assert result.stdout.splitlines() == [
         "approved   c0ffee01-1",
         f"commit     {'c' * 40}",
@@ -305,21 +307,22 @@ def test_pick_approves_and_names_the_discarded_siblings(cli: CliEnv, fake_daemon
         "merged     no (the work stays on its branch; 'kilod ctl merge' merges it into the base)",
         "discarded  c0ffee01-2, c0ffee01-3",
     ]
-    assert result.stderr == ("picked c0ffee01-1 (m/x); discarded 2 siblings (container, worktree and branch "
-                             "removed): c0ffee01-2, c0ffee01-3\n")
+    assert result.stderr.endswith("picked c0ffee01-1 (m/x); discarded 2 siblings (container, worktree and branch "
+                                  "removed): c0ffee01-2, c0ffee01-3\n")
 
 
 def test_pick_and_merge_with_no_sibling_left(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
     merge = {"branch": "main", "head": "d" * 40, "fast_forward": True, "worktree_updated": None,
              "checkout": None, "note": "main is not checked out: only the ref moved"}
+    fake_daemon.on("GET", "/v1/attempts/c0ffee01-1/diff", (200, DIFFS["c0ffee01-1"]))
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (200, landed(merge, [])))
-    result = cli.run("ctl", "pick", "c0ffee01-1", "--merge")
+    result = cli.run("ctl", "pick", "c0ffee01-1", "--merge", "-y")
     assert result.returncode == 0, result.stderr
-    assert fake_daemon.requests[-1].body == {"merge": True}
+    assert fake_daemon.requests[-1].body == {"merge": True, "tree": DIFFS["c0ffee01-1"]["tree"]}
     assert "merged     into main (fast-forward), now at dddddddddddd" in result.stdout.splitlines()
     assert result.stdout.splitlines()[-1] == "discarded  none (no other attempt of this card was still open)"
     assert "no sibling left to discard" in result.stderr
-    as_json = cli.run("ctl", "pick", "c0ffee01-1", "--json")
+    as_json = cli.run("ctl", "pick", "c0ffee01-1", "--json", "--yes")
     assert json.loads(as_json.stdout) == landed(merge, [])
 
 
@@ -327,10 +330,13 @@ def test_pick_with_a_merge_conflict_changes_nothing(cli: CliEnv, fake_daemon: Fa
     message = "merging into main conflicts in 1 file(s): app.py"
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (409, {"error": {
         "status": 409, "message": message, "paths": ["app.py"]}}))
-    result = cli.run("ctl", "pick", "c0ffee01-1", "--merge")
+    fake_daemon.on("GET", "/v1/attempts/c0ffee01-1/diff", (200, DIFFS["c0ffee01-1"]))
+    result = cli.run("ctl", "pick", "c0ffee01-1", "--merge", "--yes")
     assert result.returncode == 1
     assert result.stdout == ""
-    assert result.stderr.splitlines()[:3] == [f"kilod: {message}", "conflicting files:", "  app.py"]
+    shown = result.stderr.splitlines()
+    start = shown.index(f"kilod: {message}")
+    assert shown[start:start + 3] == [f"kilod: {message}", "conflicting files:", "  app.py"]
 
 
 def test_pick_needs_an_attempt_id(cli: CliEnv) -> None:

@@ -364,11 +364,17 @@ def landed(merge: dict[str, Any] | None, discarded: list[str]) -> dict[str, Any]
             "merge": merge, "discarded": discarded}
 
 
-def test_approve_without_merge(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
+def test_approve_without_a_tree_shows_what_lands_and_sends_its_tree(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
+    fake_daemon.on("GET", DIFF_PATH, (200, DIFF))
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (200, landed(None, [])))
-    result = cli.run("ctl", "approve", "c0ffee01-1")
+    refused = cli.run("ctl", "approve", "c0ffee01-1")  # piped, no --yes: nothing is sent
+    assert refused.returncode == 2 and f"--tree {DIFF['tree']}" in refused.stderr
+    assert [r.method for r in fake_daemon.requests] == ["GET"]
+
+    result = cli.run("ctl", "approve", "c0ffee01-1", "--yes")
     assert result.returncode == 0, result.stderr
-    assert fake_daemon.requests[-1].body == {"merge": False}
+    assert fake_daemon.requests[-1].body == {"merge": False, "tree": DIFF["tree"]}
+    assert f"lands exactly this (tree {DIFF['tree']})" in result.stderr and "greeter.py" in result.stderr
     assert result.stdout.splitlines() == [
         "approved  c0ffee01-1",
         f"commit    {'c' * 40}",
@@ -396,11 +402,11 @@ def test_a_fast_forward_that_left_the_checkout_alone(cli: CliEnv, fake_daemon: F
     merge = {"branch": "main", "head": "e" * 40, "fast_forward": True, "worktree_updated": None,
              "checkout": None, "note": "main is not checked out: only the ref moved"}
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (200, landed(merge, [])))
-    result = cli.run("ctl", "merge", "c0ffee01-1")
+    result = cli.run("ctl", "merge", "c0ffee01-1", "--tree", "f" * 40)
     assert result.returncode == 0, result.stderr
     assert "merged    into main (fast-forward), now at eeeeeeeeeeee" in result.stdout
     assert "checkout  ref only: your checkout was not touched" in result.stdout
-    as_json = cli.run("ctl", "merge", "c0ffee01-1", "--json")
+    as_json = cli.run("ctl", "merge", "c0ffee01-1", "--json", "--tree", "f" * 40)
     assert json.loads(as_json.stdout) == landed(merge, [])
 
 
@@ -408,7 +414,7 @@ def test_a_merge_conflict_lists_the_files_and_fails(cli: CliEnv, fake_daemon: Fa
     message = "merging into main conflicts in 2 file(s): greeter.py, docs/usage.md"
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (409, {"error": {
         "status": 409, "message": message, "paths": ["greeter.py", "docs/usage.md"]}}))
-    result = cli.run("ctl", "merge", "c0ffee01-1")
+    result = cli.run("ctl", "merge", "c0ffee01-1", "--tree", "f" * 40)
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -419,7 +425,7 @@ def test_a_merge_conflict_lists_the_files_and_fails(cli: CliEnv, fake_daemon: Fa
 def test_approve_in_the_wrong_state(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
     message = "only an attempt in review can be approved; c0ffee01-1 is running"
     fake_daemon.on("POST", "/v1/attempts/c0ffee01-1/approve", (409, {"error": {"status": 409, "message": message}}))
-    result = cli.run("ctl", "approve", "c0ffee01-1")
+    result = cli.run("ctl", "approve", "c0ffee01-1", "--tree", "f" * 40)
     assert (result.returncode, result.stdout, result.stderr) == (1, "", f"kilod: {message}\n")
 
 

@@ -93,7 +93,7 @@ def test_two_models_compared_and_one_picked_through_the_cli(cli: CliEnv, daemon:
     assert one_file.stdout.startswith(f"### attempt {first} (scripted/hello)\nnot changed by this attempt\n"
                                       f"### attempt {second} (scripted/steady)\ndiff --git a/steady.txt")
 
-    picked = ctl("pick", first)
+    picked = ctl("pick", first, "--yes")
     assert picked.returncode == 0, picked.stderr
     assert f"discarded  {second}" in picked.stdout.splitlines()
     assert daemon.attempt(first)["state"] == "approved"

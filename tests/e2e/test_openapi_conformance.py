@@ -98,7 +98,9 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     daemon.wait_state(first, "review")
     c.call("POST", "/v1/attempts/{attempt_id}/shell", 200, attempt_id=second)
 
-    approval = c.call("POST", "/v1/attempts/{attempt_id}/approve", 200, {"merge": True}, attempt_id=first)
+    tree = c.call("GET", "/v1/attempts/{attempt_id}/diff", 200, attempt_id=first)["tree"]
+    approval = c.call("POST", "/v1/attempts/{attempt_id}/approve", 200, {"merge": True, "tree": tree},
+                      attempt_id=first)
     assert approval["discarded"] == [second]
     retried = c.call("POST", "/v1/attempts/{attempt_id}/retry", 201, attempt_id=second)
     c.call("POST", "/v1/attempts/{attempt_id}/cancel", 200, attempt_id=retried["id"])
@@ -107,7 +109,7 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     # and the errors: each a documented status with the Error shape
     missing = c.call("GET", "/v1/attempts/{attempt_id}", 404, attempt_id="nope-1")
     bad = c.call("POST", "/v1/cards", 400, {"prompt": "", "repo": str(repo)})
-    late = c.call("POST", "/v1/attempts/{attempt_id}/approve", 409, {}, attempt_id=first)
+    late = c.call("POST", "/v1/attempts/{attempt_id}/approve", 409, {"tree": tree}, attempt_id=first)
     assert [e["error"]["reason"] for e in (missing, bad, late)] == ["not_found", "invalid", "conflict"]
     c.call("GET", "/v1/attempts/{attempt_id}/diff", 409, attempt_id=first)
 

@@ -75,6 +75,18 @@ def test_diff_json_and_text_agree_with_git(daemon: DaemonProcess, rich_repo: Pat
     assert diff["additions"] == sum(a or 0 for a, _ in expected.values())
 
 
+def shown_tree(daemon: DaemonProcess, attempt_id: str) -> str:
+    """The tree of the diff a reviewer is shown: what approve must name."""
+    return str(daemon.request("GET", f"/v1/attempts/{attempt_id}/diff")["tree"])
+
+
+def land(daemon: DaemonProcess, attempt_id: str, **body: Any) -> dict[str, Any]:
+    """Approve (merge=True: and merge) naming the tree of the diff just shown, as the CLI and the page do."""
+    result: dict[str, Any] = daemon.request("POST", f"/v1/attempts/{attempt_id}/approve",
+                                            {**body, "tree": shown_tree(daemon, attempt_id)})
+    return result
+
+
 def attempt_base(daemon: DaemonProcess, attempt: dict[str, Any]) -> str:
     return str(daemon.request("GET", f"/v1/cards/{attempt['card_id']}")["base_commit"])
 
@@ -141,7 +153,7 @@ def test_approve_refuses_a_tree_that_changed_since_review(daemon: DaemonProcess,
 
 def test_merge_fast_forwards_and_updates_a_clean_checkout(daemon: DaemonProcess, repo: Path) -> None:
     attempt = run_card(daemon, repo, "scripted/hello")
-    result = daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
+    result = land(daemon, attempt["id"], merge=True)
     assert result["merge"]["fast_forward"] is True
     assert result["merge"]["worktree_updated"] == str(repo.resolve())
     assert git(repo, "rev-parse", "main").strip() == result["commit"]
@@ -155,7 +167,7 @@ def test_merge_makes_a_merge_commit_when_the_base_moved(daemon: DaemonProcess, r
     git(repo, "commit", "-q", "-m", "meanwhile")
     moved = git(repo, "rev-parse", "main").strip()
 
-    result = daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
+    result = land(daemon, attempt["id"], merge=True)
     head = git(repo, "rev-parse", "main").strip()
     assert result["merge"]["fast_forward"] is False and head == result["merge"]["head"]
     assert git(repo, "rev-parse", f"{head}^1").strip() == moved
@@ -167,7 +179,7 @@ def test_merge_makes_a_merge_commit_when_the_base_moved(daemon: DaemonProcess, r
 def test_merge_does_not_touch_a_dirty_checkout_only_the_ref(daemon: DaemonProcess, repo: Path) -> None:
     attempt = run_card(daemon, repo, "scripted/hello")
     (repo / "README.md").write_text("uncommitted work of the user\n")
-    result = daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
+    result = land(daemon, attempt["id"], merge=True)
     assert result["merge"]["worktree_updated"] is None
     assert result["merge"]["checkout"] == str(repo.resolve())
     assert "has local changes" in result["merge"]["note"]
@@ -184,7 +196,7 @@ def test_merge_conflict_is_409_with_paths_and_changes_nothing(daemon: DaemonProc
     worktree_file = (Path(attempt["worktree"]) / "greeter.py").read_text()
 
     with pytest.raises(ApiError) as caught:
-        daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
+        land(daemon, attempt["id"], merge=True)
     assert caught.value.status == 409
     assert caught.value.body["error"]["paths"] == ["greeter.py"]
     assert "greeter.py" in caught.value.body["error"]["message"]
@@ -246,7 +258,7 @@ def test_planted_hooks_filters_fsmonitor_git_and_symlinks_never_run_or_leak(
     assert diff["nested_repositories"] == ["nested"] and "nested repository" in diff["risks"]
     assert ".git" not in by_path
 
-    result = daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
+    result = land(daemon, attempt["id"], merge=True)
     committed = tree_files(repo, result["commit"])
     assert "HOST-ONLY-SECRET" not in git(repo, "show", f"{result['commit']}:leak")
     assert git(repo, "cat-file", "-p", f"{result['commit']}:leak") == str(secret)
@@ -282,7 +294,7 @@ def test_approving_one_attempt_discards_its_siblings(daemon: DaemonProcess, repo
     first, second = (a["id"] for a in card["attempts"])
     daemon.wait_state(first, "review")
     daemon.wait_state(second, "review")
-    result = daemon.request("POST", f"/v1/attempts/{first}/approve", {})
+    result = land(daemon, first)
     assert result["discarded"] == [second]
     assert daemon.attempt(second)["state"] == "discarded"
     assert git(repo, "branch", "--list", f"kilod/{second}") == ""
@@ -321,6 +333,7 @@ def test_review_bad_input_is_a_clear_4xx_and_changes_nothing(daemon: DaemonProce
         ("POST", f"/v1/attempts/{attempt_id}/comments", {"path": "HELLO.md", "line": 0, "text": "x"}, 400, "line"),
         ("POST", f"/v1/attempts/{attempt_id}/messages", {"text": ""}, 400, "text"),
         ("POST", f"/v1/attempts/{attempt_id}/approve", {"merge": "yes please"}, 400, "merge"),
+        ("POST", f"/v1/attempts/{attempt_id}/approve", {"merge": True}, 400, "tree"),
         ("POST", f"/v1/attempts/{attempt_id}/cancel", {}, 409, "can be cancelled; "),
     ]
     for method, path, body, status, words in cases:
@@ -331,9 +344,10 @@ def test_review_bad_input_is_a_clear_4xx_and_changes_nothing(daemon: DaemonProce
     assert daemon.request("GET", f"/v1/attempts/{attempt_id}/comments") == {"comments": []}
     assert daemon.attempt(attempt_id) == attempt
 
+    tree = shown_tree(daemon, attempt_id)
     daemon.request("POST", f"/v1/attempts/{attempt_id}/discard")
     with pytest.raises(ApiError) as caught:
-        daemon.request("POST", f"/v1/attempts/{attempt_id}/approve", {})
+        daemon.request("POST", f"/v1/attempts/{attempt_id}/approve", {"tree": tree})
     assert caught.value.status == 409 and "discarded" in caught.value.body["error"]["message"]
 
 
@@ -348,7 +362,7 @@ def test_an_approve_interrupted_after_moving_refs_completes_without_a_second_com
     git(repo, "update-ref", f"refs/heads/{attempt['branch']}", commit, base)
     git(repo, "update-ref", "refs/heads/main", commit, base)
 
-    result = daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
+    result = land(daemon, attempt["id"], merge=True)
     assert result["commit"] == commit
     assert git(repo, "rev-parse", attempt["branch"]).strip() == commit
     assert git(repo, "rev-parse", "main").strip() == commit

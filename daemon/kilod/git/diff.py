@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypedDict
 
+from kilod.git.names import exact, readable, shown
 from kilod.git.paths import RepoPaths
 from kilod.git.runner import run_git
-from kilod.git.snapshot import MODE_EXECUTABLE, MODE_SYMLINK, Snapshot, snapshot
+from kilod.git.snapshot import DEFAULT_MAX_FILE_BYTES, MODE_EXECUTABLE, MODE_SYMLINK, Snapshot, snapshot
 
 DIFF_OPTIONS = ("-M", "--no-color", "--no-ext-diff", "--no-textconv", "--full-index")
 HUNK_HEADER = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)$")
@@ -76,8 +77,10 @@ class FileDiff:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "path": self.path,
-            "old_path": self.old_path,
+            "path": shown(self.path),               # `\\xNN` for bytes that are not UTF-8
+            "path_base64": exact(self.path),        # the name's exact bytes
+            "old_path": None if self.old_path is None else shown(self.old_path),
+            "old_path_base64": None if self.old_path is None else exact(self.old_path),
             "status": self.status,
             "binary": self.binary,
             "additions": self.additions,
@@ -87,7 +90,8 @@ class FileDiff:
             "risks": risks(self.path, self.old_mode, self.new_mode),
             "hunks": [
                 {"header": h.header, "old_start": h.old_start, "old_lines": h.old_lines,
-                 "new_start": h.new_start, "new_lines": h.new_lines, "lines": h.lines}
+                 "new_start": h.new_start, "new_lines": h.new_lines,
+                 "lines": [{**line, "text": readable(line["text"])} for line in h.lines]}
                 for h in self.hunks
             ],
         }
@@ -168,7 +172,7 @@ def _parse_section(lines: list[str], stat: tuple[int | None, int | None, str | N
 
 @dataclass(frozen=True)
 class FileStat:
-    path: str             # "old => new" for a rename
+    path: str             # as shown (names.shown); "old => new" for a rename
     added: int | None     # None for binary files
     deleted: int | None
 
@@ -196,7 +200,7 @@ class Diff:
         return sum(f.deletions for f in self.files)
 
     def stat(self) -> list[FileStat]:
-        return [FileStat(f"{f.old_path} => {f.path}" if f.old_path else f.path,
+        return [FileStat(f"{shown(f.old_path)} => {shown(f.path)}" if f.old_path else shown(f.path),
                          None if f.binary else f.additions, None if f.binary else f.deletions)
                 for f in self.files]
 
@@ -214,10 +218,11 @@ def diff_trees(git_dir: Path, base: str, tree: str) -> Diff:
     return Diff(base, tree, text, files)
 
 
-def worktree_diff(repo: RepoPaths, worktree: Path, base_commit: str) -> tuple[Snapshot, Diff]:
+def worktree_diff(repo: RepoPaths, worktree: Path, base_commit: str,
+                  max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[Snapshot, Diff]:
     """The worktree's snapshot and its diff against the base, untracked (not ignored) files included.
 
     No `git add`, no filter, and neither the agent's index nor the user's is touched.
     """
-    snap = snapshot(repo, worktree, base_commit)
+    snap = snapshot(repo, worktree, base_commit, max_file_bytes)
     return snap, diff_trees(repo.worktree_git_dir(worktree), base_commit, snap.tree)

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kilod.crashpoints import crash_during, crash_point
 from kilod.errors import Conflict
 from kilod.git.paths import RepoPaths
 from kilod.git.runner import config_value, is_ancestor, rev, run, run_git
@@ -80,18 +81,39 @@ def move_ref(repo: RepoPaths, ref: str, new: str, old: str, reason: str) -> None
 
 
 ATTRIBUTE_DRIVER = re.compile(r"\b(filter|diff|merge)=([^\s]+)")
+CONFIGURED_DRIVER = r"^(filter\..*\.(clean|smudge|process)|merge\..*\.driver)$"
+# The one driver a landing runs: git-lfs, so LFS files reach the user's checkout smudged, as `git merge`
+# would leave them. It only swaps pointers for objects it fetches; an agent cannot define what it runs.
+ALLOWED_FILTERS = frozenset({"lfs"})
+
+
+def _off(kind: str, name: str) -> list[str]:
+    if kind == "filter":
+        return [f"filter.{name}.clean=", f"filter.{name}.smudge=", f"filter.{name}.process=",
+                f"filter.{name}.required=false"]
+    if kind == "diff":
+        return [f"diff.{name}.textconv=", f"diff.{name}.command="]
+    return [f"merge.{name}.driver=false %A"]  # a conflict, never a command
 
 
 def neutralised_drivers(repo: RepoPaths, base: str, tree: str) -> tuple[str, ...]:
-    """`-c` settings that switch off every filter/diff/merge driver a changed .gitattributes names.
+    """`-c` settings that switch off every filter and merge driver but git-lfs's for a landing.
 
     The agent cannot define a driver, but it can name one the user has configured
-    (their global config is theirs); a name it introduced must not run on the host.
+    (their global config is theirs) in a .gitattributes, and the base branch's own
+    attributes name others: landing the agent's files must run none of them on the
+    host. Drivers configured anywhere git looks, and any the changed .gitattributes
+    name, are switched off; only `filter.lfs` stays.
     """
+    names: set[tuple[str, str]] = set()
+    configured = run("config", "--name-only", "--get-regexp", CONFIGURED_DRIVER, git_dir=repo.common_dir,
+                     accept=(0, 1)).stdout  # exit 1: none configured
+    for key in configured.splitlines():
+        kind, _, rest = key.partition(".")
+        names.add((kind, rest.rsplit(".", 1)[0]))
     # deleted files (d) name nothing any more
     changed = run_git("diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", base, tree,
                       git_dir=repo.common_dir)
-    names: set[tuple[str, str]] = set()
     for path in changed.split("\0"):
         if path.split("/")[-1] != ".gitattributes":
             continue
@@ -99,13 +121,8 @@ def neutralised_drivers(repo: RepoPaths, base: str, tree: str) -> tuple[str, ...
         names.update((kind, name) for kind, name in ATTRIBUTE_DRIVER.findall(text))
     settings: list[str] = []
     for kind, name in sorted(names):
-        if kind == "filter":
-            settings += [f"filter.{name}.clean=", f"filter.{name}.smudge=", f"filter.{name}.process=",
-                         f"filter.{name}.required=false"]
-        elif kind == "diff":
-            settings += [f"diff.{name}.textconv=", f"diff.{name}.command="]
-        else:
-            settings += [f"merge.{name}.driver=false %A"]  # a conflict, never a planted command
+        if not (kind == "filter" and name in ALLOWED_FILTERS):
+            settings += _off(kind, name)
     return tuple(settings)
 
 
@@ -170,28 +187,57 @@ def commit_landing(repo: RepoPaths, plan: LandingPlan) -> None:
         move_ref(repo, f"refs/heads/{plan.branch}", plan.commit, plan.branch_head, "kilod: approve")
 
 
-def land_merge(repo: RepoPaths, plan: MergePlan) -> MergeResult:
-    """Move the base branch old → new; update the checkout that has it only if that checkout is clean."""
+@dataclass(frozen=True)
+class MergeTarget:
+    """Where the base branch is checked out, and whether kilod updates that checkout's files."""
+
+    checkout: str | None      # the working tree that has the branch checked out
+    git_dir: str | None       # that working tree's own git dir (its index lives there)
+    update_files: bool        # clean when planned: its files and index follow the branch
+
+
+def merge_target(repo: RepoPaths, plan: MergePlan) -> MergeTarget:
+    """Decided before the journal entry is written, so a restart repairs exactly what was begun."""
+    checkout = checked_out_at(repo, plan.branch)
+    if plan.old == plan.new or checkout is None or not checkout.is_dir():
+        return MergeTarget(None, None, False)
+    git_dir = run_git("rev-parse", "--absolute-git-dir", cwd=checkout).strip()
+    # status may run clean filters on files whose stat changed: the same drivers off as for the update
+    dirty = run_git("status", "--porcelain", "--untracked-files=no", git_dir=Path(git_dir), work_tree=checkout,
+                    cwd=checkout, config=plan.drivers).strip()
+    return MergeTarget(str(checkout), git_dir, not dirty)
+
+
+def land_merge(repo: RepoPaths, plan: MergePlan, target: MergeTarget) -> MergeResult:
+    """Move the base branch old → new; update the checkout that has it only if that checkout was clean.
+
+    The checkout's files and index are brought to `new` first, then the ref moves
+    (compare-and-swap). A daemon dying between or during those leaves a journal entry
+    that `kilod.git.recovery` finishes at the next start.
+    """
     branch, old, new = plan.branch, plan.old, plan.new
     if old == new:
         return MergeResult(branch, new, plan.fast_forward, None, note=f"{branch} already contained the commit")
-    checkout = checked_out_at(repo, branch)
-    if checkout is None or not checkout.is_dir():
+    if target.checkout is None or target.git_dir is None:
         move_ref(repo, f"refs/heads/{branch}", new, old, "kilod: merge")
         return MergeResult(branch, new, plan.fast_forward, None,
                            note=f"{branch} is not checked out: only the ref moved")
-    git_dir = Path(run_git("rev-parse", "--absolute-git-dir", cwd=checkout).strip())
-    dirty = run_git("status", "--porcelain", "--untracked-files=no", git_dir=git_dir, work_tree=checkout,
-                    cwd=checkout).strip()
-    if not dirty:
+    checkout = Path(target.checkout)
+    if target.update_files:
         # two-tree read-tree refuses to clobber anything; then the ref moves (compare-and-swap)
-        run_git("read-tree", "-m", "-u", old, new, git_dir=git_dir, work_tree=checkout, cwd=checkout,
+        crash_during("checkout", 0.3)
+        run_git("read-tree", "-m", "-u", old, new, git_dir=Path(target.git_dir), work_tree=checkout, cwd=checkout,
                 config=plan.drivers)
+        crash_point("checked-out")
         move_ref(repo, f"refs/heads/{branch}", new, old, "kilod: merge")
+        crash_point("ref")
         return MergeResult(branch, new, plan.fast_forward, str(checkout), str(checkout),
                            f"the clean checkout at {checkout} was updated")
     move_ref(repo, f"refs/heads/{branch}", new, old, "kilod: merge")
-    return MergeResult(branch, new, plan.fast_forward, None, str(checkout),
-                       f"the checkout at {checkout} has local changes, so kilod did not touch its files: only the "
-                       "ref moved, and `git status` there shows the merge's changes as reverted until that "
-                       "checkout is brought up to date")
+    crash_point("ref")
+    return MergeResult(branch, new, plan.fast_forward, None, str(checkout), DIRTY_NOTE.format(checkout=checkout))
+
+
+DIRTY_NOTE = ("the checkout at {checkout} has local changes, so kilod did not touch its files: only the ref moved, "
+              "and `git status` there shows the merge's changes as reverted until that checkout is brought up to "
+              "date")

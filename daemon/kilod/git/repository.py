@@ -19,7 +19,7 @@ from typing import ParamSpec, TypeVar
 
 from kilod.errors import Conflict, KilodError, Unavailable
 from kilod.git import diff as diffs
-from kilod.git import landing, refs
+from kilod.git import landing, recovery, refs
 from kilod.git import snapshot as snapshots
 from kilod.git import worktree as worktrees
 from kilod.git.paths import RepoPaths, inspect_repo
@@ -37,9 +37,11 @@ def _mapped(exc: GitFailed) -> KilodError:
 
 
 class Repository:
-    def __init__(self, paths: RepoPaths, lock: asyncio.Lock | None = None) -> None:
+    def __init__(self, paths: RepoPaths, lock: asyncio.Lock | None = None,
+                 max_file_bytes: int = snapshots.DEFAULT_MAX_FILE_BYTES) -> None:
         self.paths = paths
         self.lock = lock or asyncio.Lock()
+        self.max_file_bytes = max_file_bytes   # larger worktree files never become blobs in the repository
 
     @property
     def path(self) -> Path:
@@ -92,10 +94,10 @@ class Repository:
     # -- content --------------------------------------------------------------------
 
     async def snapshot(self, path: Path, base_commit: str) -> snapshots.Snapshot:
-        return await self._thread(snapshots.snapshot, self.paths, path, base_commit)
+        return await self._thread(snapshots.snapshot, self.paths, path, base_commit, self.max_file_bytes)
 
     async def worktree_diff(self, path: Path, base_commit: str) -> tuple[snapshots.Snapshot, diffs.Diff]:
-        return await self._thread(diffs.worktree_diff, self.paths, path, base_commit)
+        return await self._thread(diffs.worktree_diff, self.paths, path, base_commit, self.max_file_bytes)
 
     async def diff(self, base: str, tree: str, path: Path | None = None) -> diffs.Diff:
         """base → tree, read from the worktree's admin dir when its objects may be there alone."""
@@ -116,15 +118,27 @@ class Repository:
         async with self.lock:
             await self._thread(landing.commit_landing, self.paths, plan)
 
-    async def land_merge(self, plan: landing.MergePlan) -> landing.MergeResult:
+    async def merge_target(self, plan: landing.MergePlan) -> landing.MergeTarget:
+        return await self._thread(landing.merge_target, self.paths, plan)
+
+    async def land_merge(self, plan: landing.MergePlan,
+                         target: landing.MergeTarget | None = None) -> landing.MergeResult:
+        """Merge as planned, into `target` (decided now when not given)."""
         async with self.lock:
-            return await self._thread(landing.land_merge, self.paths, plan)
+            if target is None:
+                target = await self._thread(landing.merge_target, self.paths, plan)
+            return await self._thread(landing.land_merge, self.paths, plan, target)
+
+    async def repair_landing(self, plan: landing.LandingPlan, target: landing.MergeTarget | None) -> list[str]:
+        async with self.lock:
+            return await self._thread(recovery.repair_landing, self.paths, plan, target)
 
 
 class Repositories:
     """One `Repository` per working tree, and one lock per common git dir, made on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_file_bytes: int = snapshots.DEFAULT_MAX_FILE_BYTES) -> None:
+        self.max_file_bytes = max_file_bytes
         self._locks: dict[Path, asyncio.Lock] = {}
         self._open: dict[RepoPaths, Repository] = {}
 
@@ -133,5 +147,6 @@ class Repositories:
         paths = await asyncio.to_thread(inspect_repo, path_text)
         if paths not in self._open:
             # a linked working tree of the same repository shares its git dir, so its lock
-            self._open[paths] = Repository(paths, self._locks.setdefault(paths.common_dir, asyncio.Lock()))
+            self._open[paths] = Repository(paths, self._locks.setdefault(paths.common_dir, asyncio.Lock()),
+                                           self.max_file_bytes)
         return self._open[paths]

@@ -14,6 +14,7 @@ a thread.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ SAFE_ENV = {
     "LANGUAGE": "C",   # git's messages in English, whatever the host's locale
     "LC_ALL": "C",
 }
+# git dies with the daemon (PR_SET_PDEATHSIG): a `read-tree -m -u` orphaned by a kill -9 would
+# otherwise go on writing the user's checkout while the next start repairs it.
+TIED_TO_DAEMON = ["setpriv", "--pdeathsig", "KILL"] if shutil.which("setpriv") else []
 # Paths are bytes on disk; text here keeps undecodable bytes as surrogates so they round-trip.
 ENCODING = "utf-8"
 ERRORS = "surrogateescape"
@@ -82,7 +86,7 @@ def run(*args: str, git_dir: Path | None = None, work_tree: Path | None = None, 
     """Run git; its exit code and stdout, or GitFailed if the code is not in `accept`."""
     command = git_command(*args, git_dir=git_dir, work_tree=work_tree, config=config)
     data = stdin.encode(ENCODING, ERRORS) if isinstance(stdin, str) else stdin
-    done = subprocess.run(command, input=data, capture_output=True, cwd=cwd,
+    done = subprocess.run(TIED_TO_DAEMON + command, input=data, capture_output=True, cwd=cwd,
                           stdin=subprocess.DEVNULL if data is None else None,
                           env={**os.environ, **SAFE_ENV, **(env or {})})
     if done.returncode not in accept:

@@ -13,12 +13,15 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kilod.git.paths import RepoPaths
-from kilod.git.runner import run_git
+from kilod.git.runner import run, run_git
 
 MODE_FILE = "100644"
 MODE_EXECUTABLE = "100755"
@@ -26,10 +29,27 @@ MODE_SYMLINK = "120000"
 MODE_GITLINK = "160000"
 
 
+# Files up to this size are read into memory; larger ones are streamed through a scratch copy.
+IN_MEMORY_BYTES = 1024 * 1024
+CHUNK = 1024 * 1024
+# What a repository takes by default: GitHub refuses files over 100 MiB.
+DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A worktree path the snapshot could not or would not hold; it lands as the base had it."""
+
+    path: str
+    reason: str           # "too large", "unsupported file type"
+    note: str             # the same, for people, with the size or the kind
+
+
 @dataclass(frozen=True)
 class Snapshot:
     tree: str
     nested_repositories: list[str] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -37,6 +57,14 @@ class _Entry:
     mode: str
     sha: str
     path: str
+
+
+@dataclass(frozen=True)
+class _Blob:
+    """A file's content: in memory, or in a scratch copy outside the worktree."""
+
+    data: bytes | None = None
+    copy: Path | None = None
 
 
 def _split_z(text: str) -> list[str]:
@@ -57,8 +85,28 @@ def _open_parent(root_fd: int, parts: list[str]) -> int | None:
     return fd
 
 
-def _read_entry(root_fd: int, path: str) -> tuple[str, bytes] | None:
-    """(mode, content) of a worktree path without following any symlink; None if absent."""
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _read_entry(root_fd: int, path: str, max_bytes: int, scratch: Path,
+                hasher: Callable[[], Any]) -> tuple[str, str, _Blob] | LeftOut | None:
+    """(mode, sha, content) of a worktree path without following any symlink; LeftOut; None if absent."""
     parts = path.split("/")
     if any(p in ("", ".", "..") for p in parts):
         return None
@@ -69,26 +117,73 @@ def _read_entry(root_fd: int, path: str) -> tuple[str, bytes] | None:
     try:
         info = os.stat(name, dir_fd=parent, follow_symlinks=False)
         if stat.S_ISLNK(info.st_mode):
-            return MODE_SYMLINK, os.fsencode(os.readlink(name, dir_fd=parent))
-        if not stat.S_ISREG(info.st_mode):
+            target = os.fsencode(os.readlink(name, dir_fd=parent))
+            return MODE_SYMLINK, _digest(hasher, target), _Blob(data=target)
+        if stat.S_ISDIR(info.st_mode):
             return None
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=parent)
+        if not stat.S_ISREG(info.st_mode):  # opening a FIFO would block; a device is no content
+            return LeftOut(path, "unsupported file type",
+                           f"{_kind(info.st_mode)}: git cannot hold it, so it is not part of what lands")
+        if info.st_size > max_bytes:  # never read: a 4 GiB sparse file costs nothing
+            return LeftOut(path, "too large", f"file too large: {_size(info.st_size)}, over the "
+                           f"{_size(max_bytes)} limit (KILOD_MAX_FILE_BYTES); it is not part of what lands")
+        mode = MODE_EXECUTABLE if info.st_mode & 0o111 else MODE_FILE
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=parent)
         with os.fdopen(fd, "rb") as handle:
-            data = handle.read()
-        return (MODE_EXECUTABLE if info.st_mode & 0o111 else MODE_FILE), data
+            if info.st_size <= IN_MEMORY_BYTES:
+                data = handle.read(max_bytes + 1)
+                blob = _Blob(data=data)
+                sha = _digest(hasher, data) if len(data) <= max_bytes else ""
+            else:
+                blob, sha = _stream(handle, max_bytes, scratch, hasher)
+        if sha == "":
+            return LeftOut(path, "too large", f"file too large: it grew over the {_size(max_bytes)} limit while "
+                           "it was read; it is not part of what lands")
+        return mode, sha, blob
     except OSError:
         return None
     finally:
         os.close(parent)
 
 
-def snapshot(repo: RepoPaths, worktree: Path, base_commit: str) -> Snapshot:
-    """The worktree's files (untracked, not ignored ones included) as a tree; nested repositories named."""
+def _digest(hasher: Callable[[], Any], data: bytes) -> str:
+    h = hasher()
+    h.update(b"blob %d\0" % len(data))
+    h.update(data)
+    return str(h.hexdigest())
+
+
+def _stream(handle: Any, max_bytes: int, scratch: Path, hasher: Callable[[], Any]) -> tuple[_Blob, str]:
+    """Copy a large file out of the worktree in chunks, then hash the copy (which cannot change)."""
+    fd, name = tempfile.mkstemp(dir=scratch, prefix="large-")
+    copied = 0
+    with os.fdopen(fd, "wb") as out:
+        while chunk := handle.read(CHUNK):
+            copied += len(chunk)
+            if copied > max_bytes:
+                return _Blob(), ""
+            out.write(chunk)
+    h = hasher()
+    h.update(b"blob %d\0" % copied)
+    with open(name, "rb") as copy:
+        while chunk := copy.read(CHUNK):
+            h.update(chunk)
+    return _Blob(copy=Path(name)), str(h.hexdigest())
+
+
+def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
+             max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Snapshot:
+    """The worktree's files (untracked, not ignored ones included) as a tree; nested repositories named.
+
+    A path the tree cannot hold (a FIFO, a device) or should not (over `max_file_bytes`)
+    is left out and named: it lands as the base had it (absent, or the base's content).
+    """
     git_dir = repo.worktree_git_dir(worktree)
     object_format = run_git("rev-parse", "--show-object-format", git_dir=git_dir).strip() or "sha1"
     hasher = hashlib.sha256 if object_format == "sha256" else hashlib.sha1
     with tempfile.TemporaryDirectory(prefix="kilod-snapshot-") as tmp:
-        listing_env = {"GIT_INDEX_FILE": str(Path(tmp) / "listing")}
+        scratch = Path(tmp)
+        listing_env = {"GIT_INDEX_FILE": str(scratch / "listing")}
         run_git("read-tree", base_commit, git_dir=git_dir, env=listing_env)
         staged = run_git("ls-files", "-z", "--stage", git_dir=git_dir, work_tree=worktree, env=listing_env)
         others = run_git("ls-files", "-z", "--others", "--exclude-standard", git_dir=git_dir, work_tree=worktree,
@@ -96,6 +191,7 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str) -> Snapshot:
 
         entries: list[_Entry] = []
         paths: list[str] = []
+        in_base: dict[str, _Entry] = {}
         for line in _split_z(staged):
             meta, path = line.split("\t", 1)
             mode, sha, _ = meta.split(" ")
@@ -103,32 +199,53 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str) -> Snapshot:
                 entries.append(_Entry(mode, sha, path))
             else:
                 paths.append(path)
+                in_base[path] = _Entry(mode, sha, path)
         nested = [p.rstrip("/") for p in _split_z(others) if p.endswith("/")]
         paths += [p for p in _split_z(others) if not p.endswith("/")]
+        listed = set(paths)
+        paths += [p for p in _special_files(git_dir, worktree, nested, listed)]
 
-        contents: dict[str, bytes] = {}
+        contents: dict[str, _Blob] = {}
+        left_out: list[LeftOut] = []
         root_fd = os.open(worktree, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
             for path in paths:
-                found = _read_entry(root_fd, path)
+                found = _read_entry(root_fd, path, max_file_bytes, scratch, hasher)
+                if isinstance(found, LeftOut):
+                    left_out.append(found)
+                    if path in in_base:  # neither its change nor a deletion lands
+                        entries.append(in_base[path])
+                    continue
                 if found is None:
                     continue
-                mode, data = found
-                sha = hasher(b"blob %d\0" % len(data) + data).hexdigest()
-                contents[sha] = data
+                mode, sha, blob = found
+                contents[sha] = blob
                 entries.append(_Entry(mode, sha, path))
         finally:
             os.close(root_fd)
 
-        _store_missing_blobs(git_dir, contents, Path(tmp))
-        index_env = {"GIT_INDEX_FILE": str(Path(tmp) / "snapshot")}
+        _store_missing_blobs(git_dir, contents, scratch)
+        index_env = {"GIT_INDEX_FILE": str(scratch / "snapshot")}
         index_info = "".join(f"{e.mode} {e.sha}\t{e.path}\0" for e in entries)
         run_git("update-index", "-z", "--index-info", git_dir=git_dir, env=index_env, stdin=index_info)
         tree = run_git("write-tree", git_dir=git_dir, env=index_env).strip()
-    return Snapshot(tree=tree, nested_repositories=sorted(nested))
+    return Snapshot(tree=tree, nested_repositories=sorted(nested), left_out=left_out)
 
 
-def _store_missing_blobs(git_dir: Path, contents: dict[str, bytes], scratch: Path) -> None:
+def _special_files(git_dir: Path, worktree: Path, nested: list[str], listed: set[str]) -> list[str]:
+    """Untracked FIFOs, sockets and devices (git's listing skips them), not ignored, outside nested repositories."""
+    found = subprocess.run(["find", ".", "-path", "./.git", "-prune", "-o", "!", "-type", "f", "!", "-type", "d",
+                            "!", "-type", "l", "-print0"], cwd=worktree, capture_output=True, check=False).stdout
+    candidates = [os.fsdecode(item)[2:] for item in found.split(b"\0") if item.startswith(b"./")]
+    candidates = [c for c in candidates if c not in listed and not any(c.startswith(f"{n}/") for n in nested)]
+    if not candidates:
+        return []
+    ignored = run("check-ignore", "-z", "--stdin", git_dir=git_dir, work_tree=worktree, cwd=worktree,
+                  stdin="".join(f"{c}\0" for c in candidates), accept=(0, 1)).stdout
+    return sorted(set(candidates) - set(_split_z(ignored)))
+
+
+def _store_missing_blobs(git_dir: Path, contents: dict[str, _Blob], scratch: Path) -> None:
     """Write the blobs the repository lacks, from copies outside the worktree, with no filters."""
     if not contents:
         return
@@ -139,8 +256,13 @@ def _store_missing_blobs(git_dir: Path, contents: dict[str, bytes], scratch: Pat
         return
     copies = scratch / "blobs"
     copies.mkdir()
+    sources = []
     for sha in missing:
-        (copies / sha).write_bytes(contents[sha])
+        blob = contents[sha]
+        if blob.copy is None:
+            (copies / sha).write_bytes(blob.data or b"")
+            sources.append(copies / sha)
+        else:
+            sources.append(blob.copy)
     run_git("hash-object", "-w", "--no-filters", "--stdin-paths", git_dir=git_dir,
-            stdin="".join(f"{copies / sha}\n" for sha in missing))
-
+            stdin="".join(f"{source}\n" for source in sources))

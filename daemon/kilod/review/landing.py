@@ -10,26 +10,33 @@ siblings: the card is done.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kilod.config import Settings
+from kilod.crashpoints import crash_point
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, container_name
-from kilod.errors import Conflict
+from kilod.errors import Conflict, KilodError
 from kilod.git.landing import LandingPlan, MergeResult
 from kilod.git.repository import Repositories, Repository
 from kilod.lifecycle import Lifecycle
 from kilod.review.context import AttemptContext, CardLocks, Stop, open_attempt
+from kilod.review.journal import LandingJournal, OpenLanding
 from kilod.sandbox.base import Sandbox
+
+log = logging.getLogger(__name__)
 
 
 class ApproveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     message: str | None = Field(None, min_length=1, max_length=20_000)
     merge: bool = False
-    tree: str | None = Field(None, description="the tree id the reviewer saw; 409 if the worktree changed")
+    tree: str = Field(pattern=r"^[0-9a-f]{40}(?:[0-9a-f]{24})?$",
+                      description="the tree id of the diff the reviewer saw (the diff's `tree`); what lands is "
+                                  "exactly this tree, and 409 (with the new `tree`) if the worktree changed since")
 
 
 class Landing:
@@ -42,17 +49,29 @@ class Landing:
         self.sandbox = sandbox
         self.stop = stop
         self.locks = locks
+        self.journal = LandingJournal(settings.data_dir / "landings.db")
 
     async def approve(self, attempt_id: str, message: str | None, merge: bool,
-                      expected_tree: str | None) -> dict[str, Any]:
+                      expected_tree: str) -> dict[str, Any]:
         ctx = await open_attempt(self.store, self.repositories, attempt_id)
         async with self.locks.of(ctx.attempt):
             ctx = AttemptContext(self.store.get_attempt(attempt_id), ctx.card, ctx.repo)
             plan = await self._plan(ctx, message, merge, expected_tree)
-            # nothing has moved yet; from here on refs move, each with compare-and-swap
-            await ctx.repo.commit_landing(plan)
-            merged = None if plan.merge is None else await ctx.repo.land_merge(plan.merge)
+            target = None if plan.merge is None else await ctx.repo.merge_target(plan.merge)
+            # nothing has moved yet; the plan is on disk before the first ref moves (each with compare-and-swap)
+            self.journal.begin(attempt_id, plan, target)
+            crash_point("journaled")
+            try:
+                await ctx.repo.commit_landing(plan)
+                crash_point("branch")
+                merged = (None if plan.merge is None or target is None
+                          else await ctx.repo.land_merge(plan.merge, target))
+            except KilodError as exc:  # refused (a branch moved): nothing for a restart to finish
+                self.journal.finish(attempt_id, f"stopped: {exc}")
+                raise
             attempt = self._record(ctx.attempt, plan, merged)
+            crash_point("recorded")
+            self.journal.finish(attempt_id, "landed")
             discarded = await self._clean_after(attempt, ctx.card, ctx.repo)
         return {
             "attempt": self.store.get_attempt(attempt.id).to_json(),
@@ -66,7 +85,7 @@ class Landing:
         }
 
     async def _plan(self, ctx: AttemptContext, message: str | None, merge: bool,
-                    expected_tree: str | None) -> LandingPlan:
+                    expected_tree: str) -> LandingPlan:
         """The commit and merge approve will make; Conflict (changing nothing) if it cannot."""
         attempt, card = ctx.attempt, ctx.card
         if attempt.state != State.REVIEW:
@@ -74,14 +93,53 @@ class Landing:
         worktree = ctx.worktree()
         if merge and not card.base_branch:
             raise Conflict(f"the card's base '{card.base_ref}' is not a branch; there is nothing to merge into")
+        # a shell or follow-up may have started the container again: freeze it before looking
+        await asyncio.to_thread(self.sandbox.stop, container_name(attempt.id))
         snap = await ctx.repo.snapshot(worktree, card.base_commit)
-        if expected_tree and expected_tree != snap.tree:
+        if expected_tree != snap.tree:
             raise Conflict("the worktree changed since that diff was shown; review it again", tree=snap.tree)
         who = await ctx.repo.identity(self.settings.git_author_name, self.settings.git_author_email)
         return await ctx.repo.plan_landing(attempt.branch, card.base_commit, snap.tree,
                                            message or default_message(card, attempt), who,
                                            card.base_branch if merge else None,
                                            f"Merge {attempt.branch}: {card.title}")
+
+    async def recover(self) -> list[str]:
+        """At start-up: finish every landing a daemon death interrupted; what was repaired, in words."""
+        reports = []
+        for entry in self.journal.unfinished():
+            reports.append(await self._recover(entry))
+        return reports
+
+    async def _recover(self, entry: OpenLanding) -> str:
+        try:
+            ctx = await open_attempt(self.store, self.repositories, entry.attempt_id)
+        except KilodError as exc:
+            self.journal.finish(entry.attempt_id, f"not repaired: {exc}")
+            return f"landing of {entry.attempt_id} not repaired: {exc}"
+        async with self.locks.of(ctx.attempt):
+            try:
+                done = await ctx.repo.repair_landing(entry.plan, entry.target)
+            except KilodError as exc:
+                message = f"a restart interrupted this attempt's landing, and kilod could not finish it: {exc}"
+                self.lifecycle.record(entry.attempt_id, EventKind.LOG, {"message": message, "level": "error"})
+                log.error("landing of %s: %s", entry.attempt_id, message, extra={"attempt_id": entry.attempt_id})
+                self.journal.finish(entry.attempt_id, message)
+                return message
+            attempt = self.store.get_attempt(entry.attempt_id)
+            if attempt.state == State.REVIEW:
+                attempt = self.lifecycle.transition(attempt.id, State.APPROVED, landed_commit=entry.plan.commit)
+                done.append("recorded the attempt as approved")
+            message = ("the daemon stopped in the middle of landing this attempt; on restart kilod "
+                       + ("; ".join(done) if done else "found the landing complete"))
+            self.lifecycle.record(attempt.id, EventKind.LOG, {"message": message, "repaired": done})
+            log.warning("landing of %s repaired: %s", attempt.id, message, extra={"attempt_id": attempt.id})
+            self.journal.finish(attempt.id, message)
+            try:
+                await self._clean_after(attempt, ctx.card, ctx.repo)
+            except KilodError as exc:  # the reconciler and a later discard remove what is left
+                log.warning("cleaning up after %s: %s", attempt.id, exc, extra={"attempt_id": attempt.id})
+        return message
 
     def _record(self, attempt: Attempt, plan: LandingPlan, merged: MergeResult | None) -> Attempt:
         attempt = self.lifecycle.transition(attempt.id, State.APPROVED, landed_commit=plan.commit)

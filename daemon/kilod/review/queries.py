@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kilod.domain import EventKind, State, checks_summary, usage_totals
 from kilod.errors import Conflict, Invalid
 from kilod.git.diff import FileDiff
+from kilod.git.names import exact, shown
 from kilod.git.repository import Repositories
 from kilod.lifecycle import Lifecycle
 from kilod.review.context import AttemptContext, open_attempt
@@ -49,13 +50,17 @@ class Queries:
             "base_commit": ctx.card.base_commit,
             "tree": snap.tree,
             "files": files_json,
-            "nested_repositories": snap.nested_repositories,
+            "nested_repositories": [shown(p) for p in snap.nested_repositories],
+            # worktree paths that are not part of what lands: a FIFO, a device, a file over the size limit
+            "left_out": [{"path": shown(item.path), "path_base64": exact(item.path), "reason": item.reason,
+                          "note": item.note} for item in snap.left_out],
             "additions": diff.additions,
             "deletions": diff.deletions,
             "risks": sorted({r for f in files_json for r in f["risks"]}
-                            | ({"nested repository"} if snap.nested_repositories else set())),
+                            | ({"nested repository"} if snap.nested_repositories else set())
+                            | ({"files left out"} if snap.left_out else set())),
         }
-        return structured, diff.text
+        return structured, diff.text   # git's own bytes (surrogateescape): api sends them as they are
 
     async def diffstat(self, attempt_id: str) -> dict[str, Any]:
         """Files the attempt changed against its base, untracked ones included: read off the same diff."""
@@ -78,7 +83,7 @@ class Queries:
         if attempt.state in (State.APPROVED, State.DISCARDED):
             raise Conflict(f"attempt {attempt.id} is {attempt.state}; there is nothing left to comment on")
         _, diff = await ctx.repo.worktree_diff(ctx.worktree(), ctx.card.base_commit)
-        files = {f.path: f for f in diff.files}
+        files = {shown(f.path): f for f in diff.files}  # comments name files as the diff shows them
         if path not in files:
             raise Invalid(f"{path} is not in this attempt's diff", field="path")
         if line not in files[path].new_lines_in_diff():
@@ -97,7 +102,7 @@ class Queries:
         for attempt in self.store.attempts_of(card_id):
             files = await self._changed_files(AttemptContext(attempt, card, repo))
             for f in files or []:
-                touched.setdefault(f.path, []).append(attempt.id)
+                touched.setdefault(shown(f.path), []).append(attempt.id)
             checks = checks_summary(self.store.checks_of(attempt.id))
             rows.append({
                 "attempt_id": attempt.id,
@@ -120,7 +125,7 @@ class Queries:
                 "wall_seconds": (round(attempt.finished_at - attempt.started_at, 3)
                                  if attempt.finished_at and attempt.started_at else None),
                 "stop_reason": attempt.stop_reason,
-                "files": sorted(f.path for f in files or []),
+                "files": sorted(shown(f.path) for f in files or []),
             })
         return {
             "card_id": card.id,

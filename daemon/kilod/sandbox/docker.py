@@ -7,6 +7,7 @@ tree here. Blocking: every method is called from a thread.
 from __future__ import annotations
 
 import io
+import secrets
 import shlex
 import tarfile
 import time
@@ -172,52 +173,66 @@ class DockerSandbox:
         return self.exec(container_id, " ".join(shlex.quote(a) for a in argv), timeout=60)
 
     def copy_out(self, container_id: str, path: str, limit: int) -> tuple[bytes, bool]:
-        """Up to `limit` bytes of a regular file inside the container, and whether it was cut."""
+        """Up to `limit` bytes of a regular file inside the container, and whether it was cut.
+
+        Read by the container's own user (`head` in an exec), never by the engine as root:
+        what the agent cannot read, kilod does not read for it.
+        """
         container = self._get(container_id)
+        script = ('[ -d "$1" ] && exit 21; [ -e "$1" ] || exit 22; [ -f "$1" ] || exit 23; '
+                  'exec head -c "$2" -- "$1"')
         try:
-            stream, stat = container.get_archive(absolute(path))
-        except docker.errors.NotFound:
-            raise NotFound(f"no such file: {path}") from None
+            result = container.exec_run(["sh", "-c", script, "sh", absolute(path), str(limit + 1)],
+                                        workdir=WORKSPACE, demux=True)
         except docker.errors.APIError as exc:
-            raise Invalid(f"cannot read {path}: {exc.explanation or exc}") from exc
-        mode = int((stat or {}).get("mode", 0))
-        if mode & (1 << 31):
+            raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
+        stdout, stderr = result.output if isinstance(result.output, tuple) else (b"", b"")
+        code = result.exit_code
+        if code == 21:
             raise Invalid(f"{path} is a directory; use list_files")
-        buffer = io.BytesIO()
-        for chunk in stream:
-            buffer.write(chunk)
-            if buffer.tell() > limit + 1024 * 1024:
-                break
-        buffer.seek(0)
-        with tarfile.open(fileobj=buffer, mode="r|") as archive:
-            for member in archive:
-                if not member.isfile():
-                    raise Invalid(f"{path} is not a regular file")
-                handle = archive.extractfile(member)
-                data = handle.read(limit + 1) if handle else b""
-                return data[:limit], len(data) > limit
-        raise NotFound(f"no such file: {path}")
+        if code == 22:
+            raise NotFound(f"no such file: {path}")
+        if code == 23:
+            raise Invalid(f"{path} is not a regular file")
+        if code != 0:
+            message = (stderr or b"").decode("utf-8", "replace").strip()
+            raise Invalid(f"cannot read {path}: {message or f'exit {code}'}")
+        data = stdout or b""
+        return data[:limit], len(data) > limit
 
     def copy_in(self, container_id: str, path: str, data: bytes, uid: int, gid: int, mode: int = 0o644) -> None:
+        """Write a file as uid:gid, with that user's permissions (folders made as needed).
+
+        The engine unpacks archives as root, so the bytes go to a root-owned folder with
+        an unguessable name in the sticky /tmp (the agent can neither swap it for a link
+        nor rename it), and the sandbox's user copies them to the target: a file it may
+        not write is refused, and nothing is ever planted owned by root.
+        """
         target = PurePosixPath(absolute(path))
-        made = self._exec_argv(container_id, ["mkdir", "-p", "--", str(target.parent)])
-        if made.exit_code != 0:
-            raise Invalid(f"cannot create folder {target.parent}: {made.output.strip()}")
+        stage = f"kilod-in-{secrets.token_hex(12)}"
         archive = io.BytesIO()
         with tarfile.open(fileobj=archive, mode="w") as tar:
-            info = tarfile.TarInfo(target.name)
-            info.size = len(data)
-            info.mode = mode
-            info.uid, info.gid = uid, gid
-            info.mtime = int(time.time())
+            folder = tarfile.TarInfo(stage)
+            folder.type, folder.mode, folder.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+            tar.addfile(folder)
+            info = tarfile.TarInfo(f"{stage}/data")
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
         container = self._get(container_id)
         try:
-            ok = container.put_archive(str(target.parent), archive.getvalue())
+            if not container.put_archive("/tmp", archive.getvalue()):
+                raise Invalid(f"cannot write {path}")
         except docker.errors.APIError as exc:
             raise Invalid(f"cannot write {path}: {exc.explanation or exc}") from exc
-        if not ok:
-            raise Invalid(f"cannot write {path}")
+        script = ('mkdir -p -- "$(dirname -- "$1")" && cat -- "$2" > "$1" && chmod "$3" -- "$1"')
+        try:
+            command = " ".join(shlex.quote(a) for a in ["sh", "-c", script, "sh", str(target), f"/tmp/{stage}/data",
+                                                         f"{mode & 0o7777:o}"])
+            written = self.exec(container_id, command, timeout=60, user=f"{uid}:{gid}")
+        finally:
+            self.exec(container_id, f"rm -rf -- /tmp/{stage}", timeout=60, user="0:0")
+        if written.exit_code != 0:
+            raise Invalid(f"cannot write {path}: {written.output.strip() or f'exit {written.exit_code}'}")
 
     def file_mode(self, container_id: str, path: str) -> int | None:
         """Permission bits of a file in the container, or None if it does not exist."""
