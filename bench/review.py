@@ -24,9 +24,13 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 
 
 def git_review(worktree: Path) -> float:
+    # the daemon made the worktree as root, the bench may be another user: git refuses it without this
+    command = ["git", "-c", "safe.directory=*", "-C", str(worktree)]
     started = time.perf_counter()
-    subprocess.run(["git", "-C", str(worktree), "status", "--porcelain"], check=True, capture_output=True)
-    subprocess.run(["git", "-C", str(worktree), "diff"], check=True, capture_output=True)
+    for args in (["status", "--porcelain"], ["diff"]):
+        done = subprocess.run([*command, *args], capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"git {args[0]} exited {done.returncode}: {done.stderr.decode(errors='replace')}")
     return time.perf_counter() - started
 
 
