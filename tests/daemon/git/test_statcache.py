@@ -4,6 +4,7 @@ and no edit slips through (same size, mtime set back, a file swapped for a link,
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from kilod.git.paths import RepoPaths, inspect_repo
@@ -21,7 +22,15 @@ def setup(tmp_path: Path) -> tuple[RepoPaths, Path, str]:
     head = git(repo, "rev-parse", "HEAD").strip()
     worktree = tmp_path / "worktrees" / "stat-1"
     add_worktree(info, worktree, "kilod/stat-1", head)
+    settle(worktree)
     return info, worktree, head
+
+
+def settle(worktree: Path) -> None:
+    """A checkout this small is written within one clock tick of its index: every entry is racily clean.
+    A moment later `git status` re-checks them and rewrites the index, as it would in real use."""
+    time.sleep(0.05)
+    git(worktree, "status", "--porcelain")
 
 
 def unchanged_paths(info: RepoPaths, worktree: Path) -> set[str]:
@@ -69,3 +78,16 @@ def test_racily_clean_entries_are_read(tmp_path: Path) -> None:
     (worktree / "README.md").write_text("# s\n")  # same size; read because nothing is trusted
     tree = snapshot(info, worktree, head).tree
     assert git(worktree, "cat-file", "blob", f"{tree}:README.md") == "# s\n"
+
+
+def test_a_worktree_handed_to_the_sandbox_user_keeps_git_stat_data_valid(tmp_path: Path) -> None:
+    if os.getuid() != 0:  # only a root daemon hands the files over (chown); CI runs as root
+        return
+    repo = make_repo(tmp_path / "repo", FILES)
+    info = inspect_repo(str(repo))
+    worktree = tmp_path / "worktrees" / "stat-2"
+    add_worktree(info, worktree, "kilod/stat-2", git(repo, "rev-parse", "HEAD").strip(), owner=(1000, 1000))
+    assert (worktree / "README.md").stat().st_uid == 1000  # chown moved every ctime; add_worktree refreshed
+    trusted = set(known_files(info.worktree_git_dir(worktree)))
+    assert len(trusted) > len(FILES) // 2
+    assert unchanged_paths(info, worktree) == trusted
