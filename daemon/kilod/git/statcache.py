@@ -26,10 +26,11 @@ from pathlib import Path
 from kilod.git.runner import run
 
 # One entry of `git ls-files -z --debug --stage`: the stage line (NUL-terminated path), then its stat data.
+# Regular files at stage 0 only; names as the runner decodes them (the same keys as the snapshot's listing).
 _ENTRY = re.compile(
-    rb"(\d{6}) ([0-9a-f]+) (\d)\t([^\0]*)\0"
-    rb"  ctime: (\d+):(\d+)\n  mtime: (\d+):(\d+)\n  dev: (\d+)\tino: (\d+)\n"
-    rb"  uid: \d+\tgid: \d+\n  size: (\d+)\tflags: [0-9a-f]+\n"
+    r"(100644|100755) ([0-9a-f]+) 0\t([^\0]*)\0"
+    r"  ctime: (\d+):(\d+)\n  mtime: (\d+):(\d+)\n  dev: (\d+)\tino: (\d+)\n"
+    r"  uid: \d+\tgid: \d+\n  size: (\d+)\tflags: [0-9a-f]+\n"
 )
 _U32 = 0xFFFFFFFF
 MODE_FILE = "100644"
@@ -59,17 +60,12 @@ def known_files(git_dir: Path) -> dict[str, Known]:
     listing = run("ls-files", "-z", "--debug", "--stage", git_dir=git_dir, accept=(0, 128))
     if listing.exit_code != 0:
         return {}
-    raw = os.fsencode(listing.stdout)
     found: dict[str, Known] = {}
-    for match in _ENTRY.finditer(raw):
-        mode, sha, stage, path, cs, cn, ms, mn, dev, ino, size = match.groups()
-        if stage != b"0" or mode not in (b"100644", b"100755"):
-            continue
+    for mode, sha, path, cs, cn, ms, mn, dev, ino, size in _ENTRY.findall(listing.stdout):
         mtime = (int(ms), int(mn))
         if mtime[0] * 1_000_000_000 + mtime[1] >= written:  # racily clean: git would look at the content
             continue
-        found[os.fsdecode(path)] = Known(mode.decode(), sha.decode(), (int(cs), int(cn)), mtime,
-                                         int(dev), int(ino), int(size))
+        found[path] = Known(mode, sha, (int(cs), int(cn)), mtime, int(dev), int(ino), int(size))
     return found
 
 
