@@ -67,3 +67,15 @@ def test_unknown_ids_and_routes_are_404_json(daemon: DaemonProcess) -> None:
     with pytest.raises(ApiError) as caught:
         daemon.request("GET", "/v1/events?after=yesterday")
     assert caught.value.status == 400
+
+
+def test_a_bad_per_column_is_a_400_and_a_good_one_keeps_the_counts(daemon: DaemonProcess) -> None:
+    for value in ("-1", "many", "1.5", "9999999"):
+        with pytest.raises(ApiError) as caught:
+            daemon.request("GET", f"/v1/board?per_column={value}")
+        assert caught.value.status == 400
+        assert "per_column" in caught.value.body["error"]["message"]
+    whole = daemon.request("GET", "/v1/board")
+    none = daemon.request("GET", "/v1/board?per_column=0")
+    assert [c["count"] for c in none["columns"]] == [len(c["cards"]) for c in whole["columns"]]
+    assert all(c["cards"] == [] for c in none["columns"])
