@@ -31,7 +31,6 @@ from kilod.board import Board
 from kilod.cards import Cards
 from kilod.config import Settings
 from kilod.diskspace import DiskGuard
-from kilod.domain import State
 from kilod.environments.attach import Environments
 from kilod.environments.gc import Collector, collect_forever
 from kilod.environments.routes import EnvironmentRoutes
@@ -147,9 +146,11 @@ class Daemon:
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
         landing = Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks)
+        board = Board(store)
+        board.load()  # the board's projection, from the store; commits keep it current
         services = Services(
             cards=Cards(settings, store, events, models, repositories),
-            board=Board(store),
+            board=board,
             queries=Queries(lifecycle, repositories),
             landing=landing,
             commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
@@ -169,7 +170,7 @@ class Daemon:
                 "max_parallel": settings.max_parallel,
                 "running": len(scheduler.active),
                 "peak_running": scheduler.peak_active,
-                "queued": len(store.attempts_in(State.QUEUED)),
+                "queued": board.queued(),
                 "litellm_ready": models.ready,
                 "last_event_id": store.last_event_id(),
                 "disk": {"data_dir": str(settings.data_dir), "free_bytes": pipeline.disk.free(),

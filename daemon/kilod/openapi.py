@@ -85,8 +85,11 @@ OPENAPI: dict[str, Any] = {
         "/v1/cards/{card_id}/compare": {"get": {
             "summary": "one row per attempt with the best value per column; files touched and overlaps",
             "parameters": [_CARD], "responses": {"200": _json(ref("Compare")), **_ERRORS}}},
-        "/v1/board": {"get": {"summary": "cards by column (To Do, Doing, Review, Done, Closed), archived ones left out",
-                              "responses": {"200": _json(ref("Board"))}}},
+        "/v1/board": {"get": {
+            "summary": "cards by column (To Do, Doing, Review, Done, Closed) with counts; archived ones left out",
+            "parameters": [{"name": "per_column", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                            "description": "only each column's newest N cards (count stays the whole column's)"}],
+            "responses": {"200": _json(ref("Board")), **_ERRORS}}},
         "/v1/attempts/{attempt_id}": {"get": {"summary": "one attempt", "parameters": [_ATTEMPT],
                                               "responses": {"200": _json(ref("Attempt")), **_ERRORS}}},
         "/v1/attempts/{attempt_id}/events": {"get": {

@@ -105,8 +105,9 @@ _COMPARE = _object({
         "tool_calls": INT, "tokens": INT, "cost_usd": nullable(NUMBER), "wall_seconds": nullable(NUMBER),
         "files": {"type": "array", "items": STRING}}, {"agent": STRING})},
 })
+# count: every card of the column, also when `?per_column=N` sends only its newest N
 _BOARD = _object({"columns": {"type": "array", "items": _object({
-    "id": _enum(Column), "title": STRING, "cards": {"type": "array", "items": ref("Card")}})}})
+    "id": _enum(Column), "title": STRING, "cards": {"type": "array", "items": ref("Card")}}, {"count": INT})}})
 _APPROVAL = _object({
     "attempt": ref("Attempt"), "commit": STRING, "branch": STRING, "discarded": {"type": "array", "items": STRING},
     "merge": nullable(_object({"branch": STRING, "head": STRING, "fast_forward": BOOL,
