@@ -48,6 +48,17 @@ def make_repo(path: Path, files: dict[str, str] | None = None) -> Path:
     return path
 
 
+def make_big_repo(path: Path, files: int) -> Path:
+    """A packed repository of `files` small source files in nested folders (benches, scale tests)."""
+    tree = {f"src/pkg{i // 500:03d}/mod{i % 500 // 50:03d}/file{i}.py": f"VALUE_{i} = {i}\n" * 20
+            for i in range(files)}
+    tree["README.md"] = "# big\n"
+    make_repo(path, tree)
+    subprocess.run(["git", "-C", str(path), "repack", "-adq"], check=True)
+    subprocess.run(["git", "-C", str(path), "prune-packed"], check=True)
+    return path
+
+
 def short_tmpdir(prefix: str = "kd-") -> Path:
     """Unix socket paths are limited to ~107 bytes: keep daemon dirs short."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))

@@ -50,6 +50,8 @@ class CardFilter:
         """The board with only the matching cards in each column (the board itself when no filter is set)."""
         if not self:
             return board
-        columns = [{**column, "cards": [card for card in column.get("cards") or [] if self.matches(card)]}
-                   for column in board.get("columns") or []]
+        columns = []
+        for column in board.get("columns") or []:
+            cards = [card for card in column.get("cards") or [] if self.matches(card)]
+            columns.append({**column, "cards": cards, **({"count": len(cards)} if "count" in column else {})})
         return {**board, "columns": columns}

@@ -68,21 +68,30 @@ class ColumnView:
         return len(self.cards) + self.hidden
 
 
-def fit_column(title: str, cards: list[dict[str, Any]], budget: int | None) -> ColumnView:
-    """The newest cards that fit in `budget` lines, keeping a line for "+N more" if any are left out."""
+def per_column_for(height: int) -> int:
+    """Cards a column of `height` lines can show at most (each takes two lines at least): what to ask for."""
+    return max(1, height // 2 + 1)
+
+
+def fit_column(title: str, cards: list[dict[str, Any]], budget: int | None, count: int | None = None) -> ColumnView:
+    """The newest cards that fit in `budget` lines, keeping a line for "+N more" if any are left out.
+
+    `count` is how many cards the column holds when `cards` are only its newest (`?per_column=`).
+    """
     ordered = newest_first(cards)
+    total = max(len(ordered), count or 0)
     if budget is None:
-        return ColumnView(title, ordered, 0)
+        return ColumnView(title, ordered, total - len(ordered))
     shown: list[dict[str, Any]] = []
     used = 0
     for index, card in enumerate(ordered):
         need = card_lines(card) + (1 if shown else 0)  # a blank line between cards
-        more_after = index + 1 < len(ordered)
+        more_after = index + 1 < total
         if used + need + (1 if more_after else 0) > budget:
             break
         shown.append(card)
         used += need
-    return ColumnView(title, shown, len(ordered) - len(shown))
+    return ColumnView(title, shown, total - len(shown))
 
 
 def _fit(text: str, cells: int) -> str:
@@ -141,7 +150,8 @@ def board_view(board: dict[str, Any], width: int, height: int | None = None, now
         room = height - 1 - (1 if notice is not None else 0)  # the prompt's line after the board
         # stacked, each column takes its title, its cards and a blank line
         budget = max(1, room - TABLE_CHROME_LINES if side_by_side else room // max(1, len(columns)) - 2)
-    views = [fit_column(str(column["title"]), list(column.get("cards") or []), budget) for column in columns]
+    views = [fit_column(str(column["title"]), list(column.get("cards") or []), budget, column.get("count"))
+             for column in columns]
     parts: list[RenderableType] = [notice] if notice is not None else []
     if not side_by_side:
         for view in views:

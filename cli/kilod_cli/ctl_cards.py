@@ -91,15 +91,21 @@ def cmd_board(args: argparse.Namespace) -> int:
     if args.json:
         print_json(cards.apply(client.get("/v1/board")))
         return EXIT_OK
-    from kilod_cli.boardview import board_height, board_view, watch_board
+    from kilod_cli.boardview import board_height, board_view, per_column_for, watch_board
     from kilod_cli.render import make_console
 
     console = make_console()
+
+    def fitted_path() -> str:
+        """Unfiltered, only the newest cards that can fit are fetched; the daemon counts the rest."""
+        return "/v1/board" if cards else f"/v1/board?per_column={per_column_for(board_height(console))}"
+
     if not args.watch:
-        board = cards.apply(client.get("/v1/board"))
         if not args.all:
+            board = cards.apply(client.get(fitted_path()))
             console.print(board_view(board, console.width, board_height(console)))
             return EXIT_OK
+        board = cards.apply(client.get("/v1/board"))
         if not console.is_terminal:
             console.print(board_view(board, console.width))
             return EXIT_OK
@@ -114,7 +120,7 @@ def cmd_board(args: argparse.Namespace) -> int:
     feed = ChangeFeed.start(client)  # before the first fetch: nothing after it goes unseen
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
-            watch_board(console, lambda: cards.apply(client.get("/v1/board")), changes=feed)
+            watch_board(console, lambda: cards.apply(client.get(fitted_path())), changes=feed)
     finally:
         if feed is not None:
             feed.close()

@@ -16,7 +16,7 @@ import sys
 from kilod import __version__
 from kilod_cli import agents as agents_verb
 from kilod_cli import cache as cache_verb
-from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, host_verbs
+from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, ctl_shelf, host_verbs
 from kilod_cli import disk as disk_verb
 from kilod_cli import service as service_verb
 from kilod_cli import trust as trust_verb
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     ctl_cards.register(ctl_verbs, common)
     ctl_logs.register(ctl_verbs, common)
     ctl_desk.register(ctl_verbs, common)
+    ctl_shelf.register(ctl_verbs, common)
     web_verb.add_parser(ctl_verbs)
     trust_verb.add_parser(ctl_verbs)
     ctl_daemon.register(ctl_verbs, common)

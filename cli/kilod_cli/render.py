@@ -88,6 +88,36 @@ def cost_text(cost: Any) -> str:
     return "unknown" if cost is None else f"${float(cost):.4f}"
 
 
+def checks_text(checks: Any) -> Text:
+    """An attempt's checks summed up (`checks` of the API's attempt): '3 passed, 1 failed'."""
+    if not isinstance(checks, dict) or not checks.get("total"):
+        return Text("none run")
+    parts = [f"{checks.get(key, 0)} {label}" for key, label in (("passed", "passed"), ("failed", "failed"),
+                                                                 ("error", "errors")) if checks.get(key)]
+    return Text(", ".join(parts) or f"{checks['total']} run", style="red" if checks.get("failing") else "green")
+
+
+def duration_text(seconds: Any) -> str:
+    """Running time as 1h 02m, 3m 05s or 42s (unknown before the attempt started)."""
+    if seconds is None:
+        return "—"
+    whole = int(float(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def runs_text(attempt: dict[str, Any]) -> Text:
+    """Each earlier run's summary (a follow-up starts a run; the run that ended keeps its summary)."""
+    earlier = [str(s) for s in attempt.get("summaries") or []]
+    if not earlier:
+        return Text(str(attempt.get("run", 1)))
+    lines = [f"run {n}: {visible(s) if s else '(no summary)'}" for n, s in enumerate(earlier, start=1)]
+    return Text("\n".join([f"{attempt.get('run', len(earlier) + 1)} (earlier below)", *lines]))
+
+
 def card_view(card: dict[str, Any], attempts: list[dict[str, Any]]) -> RenderableType:
     """Header of the card, then its attempts compared side by side (one column each)."""
     base = str(card.get("base_ref") or "")
@@ -101,6 +131,7 @@ def card_view(card: dict[str, Any], attempts: list[dict[str, Any]]) -> Renderabl
         "base": base,
         "network": "yes" if card.get("network") else "no",
         "created": _when(card.get("created_at")),
+        **({"archived": _when(card["archived_at"])} if card.get("archived_at") else {}),
     })
     prompt = Text(visible(str(card.get("prompt") or "")))
 
@@ -110,17 +141,21 @@ def card_view(card: dict[str, Any], attempts: list[dict[str, Any]]) -> Renderabl
         attempts_table.add_column(visible(str(attempt["id"])), overflow="fold")
     rows: list[tuple[str, list[Text]]] = [
         ("model", [Text(visible(str(a["model"]))) for a in attempts]),
+        ("agent", [Text(visible(str(a.get("agent") or "builtin"))) for a in attempts]),
         ("state", [state_text(visible(str(a["state"]))) for a in attempts]),
         ("step", [Text(str(a.get("step", ""))) for a in attempts]),
         ("steps", [Text(str(a.get("steps", 0))) for a in attempts]),
         ("tool calls", [Text(str(a.get("tool_calls", 0))) for a in attempts]),
         ("tokens", [Text(f"{a.get('tokens_in', 0):,} in / {a.get('tokens_out', 0):,} out") for a in attempts]),
         ("cost", [Text(cost_text(a.get("cost_usd"))) for a in attempts]),
+        ("checks", [checks_text(a.get("checks")) for a in attempts]),
+        ("running", [Text(duration_text(a.get("running_seconds"))) for a in attempts]),
         ("branch", [Text(visible(str(a.get("branch") or "—"))) for a in attempts]),
         ("worktree", [Text(visible(str(a.get("worktree") or "—"))) for a in attempts]),
         ("started", [Text(_when(a.get("started_at"))) for a in attempts]),
         ("finished", [Text(_when(a.get("finished_at"))) for a in attempts]),
         ("summary", [Text(visible(str(a.get("summary") or "—"))) for a in attempts]),
+        ("runs", [runs_text(a) for a in attempts]),
         ("error", [Text(visible(str(a["error"])), style="red") if a.get("error") else Text("—") for a in attempts]),
     ]
     for label, values in rows:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from kilod import __version__
 from kilod.board import Board
 from kilod.cards import Cards, NewCard
-from kilod.domain import meta
+from kilod.domain import checks_summary, meta
 from kilod.errors import Invalid, KilodError
 from kilod.events import EventLog
 from kilod.git.names import raw, readable
@@ -29,6 +29,7 @@ from kilod.openapi import OPENAPI
 from kilod.review.commands import Commands, FollowUpRequest, ResumeRequest
 from kilod.review.landing import ApproveRequest, Landing
 from kilod.review.queries import CommentRequest, Queries
+from kilod.review.shelf import Shelf
 from kilod.store import Store
 from kilod.trust import TrustRequest
 from kilod.web.highlight import highlight_diff
@@ -113,6 +114,7 @@ class Services:
     queries: Queries
     landing: Landing
     commands: Commands
+    shelf: Shelf
     store: Store
     events: EventLog
     metrics: Metrics
@@ -126,6 +128,7 @@ class Api:
         self.queries = services.queries
         self.landing = services.landing
         self.commands = services.commands
+        self.shelf = services.shelf
         self.metrics = services.metrics
         self.store = services.store
         self.events = services.events
@@ -144,6 +147,9 @@ class Api:
             web.get("/v1/cards", self.list_cards),
             web.get("/v1/cards/{card_id}", self.get_card),
             web.get("/v1/cards/{card_id}/compare", self.compare),
+            web.post("/v1/cards/{card_id}/archive", self.archive_card),
+            web.post("/v1/cards/{card_id}/unarchive", self.unarchive_card),
+            web.delete("/v1/cards/{card_id}", self.delete_card),
             web.get("/v1/board", self.get_board),
             web.get("/v1/attempts/{attempt_id}", self.get_attempt),
             web.get("/v1/attempts/{attempt_id}/events", self.attempt_events),
@@ -193,14 +199,29 @@ class Api:
     async def get_card(self, request: web.Request) -> web.Response:
         return web.json_response(self.board.card(request.match_info["card_id"]))
 
+    async def archive_card(self, request: web.Request) -> web.Response:
+        self.shelf.archive(request.match_info["card_id"])
+        return web.json_response(self.board.card(request.match_info["card_id"]))
+
+    async def unarchive_card(self, request: web.Request) -> web.Response:
+        self.shelf.unarchive(request.match_info["card_id"])
+        return web.json_response(self.board.card(request.match_info["card_id"]))
+
+    async def delete_card(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.shelf.delete(request.match_info["card_id"]))
+
     async def compare(self, request: web.Request) -> web.Response:
         return web.json_response(await self.queries.compare(request.match_info["card_id"]))
 
     async def get_board(self, request: web.Request) -> web.Response:
-        return web.json_response(self.board.board())
+        per_column = request.query.get("per_column")
+        if per_column is not None and not (per_column.isdigit() and len(per_column) <= 6):
+            raise Invalid(f"per_column must be a whole number of cards, not '{per_column[:40]}'", field="per_column")
+        return web.json_response(self.board.board(None if per_column is None else int(per_column)))
 
     async def get_attempt(self, request: web.Request) -> web.Response:
-        return web.json_response(self.store.get_attempt(request.match_info["attempt_id"]).to_json())
+        attempt = self.store.get_attempt(request.match_info["attempt_id"])
+        return web.json_response({**attempt.to_json(), "checks": checks_summary(self.store.checks_of(attempt.id))})
 
     async def attempt_diffstat(self, request: web.Request) -> web.Response:
         return web.json_response(await self.queries.diffstat(request.match_info["attempt_id"]))

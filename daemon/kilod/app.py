@@ -31,7 +31,6 @@ from kilod.board import Board
 from kilod.cards import Cards
 from kilod.config import Settings
 from kilod.diskspace import DiskGuard
-from kilod.domain import State
 from kilod.environments.attach import Environments
 from kilod.environments.gc import Collector, collect_forever
 from kilod.environments.routes import EnvironmentRoutes
@@ -47,6 +46,7 @@ from kilod.review.commands import Commands
 from kilod.review.context import CardLocks
 from kilod.review.landing import Landing
 from kilod.review.queries import Queries
+from kilod.review.shelf import Shelf
 from kilod.sandbox.docker import DockerSandbox
 from kilod.scheduler import Scheduler
 from kilod.store import Store
@@ -145,13 +145,17 @@ class Daemon:
                             default_steps(agents(gateway, stops)))
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
         locks = CardLocks()
+        landing = Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks)
+        board = Board(store)
+        board.load()  # the board's projection, from the store; commits keep it current
         services = Services(
             cards=Cards(settings, store, events, models, repositories),
-            board=Board(store),
+            board=board,
             queries=Queries(lifecycle, repositories),
-            landing=Landing(settings, lifecycle, repositories, sandbox, scheduler.cancel, locks),
+            landing=landing,
             commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
                               scheduler.kick, locks, pauses),
+            shelf=Shelf(store, landing),
             store=store, events=events, metrics=metrics,
         )
 
@@ -166,7 +170,7 @@ class Daemon:
                 "max_parallel": settings.max_parallel,
                 "running": len(scheduler.active),
                 "peak_running": scheduler.peak_active,
-                "queued": len(store.attempts_in(State.QUEUED)),
+                "queued": board.queued(),
                 "litellm_ready": models.ready,
                 "last_event_id": store.last_event_id(),
                 "disk": {"data_dir": str(settings.data_dir), "free_bytes": pipeline.disk.free(),

@@ -75,23 +75,31 @@ class Column(StrEnum):
     DOING = "doing"
     REVIEW = "review"
     DONE = "done"
+    CLOSED = "closed"
 
 
-COLUMN_TITLES = {Column.TODO: "To Do", Column.DOING: "Doing", Column.REVIEW: "Review", Column.DONE: "Done"}
+COLUMN_TITLES = {Column.TODO: "To Do", Column.DOING: "Doing", Column.REVIEW: "Review", Column.DONE: "Done",
+                 Column.CLOSED: "Closed"}
 
 
 def column_of(states: list[State]) -> Column:
-    """A card's column, derived from its attempts' states."""
+    """A card's column, derived from its attempts' states; the first rule that holds wins:
+
+    Doing   an attempt is starting, running or paused (work under way)
+    Review  an attempt waits for a person (review)
+    To Do   an attempt waits for a slot (queued), or the card has none yet
+    Done    an attempt was approved
+    Closed  every attempt failed, was cancelled or discarded: an outcome to see, nothing to decide
+    """
     if any(s in (State.STARTING, State.RUNNING, State.PAUSED) for s in states):
         return Column.DOING
-    if any(s == State.APPROVED for s in states):
-        return Column.DONE
-    if any(s in (State.REVIEW, State.FAILED) for s in states):
+    if State.REVIEW in states:
         return Column.REVIEW
-    if states and all(s in (State.DISCARDED, State.CANCELLED) for s in states):
+    if not states or State.QUEUED in states:
+        return Column.TODO
+    if State.APPROVED in states:
         return Column.DONE
-    # all queued, or queued beside finished ones: nothing is being worked on yet
-    return Column.TODO
+    return Column.CLOSED
 
 
 class EventKind(StrEnum):
@@ -164,6 +172,7 @@ class Card:
     settings_source: dict[str, Any] | None = None  # which .kilod.toml, its hash, trusted or not, what was ignored
     budget_tokens: int | None = None
     budget_cost_usd: float | None = None
+    archived_at: float | None = None   # off the board (kept, reversible)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,6 +188,7 @@ class Card:
             "budget": {"tokens": self.budget_tokens, "cost_usd": self.budget_cost_usd},
             "network": self.network,
             "created_at": self.created_at,
+            "archived_at": self.archived_at,
         }
 
 
@@ -210,6 +220,15 @@ class Attempt:
     run: int = 1                     # agent runs so far: a follow-up starts the next one
     agent: str = "builtin"           # who runs the model: kilod's own loop or an agent CLI (kilod.agents)
     tokens_cached: int = 0           # of tokens_in, those the provider read from its prompt cache
+    review_seconds: float = 0.0      # time spent waiting in review before follow-ups: not running time
+    summaries: list[str] = field(default_factory=list)   # earlier runs' summaries, oldest first
+
+    @property
+    def running_seconds(self) -> float | None:
+        """Time the attempt spent being worked on: started to finished (or now), less its waits in review."""
+        if self.started_at is None:
+            return None
+        return max(0.0, (self.finished_at or now()) - self.started_at - self.review_seconds)
 
     @property
     def waits_for_disk(self) -> bool:
@@ -244,6 +263,9 @@ class Attempt:
             "stop_reason": self.stop_reason,
             "run": self.run,
             "agent": self.agent,
+            "running_seconds": None if self.running_seconds is None else round(self.running_seconds, 3),
+            "review_seconds": self.review_seconds,
+            "summaries": self.summaries,
         }
 
 

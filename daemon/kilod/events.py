@@ -55,15 +55,19 @@ class EventLog:
                 for event in batch:
                     yield event
                     last = position(event)
+            # Everything up to `last` was replayed. Live events may come a little out of
+            # order (a group commit's callers resume after a sync writer that committed
+            # later), so only what the replay already gave is skipped: each event is
+            # published once, so nothing comes twice.
+            replayed = last
             while live and not self._closed:
                 queued = await queue.get()
                 if queued is _CLOSED:
                     return
                 if attempt_id is not None and queued.attempt_id != attempt_id:
                     continue
-                if position(queued) <= last:
+                if position(queued) <= replayed:
                     continue
-                last = position(queued)
                 yield queued
         finally:
             self._subscribers.discard(queue)

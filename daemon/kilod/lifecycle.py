@@ -59,3 +59,7 @@ class Lifecycle:
     def record(self, attempt_id: str, kind: EventKind, payload: dict[str, Any]) -> None:
         """Append a non-state event (message, tool call, log) and publish it."""
         self.events.publish(self.store.append_event(attempt_id, kind, payload))
+
+    async def record_async(self, attempt_id: str, kind: EventKind, payload: dict[str, Any]) -> None:
+        """`record` through the store's group commit: the event loop does not wait for the fsync."""
+        self.events.publish(await self.store.append_event_async(attempt_id, kind, payload))

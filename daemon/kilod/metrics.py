@@ -40,9 +40,12 @@ class _StateCollector(Collector):
             by_state.add_metric([str(state)], sum(1 for a in attempts if a.state == state))
         yield by_state
         states_by_card: dict[str, list[State]] = {}
+        archived = {card.id for card in self.store.list_cards() if card.archived_at is not None}
         for attempt in attempts:
-            states_by_card.setdefault(attempt.card_id, []).append(attempt.state)
-        by_column = GaugeMetricFamily("kilod_cards", "Cards by board column.", labels=["column"])
+            if attempt.card_id not in archived:  # off the board: not counted in its columns
+                states_by_card.setdefault(attempt.card_id, []).append(attempt.state)
+        by_column = GaugeMetricFamily("kilod_cards", "Cards by board column (archived cards left out).",
+                                      labels=["column"])
         columns = [column_of(states) for states in states_by_card.values()]
         for column in Column:
             by_column.add_metric([str(column)], sum(1 for c in columns if c == column))
@@ -57,8 +60,14 @@ class Metrics:
         self.attempts_started = Counter("kilod_attempts_started_total", "Attempts that left the queue.",
                                         ["model"], registry=r)
         self.attempts_finished = Counter("kilod_attempts_finished_total",
-                                         "Attempts that came to rest, by outcome (review, failed, cancelled).",
+                                         "Attempts that came to rest for the first time, by outcome (review, failed, "
+                                         "cancelled); a follow-up's run is counted in kilod_attempt_runs_total.",
                                          ["model", "outcome"], registry=r)
+        self.runs = Counter("kilod_attempt_runs_total",
+                            "Agent runs that came to rest, by outcome: an attempt's first run and each follow-up.",
+                            ["model", "outcome"], registry=r)
+        self.follow_ups = Counter("kilod_follow_ups_total",
+                                  "Follow-ups sent to attempts in review (each starts a run).", ["model"], registry=r)
         self.attempt_duration = Histogram("kilod_attempt_duration_seconds",
                                           "From leaving the queue to coming to rest.", ["outcome"],
                                           buckets=LONG_BUCKETS, registry=r)
@@ -102,7 +111,14 @@ class Metrics:
         if after.state == State.STARTING and before.state == State.QUEUED:
             self.attempts_started.labels(after.model).inc()
             self.queue_wait.observe(max(0.0, (after.started_at or after.created_at) - after.created_at))
+        if after.state == State.RUNNING and before.state == State.REVIEW:
+            self.follow_ups.labels(after.model).inc()
         if after.state in RESTING_STATES and before.state not in RESTING_STATES:
+            self.runs.labels(after.model, str(after.state)).inc()
+            if after.run > 1 and after.review_seconds > 0:
+                # a follow-up's run (it waited in review first): the attempt itself finished, and was timed,
+                # when it first came to rest; fix rounds after failed checks are runs that never rested
+                return
             self.attempts_finished.labels(after.model, str(after.state)).inc()
             if after.started_at is not None and after.finished_at is not None:
                 self.attempt_duration.labels(str(after.state)).observe(max(0.0, after.finished_at - after.started_at))

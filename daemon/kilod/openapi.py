@@ -67,13 +67,29 @@ OPENAPI: dict[str, Any] = {
             "post": {"summary": "create a card with one attempt per model", "requestBody": _body("NewCard"),
                      "responses": {"201": _json(ref("Card"), "created"), **_ERRORS}},
         },
-        "/v1/cards/{card_id}": {"get": {"summary": "one card with its attempts", "parameters": [_CARD],
-                                        "responses": {"200": _json(ref("Card")), **_ERRORS}}},
+        "/v1/cards/{card_id}": {
+            "get": {"summary": "one card with its attempts", "parameters": [_CARD],
+                    "responses": {"200": _json(ref("Card")), **_ERRORS}},
+            "delete": {"summary": "delete a card: its unapproved attempts are discarded first; approved branches stay",
+                       "parameters": [_CARD], "responses": {"200": _json({"type": "object", "properties": {
+                           "card_id": {"type": "string"},
+                           "discarded": {"type": "array", "items": {"type": "string"}},
+                           "kept_branches": {"type": "array", "items": {"type": "string"}}}}), **_ERRORS}},
+        },
+        "/v1/cards/{card_id}/archive": {"post": {
+            "summary": "take a card off the board (409 while an attempt is live or in review)",
+            "parameters": [_CARD], "responses": {"200": _json(ref("Card")), **_ERRORS}}},
+        "/v1/cards/{card_id}/unarchive": {"post": {
+            "summary": "put an archived card back on the board",
+            "parameters": [_CARD], "responses": {"200": _json(ref("Card")), **_ERRORS}}},
         "/v1/cards/{card_id}/compare": {"get": {
             "summary": "one row per attempt with the best value per column; files touched and overlaps",
             "parameters": [_CARD], "responses": {"200": _json(ref("Compare")), **_ERRORS}}},
-        "/v1/board": {"get": {"summary": "cards by column (To Do, Doing, Review, Done)",
-                              "responses": {"200": _json(ref("Board"))}}},
+        "/v1/board": {"get": {
+            "summary": "cards by column (To Do, Doing, Review, Done, Closed) with counts; archived ones left out",
+            "parameters": [{"name": "per_column", "in": "query", "schema": {"type": "integer", "minimum": 0},
+                            "description": "only each column's newest N cards (count stays the whole column's)"}],
+            "responses": {"200": _json(ref("Board")), **_ERRORS}}},
         "/v1/attempts/{attempt_id}": {"get": {"summary": "one attempt", "parameters": [_ATTEMPT],
                                               "responses": {"200": _json(ref("Attempt")), **_ERRORS}}},
         "/v1/attempts/{attempt_id}/events": {"get": {

@@ -54,7 +54,9 @@ _ATTEMPT = _object({
     "tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "steps": INT,
     "tool_calls": INT, "created_at": NUMBER, "started_at": nullable(NUMBER), "finished_at": nullable(NUMBER),
     "landed_commit": nullable(STRING), "stop_reason": nullable(STRING), "run": INT,
-}, {"agent": STRING, "checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL}),
+}, {"agent": STRING, "running_seconds": nullable(NUMBER), "review_seconds": NUMBER,
+    "summaries": {"type": "array", "items": STRING},
+    "checks": _object({"passed": INT, "failed": INT, "error": INT, "total": INT, "failing": BOOL}),
     "tokens_cached": INT})   # of tokens_in, read from the provider's prompt cache
 
 _USAGE = _object({"tokens_in": INT, "tokens_out": INT, "cost_usd": nullable(NUMBER), "cost_complete": BOOL},
@@ -65,7 +67,7 @@ _CARD = _object({
     "base_branch": nullable(STRING), "settings": {"type": "object"}, "network": BOOL, "created_at": NUMBER,
     "budget": _object({"tokens": nullable(INT), "cost_usd": nullable(NUMBER)}),
     "column": _enum(Column), "attempts": {"type": "array", "items": ref("Attempt")}, "usage": _USAGE,
-}, {"settings_source": nullable(ref("SettingsSource"))})
+}, {"archived_at": nullable(NUMBER), "settings_source": nullable(ref("SettingsSource"))})
 
 _EVENT = _object({"id": INT, "attempt_id": STRING, "seq": INT, "time": NUMBER, "kind": _enum(EventKind),
                   "payload": {"type": "object"}})
@@ -103,8 +105,9 @@ _COMPARE = _object({
         "tool_calls": INT, "tokens": INT, "cost_usd": nullable(NUMBER), "wall_seconds": nullable(NUMBER),
         "files": {"type": "array", "items": STRING}}, {"agent": STRING})},
 })
+# count: every card of the column, also when `?per_column=N` sends only its newest N
 _BOARD = _object({"columns": {"type": "array", "items": _object({
-    "id": _enum(Column), "title": STRING, "cards": {"type": "array", "items": ref("Card")}})}})
+    "id": _enum(Column), "title": STRING, "cards": {"type": "array", "items": ref("Card")}}, {"count": INT})}})
 _APPROVAL = _object({
     "attempt": ref("Attempt"), "commit": STRING, "branch": STRING, "discarded": {"type": "array", "items": STRING},
     "merge": nullable(_object({"branch": STRING, "head": STRING, "fast_forward": BOOL,

@@ -1,23 +1,36 @@
 """SQLite store: the one writer of what should exist.
 
-One connection, WAL, `synchronous=FULL`; every write is a short `BEGIN IMMEDIATE`
-transaction and nothing is held across a Docker, git or model call. The schema is
-versioned by `PRAGMA user_version`; migrations only ever append.
+WAL, `synchronous=FULL`; every write is a short `BEGIN IMMEDIATE` transaction and
+nothing is held across a Docker, git or model call. The schema is versioned by
+`PRAGMA user_version`; migrations only ever append.
+
+Two connections. Reads use their own, so they never wait for a commit. Writes use
+the write connection under one lock: the `…_async` methods hand their work to the
+writer thread (`GroupWriter`), which commits everything queued meanwhile, from many
+attempts, in one transaction with one fsync, and only then resolves the callers, so
+an event is durable before anyone can publish it (kill -9 safety unchanged). The
+sync methods take the same lock on the caller's thread: for cold paths and tests.
+After each commit the `listeners` are told which attempts changed (the board's
+projection keeps itself current that way).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kilod.diskspace import DiskFull, is_disk_full
 from kilod.domain import Attempt, Card, Event, EventKind, State, Step, now
 from kilod.errors import NotFound
+from kilod.store_writer import GroupWriter
 
 MIGRATIONS: list[str] = [
     # 1: cards, attempts, their event log and the agent conversation
@@ -136,18 +149,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE attempts ADD COLUMN tokens_cached INTEGER NOT NULL DEFAULT 0;
     """,
+    # 8: the board: archived cards; per-run summaries and time waited in review (not running time)
+    """
+    ALTER TABLE cards ADD COLUMN archived_at REAL;
+    ALTER TABLE attempts ADD COLUMN review_seconds REAL NOT NULL DEFAULT 0;
+    ALTER TABLE attempts ADD COLUMN summaries TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
     "id, card_id, n, model, runtime, branch, worktree, container_id, state, step, error, summary, "
     "tokens_in, tokens_out, cost_usd, steps, tool_calls, created_at, started_at, finished_at, "
-    "review_tree, landed_commit, stop_reason, run, agent, tokens_cached"
+    "review_tree, landed_commit, stop_reason, run, agent, tokens_cached, review_seconds, summaries"
 )
 _UPDATABLE = frozenset(
     {
         "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
         "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit", "stop_reason", "run",
-        "tokens_cached",
+        "tokens_cached", "review_seconds", "summaries",
     }
 )
 
@@ -158,11 +177,15 @@ def _check_updatable(fields: dict[str, Any]) -> None:
         raise ValueError(f"not updatable: {sorted(unknown)}")
 
 
+T = TypeVar("T")
+
+
 def _set_fields(db: sqlite3.Connection, attempt_id: str, fields: dict[str, Any]) -> None:
     """UPDATE the attempt's columns named in `fields` (already checked), inside the caller's transaction."""
     if fields:
         sets = ", ".join(f"{k} = ?" for k in fields)
-        values = [str(v) if isinstance(v, (State, Step)) else v for v in fields.values()]
+        values = [str(v) if isinstance(v, (State, Step)) else json.dumps(v) if isinstance(v, list) else v
+                  for v in fields.values()]
         db.execute(f"UPDATE attempts SET {sets} WHERE id = ?", [*values, attempt_id])
 
 
@@ -171,7 +194,7 @@ def _card(row: sqlite3.Row) -> Card:
         id=row["id"], title=row["title"], prompt=row["prompt"], repo=row["repo"],
         base_ref=row["base_ref"], base_commit=row["base_commit"], network=bool(row["network"]),
         created_at=row["created_at"], base_branch=row["base_branch"], settings=json.loads(row["settings"]),
-        budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"],
+        budget_tokens=row["budget_tokens"], budget_cost_usd=row["budget_cost_usd"], archived_at=row["archived_at"],
         settings_source=json.loads(row["settings_source"]) if row["settings_source"] else None,
     )
 
@@ -180,6 +203,7 @@ def _attempt(row: sqlite3.Row) -> Attempt:
     values = dict(row)
     values["state"] = State(values["state"])
     values["step"] = Step(values["step"])
+    values["summaries"] = json.loads(values["summaries"])
     return Attempt(**values)
 
 
@@ -194,50 +218,95 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=5000")
+        self._wdb = self._connect(path)
+        self._wdb.execute("PRAGMA journal_mode=WAL")
+        self._write_lock = threading.Lock()
+        # attempts the transaction under way changed; told to `listeners` once it commits
+        self._touched: set[str] = set()
+        self.listeners: list[Callable[[set[str]], None]] = []
         self._migrate()
+        self._db = self._connect(path)  # reads: never behind the writer's lock
+        self._writer = GroupWriter(self._wdb, self._write_lock, self._committed, self._rolled_back,
+                                   self._write_error)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE … COMMIT)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
 
     def close(self) -> None:
+        self._writer.stop()
         self._db.close()
+        self._wdb.close()
+
+    def _committed(self) -> None:
+        """Under the write lock, right after COMMIT: tell the listeners what changed."""
+        touched, self._touched = self._touched, set()
+        if touched:
+            for listener in self.listeners:
+                listener(touched)
+
+    def _write_error(self, exc: Exception) -> Exception:
+        """A full disk leaves the store as DiskFull (503, the attempt pauses); other errors as they are."""
+        if isinstance(exc, sqlite3.OperationalError) and is_disk_full(exc):
+            error = DiskFull(f"the store cannot be written: {exc} ({self.path.parent})")
+            error.__cause__ = exc
+            return error
+        return exc
+
+    def _rolled_back(self) -> None:
+        self._touched = set()
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(db)` in the writer thread's next group commit; return once it is durable."""
+        return await asyncio.wrap_future(self._writer.submit(work))
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        return int(self._wdb.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
         version = self.schema_version
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self.transaction():
+            with self.transaction() as db:
                 for statement in script.split(";"):
                     if statement.strip():
-                        self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT; a full disk leaves as DiskFull (503, the attempt pauses), nothing half-written."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
+        """BEGIN IMMEDIATE … COMMIT on the caller's thread (the writer thread waits meanwhile).
+
+        A full disk leaves as DiskFull (503, the attempt pauses), nothing half-written.
+        """
+        with self._write_lock:
+            db = self._wdb
             try:
-                yield self._db
-            except BaseException:
-                if self._db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
-                    self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-            if is_disk_full(exc):
-                raise DiskFull(f"the store cannot be written: {exc} ({self.path.parent})") from exc
-            raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    if db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL does)
+                        db.execute("ROLLBACK")
+                    self._rolled_back()
+                    raise
+                db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
+                self._rolled_back()
+                error = self._write_error(exc)
+                if error is exc:
+                    raise
+                raise error from exc
+            self._committed()
 
     # -- cards and attempts -------------------------------------------------
 
@@ -263,12 +332,14 @@ class Store:
     def _insert_attempts(self, db: sqlite3.Connection, attempts: list[Attempt]) -> list[Event]:
         events = []
         for a in attempts:
+            self._touched.add(a.id)
             db.execute(
-                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 26)})",
+                f"INSERT INTO attempts ({_ATTEMPT_COLUMNS}) VALUES ({', '.join('?' * 28)})",
                 (a.id, a.card_id, a.n, a.model, a.runtime, a.branch, a.worktree, a.container_id,
                  str(a.state), str(a.step), a.error, a.summary, a.tokens_in, a.tokens_out,
                  a.cost_usd, a.steps, a.tool_calls, a.created_at, a.started_at, a.finished_at,
-                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.agent, a.tokens_cached),
+                 a.review_tree, a.landed_commit, a.stop_reason, a.run, a.agent, a.tokens_cached,
+                 a.review_seconds, json.dumps(a.summaries)),
             )
             events.append(self._append_event(
                 db, a.id, EventKind.STATE, {"from": None, "to": str(a.state), "card_id": a.card_id}
@@ -283,6 +354,25 @@ class Store:
 
     def list_cards(self) -> list[Card]:
         return [_card(r) for r in self._db.execute("SELECT * FROM cards ORDER BY created_at, id")]
+
+    def _touch_card(self, db: sqlite3.Connection, card_id: str) -> None:
+        """A change to the card itself: its attempts are what the listeners (the board) are told of."""
+        self._touched.update(r[0] for r in db.execute("SELECT id FROM attempts WHERE card_id = ?", (card_id,)))
+
+    def set_archived(self, card_id: str, archived_at: float | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE cards SET archived_at = ? WHERE id = ?", (archived_at, card_id))
+            self._touch_card(db, card_id)
+
+    def delete_card(self, card_id: str) -> None:
+        """Remove a card and everything stored about its attempts, all or nothing."""
+        with self.transaction() as db:
+            self._touch_card(db, card_id)
+            attempts = "SELECT id FROM attempts WHERE card_id = ?"
+            for table in ("checks", "comments", "conversation", "events"):
+                db.execute(f"DELETE FROM {table} WHERE attempt_id IN ({attempts})", (card_id,))
+            db.execute("DELETE FROM attempts WHERE card_id = ?", (card_id,))
+            db.execute("DELETE FROM cards WHERE id = ?", (card_id,))
 
     def get_attempt(self, attempt_id: str) -> Attempt:
         row = self._db.execute(
@@ -320,16 +410,29 @@ class Store:
         """
         _check_updatable(fields)
         with self.transaction() as db:
-            if message is not None:
-                index = db.execute("SELECT COUNT(*) FROM conversation WHERE attempt_id = ?",
-                                   (attempt_id,)).fetchone()[0]
-                db.execute("INSERT INTO conversation (attempt_id, idx, message) VALUES (?, ?, ?)",
-                           (attempt_id, index, json.dumps(message)))
-            for comment_id in sent_comments or []:
-                db.execute("UPDATE comments SET sent_at = ? WHERE id = ?", (now(), comment_id))
-            _set_fields(db, attempt_id, fields)
-            if event is not None:
-                return self._append_event(db, attempt_id, event[0], event[1])
+            return self._update_attempt(db, attempt_id, event, message, sent_comments, fields)
+
+    async def update_attempt_async(self, attempt_id: str, event: tuple[EventKind, dict[str, Any]] | None = None,
+                                   message: dict[str, Any] | None = None, **fields: Any) -> Event | None:
+        """`update_attempt` through the writer thread's group commit."""
+        _check_updatable(fields)
+        return await self._write(partial(self._update_attempt, attempt_id=attempt_id, event=event, message=message,
+                                         sent_comments=None, fields=fields))
+
+    def _update_attempt(self, db: sqlite3.Connection, attempt_id: str, event: tuple[EventKind, dict[str, Any]] | None,
+                        message: dict[str, Any] | None, sent_comments: list[int] | None,
+                        fields: dict[str, Any]) -> Event | None:
+        self._touched.add(attempt_id)
+        if message is not None:
+            index = db.execute("SELECT COUNT(*) FROM conversation WHERE attempt_id = ?",
+                               (attempt_id,)).fetchone()[0]
+            db.execute("INSERT INTO conversation (attempt_id, idx, message) VALUES (?, ?, ?)",
+                       (attempt_id, index, json.dumps(message)))
+        for comment_id in sent_comments or []:
+            db.execute("UPDATE comments SET sent_at = ? WHERE id = ?", (now(), comment_id))
+        _set_fields(db, attempt_id, fields)
+        if event is not None:
+            return self._append_event(db, attempt_id, event[0], event[1])
         return None
 
     def add_model_call(self, attempt_id: str, tokens_in: int, tokens_out: int, cost_usd: float | None,
@@ -375,6 +478,7 @@ class Store:
 
     def _append_event(self, db: sqlite3.Connection, attempt_id: str, kind: EventKind,
                       payload: dict[str, Any]) -> Event:
+        self._touched.add(attempt_id)
         seq = db.execute(
             "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE attempt_id = ?", (attempt_id,)
         ).fetchone()[0]
@@ -389,6 +493,9 @@ class Store:
     def append_event(self, attempt_id: str, kind: EventKind, payload: dict[str, Any]) -> Event:
         with self.transaction() as db:
             return self._append_event(db, attempt_id, kind, payload)
+
+    async def append_event_async(self, attempt_id: str, kind: EventKind, payload: dict[str, Any]) -> Event:
+        return await self._write(lambda db: self._append_event(db, attempt_id, kind, payload))
 
     def events_of(self, attempt_id: str, after_seq: int = 0, limit: int = 10_000) -> list[Event]:
         rows = self._db.execute(
@@ -488,12 +595,26 @@ class Store:
         """
         _check_updatable(attempt_fields)
         with self.transaction() as db:
-            for offset, message in enumerate(messages):
-                db.execute(
-                    "INSERT INTO conversation (attempt_id, idx, message) VALUES (?, ?, ?)",
-                    (attempt_id, start + offset, json.dumps(message)),
-                )
-            _set_fields(db, attempt_id, attempt_fields)
-            if event is not None:
-                return self._append_event(db, attempt_id, event[0], event[1])
+            return self._append_messages(db, attempt_id, start, messages, event, attempt_fields)
+
+    async def append_messages_async(self, attempt_id: str, start: int, messages: list[dict[str, Any]],
+                                    event: tuple[EventKind, dict[str, Any]] | None = None,
+                                    **attempt_fields: Any) -> Event | None:
+        """`append_messages` through the writer thread's group commit."""
+        _check_updatable(attempt_fields)
+        return await self._write(
+            lambda db: self._append_messages(db, attempt_id, start, messages, event, attempt_fields))
+
+    def _append_messages(self, db: sqlite3.Connection, attempt_id: str, start: int,
+                         messages: list[dict[str, Any]], event: tuple[EventKind, dict[str, Any]] | None,
+                         attempt_fields: dict[str, Any]) -> Event | None:
+        self._touched.add(attempt_id)
+        for offset, message in enumerate(messages):
+            db.execute(
+                "INSERT INTO conversation (attempt_id, idx, message) VALUES (?, ?, ?)",
+                (attempt_id, start + offset, json.dumps(message)),
+            )
+        _set_fields(db, attempt_id, attempt_fields)
+        if event is not None:
+            return self._append_event(db, attempt_id, event[0], event[1])
         return None

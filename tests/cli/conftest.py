@@ -212,7 +212,9 @@ class FakeDaemon:
 
     def answer(self, request: Recorded) -> Answer:
         self.requests.append(request)
-        route = self.routes.get((request.method, request.path))
+        # a route registered without a query answers any query (GET /v1/board?per_column=N)
+        route = self.routes.get((request.method, request.path)) or self.routes.get(
+            (request.method, request.path.split("?", 1)[0]))
         if route is None:
             return 404, {"error": {"status": 404, "message": f"no route {request.method} {request.path}"}}
         answer = route(request)
@@ -274,6 +276,7 @@ def _handler_for(fake: FakeDaemon) -> type[http.server.BaseHTTPRequestHandler]:
 
         do_GET = _serve
         do_POST = _serve
+        do_DELETE = _serve
 
     return Handler
 

@@ -63,6 +63,21 @@ def test_the_board_fits_the_screen_newest_first_and_counts_the_rest(cli: CliEnv,
     assert "card 0199" in shown
 
 
+
+def test_the_board_asks_only_for_what_fits_and_counts_from_the_daemon(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
+    full = many_cards(50)
+    newest = {"columns": [{**column, "count": len(column["cards"]), "cards": column["cards"][-16:]}
+                          for column in full["columns"]]}
+    fake_daemon.on("GET", "/v1/board?per_column=16", (200, newest))
+    result = cli.run("ctl", "board", extra_env={"LINES": "30"})
+    assert result.returncode == 0, result.stderr
+    assert [r.path for r in fake_daemon.calls] == ["/v1/board?per_column=16"]
+    for title in ("To Do (50)", "Doing (50)", "Review (50)", "Done (50)"):
+        assert title in result.stdout
+    hidden = [int(n) for n in re.findall(r"\+(\d+) more", result.stdout)]
+    assert len(hidden) == 4 and len(titles_in(result.stdout)) + sum(hidden) == 200
+    assert "card 0049" in result.stdout and "card 0199" in result.stdout
+
 def test_a_narrow_terminal_stacks_the_columns_and_still_fits(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
     fake_daemon.on("GET", "/v1/board", (200, many_cards(20)))
     result = cli.run("ctl", "board", extra_env={"LINES": "40", "COLUMNS": "60"})
@@ -208,13 +223,14 @@ def test_watch_waits_through_a_daemon_restart(cli: CliEnv) -> None:
             watch = subprocess.Popen([sys.executable, "-m", "kilod_cli.main", "ctl", "board", "--watch"],
                                      env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      stdin=subprocess.DEVNULL, text=True)
-            wait_until(lambda: {"/v1/board", "/v1/events"} <= {r.path for r in first.requests},
+            wait_until(lambda: {"/v1/board", "/v1/events"} <= {r.path.split("?")[0] for r in first.requests},
                        "the watch to draw the board and follow events")
             held.set()  # the stream ends as the daemon stops
         time.sleep(boardview.FALLBACK_POLL_SECONDS + 1)  # it polls a socket nobody answers on
         assert watch.poll() is None, watch.communicate()
         with serving(second):
-            wait_until(lambda: any(r.path == "/v1/board" for r in second.requests), "the board from the new daemon")
+            wait_until(lambda: any(r.path.startswith("/v1/board") for r in second.requests),
+                       "the board from the new daemon")
             wait_until(lambda: any(r.path == "/v1/events" for r in second.requests), "the stream to reconnect")
             time.sleep(boardview.TICK_SECONDS + 0.5)  # a redraw with the new board
             watch.send_signal(signal.SIGINT)

@@ -63,6 +63,8 @@ def test_bash_completes_verbs_and_options(cli: CliEnv, on_path: dict[str, str]) 
     assert bash_complete(cli, on_path, "") == ["serve", "demo", "doctor", "images", "service", "agents", "cache", "ctl",
                                                   "completion"]
     assert bash_complete(cli, on_path, "ctl", "sh") == ["show", "shell", "shutdown"]
+    assert bash_complete(cli, on_path, "ctl", "un") == ["unarchive"]
+    assert bash_complete(cli, on_path, "ctl", "delete", "--y") == ["--yes"]
     assert bash_complete(cli, on_path, "--socket", "/x", "ctl", "bo") == ["board"]  # an option's value skipped
     assert bash_complete(cli, on_path, "ctl", "board", "--s") == ["--socket", "--state"]
     assert bash_complete(cli, on_path, "images", "build", "") == ["sandbox", "daemon"]

@@ -101,17 +101,19 @@ def test_approved_and_discarded_are_terminal() -> None:
         ([P], Column.DOING),
         ([P, V], Column.DOING),
         ([V], Column.REVIEW),
-        ([F], Column.REVIEW),
         ([V, F], Column.REVIEW),
         ([V, D], Column.REVIEW),
-        ([F, C], Column.REVIEW),
         ([Q, V], Column.REVIEW),
-        ([Q, F], Column.REVIEW),
+        ([F], Column.CLOSED),             # nothing waits for a person: an outcome, not a review
+        ([F, C], Column.CLOSED),
+        ([Q, F], Column.TODO),            # a retry waits for a slot
         ([A], Column.DONE),
         ([A, D, D], Column.DONE),
-        ([D], Column.DONE),
-        ([C], Column.DONE),
-        ([D, C, D], Column.DONE),
+        ([A, Q], Column.TODO),
+        ([D], Column.CLOSED),
+        ([C], Column.CLOSED),
+        ([D, C, D], Column.CLOSED),
+        ([F, D], Column.CLOSED),
         ([Q, C], Column.TODO),
     ],
     ids=lambda v: ",".join(map(str, v)) if isinstance(v, list) else str(v),
@@ -133,7 +135,8 @@ def test_meta_serves_every_constant_clients_need() -> None:
     assert set(served["live_states"]) == {"queued", "starting", "running", "paused"}
     assert set(served["final_states"]) == {"approved", "discarded", "failed", "cancelled"}
     assert served["columns"] == [{"id": "todo", "title": "To Do"}, {"id": "doing", "title": "Doing"},
-                                 {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"}]
+                                 {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"},
+                                 {"id": "closed", "title": "Closed"}]
     assert served["steps"] == ["worktree", "image", "container", "setup", "agent", "checks", "review"]
     assert set(served["event_kinds"]) == {"state", "message", "tool_call", "tool_result", "log", "check"}
 

@@ -14,7 +14,7 @@ from kilod.web.server import WebBoard
 
 def served_routes() -> set[tuple[str, str]]:
     none: Any = None
-    services = Services(none, none, none, none, none, none, none, none)
+    services = Services(none, none, none, none, none, none, none, none, none)
     api = Api(services, on_change=lambda: None, on_shutdown=lambda: None, status=dict)
     environments = EnvironmentRoutes(none, none, Path("/nonexistent"), 0.0)  # served on the unix socket too
     return {(route.method.lower(), route.path)  # type: ignore[attr-defined]

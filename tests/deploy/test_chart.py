@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "network is a string": {"settings": {"network": "no"}},
     "model key is a number": {"secret": {"modelKeys": {"ANTHROPIC_API_KEY": 12345}}},
     "token too short": {"secret": {"token": "short"}},
+    "token seed too short": {"secret": {"tokenSeed": "short"}},
     "env name with a dash": {"extraEnv": {"MY-VAR": "x"}},
     "dashboard label is a number": {"dashboard": {"labels": {"grafana_dashboard": 1}}},
     "misspelt top-level key": {"replicas": 2},
@@ -277,3 +281,96 @@ def test_the_configmap_holds_settings_the_daemon_accepts(rendered: dict[str, lis
         assert settings.network is VALUES["settings"]["network"]
         assert settings.metrics_public is (name == "dind+serviceMonitor")
         assert "rel-kilod.agents.svc" in settings.http_allowed_hosts
+
+
+# -- the Secret rolls the pod; offline renders keep one token; `helm test` ---------------------------
+
+TOKEN = "a-token-of-twenty-characters"
+SEED = "a-seed-kept-with-the-other-secrets"
+
+
+def render_docs(*values: dict[str, Any], name: str = RELEASE) -> list[list[dict[str, Any]]]:
+    answers = helm([{"action": "render", "chart": str(CHART), "values": v, "name": name, "namespace": NAMESPACE}
+                    for v in values])
+    out = []
+    for answer in answers:
+        assert "error" not in answer, answer
+        out.append([d for path, text in answer["manifests"].items() if not path.endswith("NOTES.txt")
+                    for d in yaml.safe_load_all(text) if d])
+    return out
+
+
+def pod_checksum(docs: list[dict[str, Any]]) -> str:
+    annotations: dict[str, str] = deployment(docs)["spec"]["template"]["metadata"]["annotations"]
+    return annotations["checksum/secret"]
+
+
+def token_of(docs: list[dict[str, Any]]) -> str:
+    [secret] = by_kind(docs, "Secret")
+    return base64.b64decode(secret["data"]["KILOD_TOKEN"]).decode()
+
+
+def test_a_change_to_the_secret_rolls_the_pod() -> None:
+    same_a, same_b, new_key, new_token = render_docs(
+        {"secret": {"token": TOKEN}}, {"secret": {"token": TOKEN}},
+        {"secret": {"token": TOKEN, "modelKeys": {"OPENAI_API_KEY": "sk-new"}}},
+        {"secret": {"token": TOKEN + "-rotated"}})
+    assert pod_checksum(same_a) == pod_checksum(same_b)
+    assert len({pod_checksum(same_a), pod_checksum(new_key), pod_checksum(new_token)}) == 3
+    [mine] = render_docs({"secret": {"existingSecret": "mine"}})
+    assert "checksum/secret" not in deployment(mine)["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_offline_renders_keep_one_token_with_a_seed() -> None:
+    seeded_a, seeded_b, unseeded_a, unseeded_b, given = render_docs(
+        {"secret": {"tokenSeed": SEED}}, {"secret": {"tokenSeed": SEED}}, {}, {},
+        {"secret": {"tokenSeed": SEED, "token": TOKEN}})
+    assert token_of(seeded_a) == token_of(seeded_b) and len(token_of(seeded_a)) >= 32
+    assert pod_checksum(seeded_a) == pod_checksum(seeded_b)  # so a GitOps sync does not restart the daemon
+    assert SEED not in token_of(seeded_a)
+    assert token_of(unseeded_a) != token_of(unseeded_b)  # without a seed, each offline render draws a new one
+    assert token_of(given) == TOKEN
+    [other_release] = render_docs({"secret": {"tokenSeed": SEED}}, name="other")
+    assert token_of(other_release) != token_of(seeded_a)
+
+
+def helm_test_pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    [pod] = [d for d in by_kind(docs, "Pod") if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+    return pod
+
+
+def test_helm_test_asks_the_service_with_the_releases_token(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for name, docs in rendered.items():
+        pod = helm_test_pod(docs)
+        [service] = by_kind(docs, "Service")
+        [container] = pod["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["KILOD_URL"]["value"] == f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
+        secret_ref = env["KILOD_TOKEN"]["valueFrom"]["secretKeyRef"]
+        [secret] = by_kind(docs, "Secret")
+        assert secret_ref == {"name": secret["metadata"]["name"], "key": "KILOD_TOKEN"}, name
+        assert pod["spec"]["restartPolicy"] == "Never"
+        assert container["image"] == deployment(docs)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+@pytest.mark.docker
+def test_the_helm_test_check_passes_against_a_live_daemon_and_fails_with_a_wrong_token(
+        rendered: dict[str, list[dict[str, Any]]], daemon_factory: Any) -> None:
+    from tests.web.conftest import free_port
+
+    [container] = helm_test_pod(rendered["defaults"])["spec"]["containers"]
+    assert container["command"][:2] == ["python", "-c"]
+    script = container["command"][2]
+    port = free_port()
+    daemon = daemon_factory({"KILOD_HTTP": f"127.0.0.1:{port}"}).start()
+    token = (daemon.data_dir / "token").read_text().strip()
+
+    def run_check(with_token: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KILOD_URL": f"http://127.0.0.1:{port}", "KILOD_TOKEN": with_token}
+        return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+
+    passed = run_check(token)
+    assert passed.returncode == 0, passed.stderr
+    assert f"answers on http://127.0.0.1:{port}" in passed.stdout
+    refused = run_check("not-the-token-at-all")
+    assert refused.returncode != 0 and "401" in refused.stderr

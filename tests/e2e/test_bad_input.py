@@ -103,3 +103,15 @@ def test_a_body_longer_than_allowed_is_refused_at_once_not_waited_for(daemon: Da
         sock.close()
     assert b"too large" in body
     assert daemon.request("GET", "/healthz")["ok"] is True
+
+
+def test_a_bad_per_column_is_a_400_and_a_good_one_keeps_the_counts(daemon: DaemonProcess) -> None:
+    for value in ("-1", "many", "1.5", "9999999"):
+        with pytest.raises(ApiError) as caught:
+            daemon.request("GET", f"/v1/board?per_column={value}")
+        assert caught.value.status == 400
+        assert "per_column" in caught.value.body["error"]["message"]
+    whole = daemon.request("GET", "/v1/board")
+    none = daemon.request("GET", "/v1/board?per_column=0")
+    assert [c["count"] for c in none["columns"]] == [len(c["cards"]) for c in whole["columns"]]
+    assert all(c["cards"] == [] for c in none["columns"])

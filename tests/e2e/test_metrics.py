@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,32 @@ def test_promtool_finds_nothing_wrong(daemon: DaemonProcess, repo: Path) -> None
                              text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == "" and checked.stderr.strip() == ""
+
+
+def test_a_follow_up_is_a_run_not_another_finished_attempt(daemon: DaemonProcess, repo: Path) -> None:
+    model = "scripted/reviewed"
+    before = samples(scrape_text(daemon))
+    card = daemon.request("POST", "/v1/cards", {"prompt": "review me", "repo": str(repo), "models": [model]})
+    attempt_id = card["attempts"][0]["id"]
+    first = daemon.wait_state(attempt_id, "review")
+    time.sleep(2.0)  # a person reads the diff: waiting in review is not running time
+    daemon.request("POST", f"/v1/attempts/{attempt_id}/messages", {"text": "carry on, please"})
+    done = daemon.wait_state(attempt_id, "review")
+    assert done["run"] == 2
+    # the first run's summary is kept; the time counts only running
+    assert first["summary"] == "first pass" and done["summaries"] == ["first pass"]
+    assert done["summary"] == "second pass"
+    assert done["review_seconds"] >= 2.0
+    assert done["running_seconds"] <= done["finished_at"] - done["started_at"] - 2.0
+    after = samples(scrape_text(daemon))
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    started = delta("kilod_attempts_started_total", model=model)
+    finished = sum(delta("kilod_attempts_finished_total", model=model, outcome=o)
+                   for o in ("review", "failed", "cancelled"))
+    assert started == 1 and finished == 1  # finished never exceeds started
+    assert delta("kilod_attempt_duration_seconds_count", outcome="review") == 1
+    assert delta("kilod_attempt_runs_total", model=model, outcome="review") == 2
+    assert delta("kilod_follow_ups_total", model=model) == 1

@@ -39,7 +39,7 @@ def test_card_reaches_review_with_the_edit_only_in_its_worktree(daemon: DaemonPr
 
     board = daemon.request("GET", "/v1/board")
     columns = {c["id"]: [k["id"] for k in c["cards"]] for c in board["columns"]}
-    assert columns == {"todo": [], "doing": [], "review": [card["id"]], "done": []}
+    assert columns == {"todo": [], "doing": [], "review": [card["id"]], "done": [], "closed": []}
     assert attempt["steps"] == 4 and attempt["tool_calls"] == 4
     assert attempt["tokens_in"] > 0 and attempt["tokens_out"] > 0
     assert attempt["cost_usd"] is None  # a scripted model has no price: no made-up number

@@ -141,6 +141,13 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     assert [e["error"]["reason"] for e in (missing, bad, late)] == ["not_found", "invalid", "conflict"]
     c.call("GET", "/v1/attempts/{attempt_id}/diff", 409, attempt_id=first)
 
+    # cards off the board: archived, back, deleted (approved work stays), then gone
+    c.call("POST", "/v1/cards/{card_id}/archive", 200, card_id=card["id"])
+    c.call("POST", "/v1/cards/{card_id}/unarchive", 200, card_id=card["id"])
+    deleted = c.call("DELETE", "/v1/cards/{card_id}", 200, card_id=card["id"])
+    assert deleted["kept_branches"] == [f"kilod/{first}"]
+    c.call("DELETE", "/v1/cards/{card_id}", 404, card_id=card["id"])
+
     documented = {(m, p) for p, item in c.document["paths"].items() for m in item}
     exercised = {(m, p) for m, p, _ in c.checked}
     not_json = {("get", "/metrics"), ("get", "/v1/openapi.json"), ("post", "/v1/shutdown"),

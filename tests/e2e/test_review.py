@@ -285,7 +285,8 @@ def test_discard_removes_container_worktree_and_branch_and_is_idempotent(
         assert not Path(attempt["worktree"]).exists()
         assert git(repo, "branch", "--list", attempt["branch"]) == ""
         assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
-    assert daemon.request("GET", f"/v1/cards/{attempt['card_id']}")["column"] == "done"
+    # discarded only: an outcome to see (Closed), not Done
+    assert daemon.request("GET", f"/v1/cards/{attempt['card_id']}")["column"] == "closed"
 
 
 def test_approving_one_attempt_discards_its_siblings(daemon: DaemonProcess, repo: Path) -> None:

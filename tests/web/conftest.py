@@ -11,10 +11,25 @@ from typing import Any
 
 import pytest
 
-from tests.kilod_testing import DaemonProcess, new_instance, remove_labelled, rmtree, short_tmpdir
+from tests.kilod_testing import REPO_ROOT, DaemonProcess, new_instance, remove_labelled, rmtree, short_tmpdir
 
 CHROMIUM = os.environ.get("KILOD_TEST_CHROMIUM", "/usr/bin/chromium")
 VIEWPORT = {"width": 1280, "height": 860}
+# screenshots for people to look at: gitignored, kept by CI as artifacts (KILOD_TEST_ARTIFACTS moves them)
+ARTIFACTS = Path(os.environ.get("KILOD_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts")) / "web"
+
+
+@pytest.fixture
+def shots() -> Path:
+    """Where this run's screenshots go (test-artifacts/web/, not committed)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def trust(daemon: DaemonProcess, repo: Path) -> None:
+    """Trust the repository's .kilod.toml as a person would (setup and copy apply only once trusted)."""
+    shown = daemon.request("GET", f"/v1/repos/trust?repo={repo}")
+    daemon.request("POST", "/v1/repos/trust", {"repo": str(repo), "sha256": shown["sha256"]})
 
 
 def free_port() -> int:

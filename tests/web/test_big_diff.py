@@ -28,7 +28,7 @@ def big_script(folder: Path) -> None:
     ]}))
 
 
-def test_a_5000_line_diff_stays_responsive(web_daemon_factory: Any, page: Any, tmp_path: Path) -> None:
+def test_a_5000_line_diff_stays_responsive(web_daemon_factory: Any, page: Any, tmp_path: Path, shots: Path) -> None:
     big_script(tmp_path / "scripts")
     web: WebDaemon = web_daemon_factory({"KILOD_SCRIPTS_DIR": str(tmp_path / "scripts")})
     repo = make_repo(tmp_path / "repo")
@@ -47,7 +47,7 @@ def test_a_5000_line_diff_stays_responsive(web_daemon_factory: Any, page: Any, t
     drawn = big.locator("tr.line").count()
     assert 0 < drawn < LINES  # drawn in parts, not all at once
     assert page.evaluate("1 + 1") == 2
-    shoot(page, tmp_path / "big-diff-light.png", "light", full_page=False)
+    shoot(page, shots / "big-diff-light.png", "light", full_page=False)
     page.emulate_media(color_scheme="light")
 
     # still usable: jump to the other file, draw the whole big file part by part, switch to the log

@@ -32,13 +32,11 @@ def in_column(page: Any, column: str, card_id: str) -> Any:
     return page.locator(f'[data-column="{column}"] [data-card-id="{card_id}"]')
 
 
-def test_create_watch_review_approve(web_daemon_factory: Any, page: Any, tmp_path: Path) -> None:
+def test_create_watch_review_approve(web_daemon_factory: Any, page: Any, tmp_path: Path, shots: Path) -> None:
     # one slot: a card created while another runs waits in To Do long enough to be seen there
     web: WebDaemon = web_daemon_factory({"KILOD_MAX_PARALLEL": "1"})
     daemon = web.daemon
     repo = make_repo(tmp_path / "repo")
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
 
     page.goto(web.login_url())
     expect(page).to_have_url(f"{web.origin}/")
@@ -92,6 +90,9 @@ def test_create_watch_review_approve(web_daemon_factory: Any, page: Any, tmp_pat
     expect(page).to_have_url(re.compile(f"#/cards/{card['id']}"))
     expect(page.locator(".prompt-text")).to_have_text("Say hello")
     expect(page.locator(f'.attempt-tab[data-attempt-id="{hello}"]')).to_have_attribute("aria-selected", "true")
+    # an attempt in review opens on its diff; the log is one tab away
+    expect(page.get_by_role("tab", name="Diff")).to_have_attribute("aria-selected", "true")
+    page.get_by_role("tab", name="Log").click()
     tool_calls = page.locator(".log-entry.kind-tool_call")
     expect(tool_calls.filter(has_text="write_file")).to_have_count(1)
     expect(tool_calls.filter(has_text="git status --short")).to_have_count(1)

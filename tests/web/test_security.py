@@ -76,7 +76,8 @@ def test_every_request_needs_the_token(shared_web: WebDaemon) -> None:
     assert cards_count(shared_web) == before
 
     ok = call(shared_web, "GET", "/v1/board", bearer(shared_web))
-    assert ok.status == 200 and [c["title"] for c in ok.json()["columns"]] == ["To Do", "Doing", "Review", "Done"]
+    assert ok.status == 200 and [c["title"] for c in ok.json()["columns"]] == [
+        "To Do", "Doing", "Review", "Done", "Closed"]
     assert ok.headers["Cache-Control"] == "no-store"
     page = call(shared_web, "GET", "/", bearer(shared_web))
     assert page.status == 200 and b"/static/app.js" in page.body

@@ -65,3 +65,8 @@ unix:///var/run/docker.sock
 - -c
 - "import socket,sys; from kilod.paths import socket_path; s=socket.socket(socket.AF_UNIX); s.settimeout(4); s.connect(str(socket_path())); s.sendall(b'GET /healthz HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n'); sys.exit(0 if s.recv(64).split(b' ')[1:2] == [b'200'] else 1)"
 {{- end }}
+
+{{/* The helm test's check: GET $KILOD_URL/healthz with the bearer token must answer {"ok": true}. */}}
+{{- define "kilod.testConnection" -}}
+import json, os, urllib.request as r; url = os.environ['KILOD_URL']; q = r.Request(url + '/healthz', headers={'Authorization': 'Bearer ' + os.environ['KILOD_TOKEN']}); body = json.load(r.urlopen(q, timeout=15)); assert body.get('ok') is True, body; print('kilod', body.get('version'), 'answers on', url)
+{{- end }}

@@ -149,9 +149,9 @@ class AgentRun:
                 {"role": "system", "content": system_prompt(self.environment) if self.environment else SYSTEM_PROMPT},
                 {"role": "user", "content": self.prompt},
             ]
-            self.store.append_messages(self.attempt_id, 0, messages)
+            await self.store.append_messages_async(self.attempt_id, 0, messages)
         else:
-            self.lifecycle.record(self.attempt_id, EventKind.LOG,
+            await self.lifecycle.record_async(self.attempt_id, EventKind.LOG,
                                   {"message": f"resuming the conversation at message {len(messages)}"})
         while True:
             if self.pause_requested():

@@ -1,7 +1,11 @@
 """Model calls through litellm, which is imported once, in a thread, at daemon start.
 
 litellm takes seconds to import; the daemon answers requests meanwhile and only a
-model call or a model-name check waits for it. Prices come from litellm's bundled
+model call or a model-name check waits for it. Its first completion imports more
+(its proxy types), so the loading thread also makes one mocked call. Every call then
+runs on litellm's own event loop in its own thread: building a request, parsing the
+answer and pricing it take milliseconds of CPU per call, which must not stall the
+daemon's loop while 20 agents talk to their models. Prices come from litellm's bundled
 map (LITELLM_LOCAL_MODEL_COST_MAP): offline and reproducible.
 """
 
@@ -13,6 +17,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -52,6 +57,7 @@ class Models:
         self._metrics = metrics
         self.retry = retry or RetryPolicy()
         self._loading: asyncio.Task[Any] | None = None
+        self._calls_loop: asyncio.AbstractEventLoop | None = None  # litellm's loop, in its own thread
 
     def start_loading(self) -> None:
         if self._loading is None:
@@ -76,6 +82,16 @@ class Models:
             price = scripts.load(name, self._scripts_dir).get("price")
             if isinstance(price, dict):
                 litellm.register_model({f"{SCRIPTED}/{name}": {**price, "litellm_provider": SCRIPTED, "mode": "chat"}})
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="kilod-litellm", daemon=True).start()
+        # the first completion imports litellm's proxy types (seconds on a busy machine): pay it here
+        try:
+            asyncio.run_coroutine_threadsafe(litellm.acompletion(
+                model="openai/kilod-warm-up", messages=[{"role": "user", "content": "warm up"}],
+                mock_response="warm"), loop).result()
+        except Exception:  # only a warm-up: the first real call pays instead
+            log.warning("litellm's warm-up call failed", exc_info=True)
+        self._calls_loop = loop
         log.info("litellm %s ready", importlib.metadata.version("litellm"))
         return litellm
 
@@ -152,12 +168,12 @@ class Models:
     async def _complete_once(self, model: str, messages: list[dict[str, Any]],
                              tools: list[dict[str, Any]] | None) -> Completion:
         litellm = await self.litellm()
+        assert self._calls_loop is not None
         started = time.monotonic()
         extra: dict[str, Any] = {"tools": tools} if tools else {}
         try:
-            # retries are ours (with the attempt told about each wait): none inside litellm or openai's client
-            response = await litellm.acompletion(model=model, messages=messages, timeout=self._timeout,
-                                                 num_retries=0, max_retries=0, **extra)
+            response, cost = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
+                self._call(litellm, model, messages, extra), self._calls_loop))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -180,7 +196,6 @@ class Models:
         tokens_in = int(getattr(usage, "prompt_tokens", 0) or 0)
         tokens_out = int(getattr(usage, "completion_tokens", 0) or 0)
         tokens_cached = cached_tokens(usage)
-        cost = self._cost(litellm, response, model)
         if self._metrics:
             m = self._metrics
             m.model_calls.labels(model, "ok", AGENT).inc()
@@ -194,6 +209,14 @@ class Models:
             else:
                 m.cost.labels(model, AGENT).inc(cost)
         return Completion(message, tokens_in, tokens_out, cost, tokens_cached)
+
+    async def _call(self, litellm: Any, model: str, messages: list[dict[str, Any]],
+                    extra: dict[str, Any]) -> tuple[Any, float | None]:
+        """On litellm's loop: the call and its price (both CPU work the daemon's loop should not do)."""
+        # retries are ours (with the attempt told about each wait): none inside litellm or openai's client
+        response = await litellm.acompletion(model=model, messages=messages, timeout=self._timeout,
+                                             num_retries=0, max_retries=0, **extra)
+        return response, self._cost(litellm, response, model)
 
     @staticmethod
     def _cost(litellm: Any, response: Any, model: str) -> float | None:

@@ -4,6 +4,8 @@ The agent wrote these files, so the host reads them defensively: every path is
 opened component by component with O_NOFOLLOW (a symlink is recorded as a symlink,
 never followed, so nothing outside the worktree is read), blobs are hashed here
 (no clean/smudge filters, no `git add`), and the tree is built in a throwaway index.
+Files whose stat data still matches what git recorded at checkout are not read at
+all (statcache.py: git's own rule, on an index the agent cannot write).
 The resulting tree is what review shows and exactly what approve commits.
 Blocking: call from a thread.
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 from kilod.git.paths import RepoPaths
 from kilod.git.runner import run, run_git
+from kilod.git.statcache import Unchanged, known_files
 
 MODE_FILE = "100644"
 MODE_EXECUTABLE = "100755"
@@ -208,8 +211,13 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
         contents: dict[str, _Blob] = {}
         left_out: list[LeftOut] = []
         root_fd = os.open(worktree, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        unchanged = Unchanged(root_fd, known_files(git_dir))  # what git checked out and nobody touched since
         try:
             for path in paths:
+                recorded = unchanged.blob(path)
+                if recorded is not None and recorded.size <= max_file_bytes:
+                    entries.append(_Entry(recorded.mode, recorded.sha, path))
+                    continue
                 found = _read_entry(root_fd, path, max_file_bytes, scratch, hasher)
                 if isinstance(found, LeftOut):
                     left_out.append(found)
@@ -222,6 +230,7 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
                 contents[sha] = blob
                 entries.append(_Entry(mode, sha, path))
         finally:
+            unchanged.close()
             os.close(root_fd)
 
         _store_missing_blobs(git_dir, contents, scratch)

@@ -65,6 +65,10 @@ def add_worktree(repo: RepoPaths, worktree: Path, branch: str, base_commit: str,
         raise Conflict(f"git placed the worktree's admin dir elsewhere than {admin}")
     if owner is not None:
         _chown_tree(worktree, *owner)
+        # chown moved every file's ctime: refresh the index's stat data (the files are still exactly what
+        # git wrote; nothing else has run in the worktree yet) so the snapshot can trust it (statcache.py)
+        run("update-index", "-q", "--refresh", git_dir=admin, work_tree=worktree, cwd=worktree,
+            config=no_filters, accept=(0, 1))
 
 
 def _undo_failed_add(repo: RepoPaths, worktree: Path, branch: str, base_commit: str) -> None:

@@ -12,7 +12,7 @@ import asyncio
 
 from kilod.agent.feedback import FIX_ROUND, fix_round_message
 from kilod.container_guard import removed
-from kilod.domain import Step
+from kilod.domain import EventKind, Step
 from kilod.pipeline.agent import BUILTIN
 from kilod.pipeline.base import Outcome, StepContext
 from kilod.pipeline.commands import run_command
@@ -28,6 +28,9 @@ class ChecksStep:
         results = []
         for index, check in enumerate(ctx.repo_settings.checks):
             timeout = check.timeout or services.settings.check_timeout
+            services.lifecycle.record(attempt.id, EventKind.LOG, {
+                "step": "checks", "name": check.name, "command": check.run, "status": "running",
+                "message": f"check {check.name}: {check.run}"})
             result = {"name": check.name, "command": check.run,
                       **await run_command(services.sandbox, ctx.container(), check.run, timeout)}
             results.append(result)
@@ -41,5 +44,6 @@ class ChecksStep:
                                 attempt.stop_reason, done)
         if fix is None:
             return Outcome()
-        return Outcome(f"checks failed: fix round {fix[FIX_ROUND]}", {"summary": None, "run": attempt.run + 1},
-                       goto=Step.AGENT, to_agent=fix)
+        # a fix round is a new run: the run that ended keeps its summary (as after a follow-up)
+        next_run = {"summary": None, "run": attempt.run + 1, "summaries": [*attempt.summaries, attempt.summary or ""]}
+        return Outcome(f"checks failed: fix round {fix[FIX_ROUND]}", next_run, goto=Step.AGENT, to_agent=fix)

@@ -170,12 +170,12 @@ class Pipeline:
             outcome = await step.run(ctx)
             if outcome.goto is not None:   # sent back (a fix round, a pause): stored like any move
                 index = names.index(outcome.goto)
-                ctx.attempt = self._move(ctx.attempt, outcome.goto, outcome)
+                ctx.attempt = await self._move(ctx.attempt, outcome.goto, outcome)
                 if ctx.attempt.state not in SLOT_STATES:
                     return   # paused: a resume starts the pipeline again at the stored step
                 continue
             following = self.steps[index + 1].step if index + 1 < len(self.steps) else step.step
-            ctx.attempt = self._move(ctx.attempt, following, outcome)
+            ctx.attempt = await self._move(ctx.attempt, following, outcome)
             index += 1
 
     async def _container_running(self, ctx: StepContext) -> None:
@@ -184,17 +184,17 @@ class Pipeline:
         if ctx.attempt.state == State.STARTING:
             ctx.attempt = self.lifecycle.transition(ctx.attempt.id, State.RUNNING, container_id=container_id)
         elif container_id != ctx.attempt.container_id:
-            ctx.attempt = self._move(ctx.attempt, ctx.attempt.step,
-                                     Outcome("sandbox container recreated", {"container_id": container_id}))
+            ctx.attempt = await self._move(ctx.attempt, ctx.attempt.step,
+                                           Outcome("sandbox container recreated", {"container_id": container_id}))
         ctx.container_id = container_id
 
-    def _move(self, attempt: Attempt, step: Step, outcome: Outcome) -> Attempt:
+    async def _move(self, attempt: Attempt, step: Step, outcome: Outcome) -> Attempt:
         """Store the move to `step` with the outcome: a state change, a logged line, or just the fields."""
         if outcome.state is not None:
             return self.lifecycle.transition(attempt.id, outcome.state, step=step, **outcome.fields)
         event = None if outcome.message is None else (EventKind.LOG, {"message": outcome.message, "step": str(step)})
-        published = self.store.update_attempt(attempt.id, event, message=outcome.to_agent, step=step,
-                                              **outcome.fields)
+        published = await self.store.update_attempt_async(attempt.id, event, message=outcome.to_agent, step=step,
+                                                          **outcome.fields)
         if published is not None:
             self.lifecycle.events.publish(published)
         return self.store.get_attempt(attempt.id)

@@ -14,11 +14,16 @@ class SetupStep:
 
     async def run(self, ctx: StepContext) -> Outcome:
         commands = ctx.repo_settings.setup
+        lifecycle = ctx.services.lifecycle
         for command in commands:
+            # said before it runs: a long setup shows what it is waiting for
+            lifecycle.record(ctx.attempt.id, EventKind.LOG, {"step": "setup", "command": command, "status": "running",
+                                                             "message": f"setup: {command}"})
             result = await run_command(ctx.services.sandbox, ctx.container(), command,
                                        ctx.services.settings.setup_timeout)
-            ctx.services.lifecycle.record(ctx.attempt.id, EventKind.LOG, {"step": "setup", "command": command,
-                                                                         **result})
+            lifecycle.record(ctx.attempt.id, EventKind.LOG, {
+                "step": "setup", "command": command, **result,
+                "message": f"setup {result['status']} (exit {result['exit_code']}): {command}"})
             if result["status"] != "passed":
                 raise Invalid(f"setup command failed ({result['status']}, exit {result['exit_code']}): "
                               f"{command}\n{result['output_tail'][-1000:]}")

@@ -119,6 +119,9 @@ class Commands:
             attempt = self.lifecycle.follow_up(
                 attempt.id, {"role": "user", "content": message}, [c["id"] for c in comments],
                 step=Step.AGENT, summary=None, finished_at=None, stop_reason=None, run=attempt.run + 1,
+                # the run that ended keeps its summary; its wait in review is not running time
+                summaries=[*attempt.summaries, attempt.summary or ""],
+                review_seconds=attempt.review_seconds + max(0.0, now() - (attempt.finished_at or now())),
             )
             self.lifecycle.record(attempt.id, EventKind.MESSAGE, {"role": "user", "content": message})
         self.kick()

@@ -22,6 +22,9 @@ from kilod.review.context import AttemptContext, open_attempt
 # Which way is better in each compare column.
 LOWER_IS_BETTER = ("checks_failed", "steps", "tool_calls", "tokens", "cost_usd", "wall_seconds")
 HIGHER_IS_BETTER = ("checks_passed",)
+# Columns where only a clean result deserves a star: the fewest failures is best, but one
+# failure is never "best" (a ★ beside "checks failed 1" reads as a recommendation).
+ZERO_ONLY = ("checks_failed",)
 
 
 class CommentRequest(BaseModel):
@@ -122,7 +125,7 @@ class Queries:
                 "tokens_out": attempt.tokens_out,
                 "tokens": attempt.tokens_in + attempt.tokens_out,
                 "cost_usd": attempt.cost_usd,
-                "wall_seconds": (round(attempt.finished_at - attempt.started_at, 3)
+                "wall_seconds": (round(attempt.running_seconds or 0.0, 3)
                                  if attempt.finished_at and attempt.started_at else None),
                 "stop_reason": attempt.stop_reason,
                 "files": sorted(shown(f.path) for f in files or []),
@@ -147,12 +150,15 @@ class Queries:
 
 
 def best_of(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Per column, the attempts with the best value (ties all marked; unknown values never win)."""
+    """Per column, the attempts with the best value (ties all marked; unknown values never win;
+    no star for failures, nor for passing nothing)."""
     best: dict[str, list[str]] = {}
     for column in LOWER_IS_BETTER + HIGHER_IS_BETTER:
         values = [(r[column], r["attempt_id"]) for r in rows if r[column] is not None]
         if len(values) < 2:
             continue
         target = (min if column in LOWER_IS_BETTER else max)(v for v, _ in values)
+        if (column in ZERO_ONLY and target != 0) or (column in HIGHER_IS_BETTER and target <= 0):
+            continue
         best[column] = [aid for v, aid in values if v == target]
     return best

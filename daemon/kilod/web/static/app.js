@@ -2,7 +2,7 @@
 
 import { BoardView, NewCardDialog } from "./board.js";
 import { CardView } from "./card.js";
-import { api, clear, h, onSessionLost } from "./util.js";
+import { api, clear, h, loadMeta, onSessionLost } from "./util.js";
 
 class App {
   constructor() {
@@ -17,9 +17,12 @@ class App {
     document.getElementById("new-card-button").addEventListener("click", () => this.newCard.open());
     document.addEventListener("keydown", (e) => {
       const typing = e.target.closest && e.target.closest("input, textarea, select, [contenteditable], dialog");
-      if (e.key === "n" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+      if (typing || e.ctrlKey || e.metaKey || e.altKey || document.querySelector("dialog[open]")) return;
+      if (e.key === "n") {
         e.preventDefault();
         this.newCard.open();
+      } else if (this.view && this.view.onKey && this.view.onKey(e)) {
+        e.preventDefault();
       }
     });
     document.getElementById("logout-button").addEventListener("click", async () => {
@@ -27,7 +30,12 @@ class App {
       this.sessionLost();
     });
     onSessionLost(() => this.sessionLost());
+  }
+
+  /** Routes once the daemon's constants are known (an address change before that waits for them). */
+  start() {
     window.addEventListener("hashchange", () => this.route());
+    return this.route();
   }
 
   go(hash) {
@@ -53,6 +61,10 @@ class App {
   async route() {
     const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
     if (parts[0] === "cards" && parts[1] && this.view instanceof CardView && this.view.cardId === parts[1]) {
+      if (!this.view.card) {  // still loading: it opens the attempt the address names
+        if (parts[2]) this.view.selected = parts[2];
+        return;
+      }
       const attempt = parts[2] || this.view.defaultAttempt();
       if (attempt) this.view.select(attempt);
       return;
@@ -84,4 +96,8 @@ window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () 
 });
 
 const app = new App();
-app.route();
+loadMeta().then(() => app.start(), (err) => {
+  if (err.status === 401) return;  // the banner explains
+  clear(document.getElementById("view")).appendChild(h("div", { class: "error-box page-error", role: "alert" },
+    `Could not reach the daemon: ${err.message}`));
+});

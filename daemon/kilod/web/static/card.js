@@ -1,15 +1,16 @@
 // The card page: prompt, compare table, one tab per attempt with its live log, diff and review actions.
+//
+// An attempt in review opens on its diff, with the review (commit message, approve, merge,
+// follow-up, line comments) beside it; keys: j/k next/previous file, a approve (asks first).
 
-import { attemptChip } from "./board.js";
+import { attemptChip, checkBadges, stepOf } from "./board.js";
 import { DiffView } from "./diff.js";
 import { LogView } from "./log.js";
 import {
-  api, basename, batcher, cardIdOf, clear, confirmDialog, errorView, formatAge, formatCost, formatDuration,
-  formatTokens, h, LIVE_STATES, plural, Stream,
+  api, basename, batcher, cardIdOf, clear, columnTitle, confirmDialog, errorView, formatAge, formatCost,
+  formatDuration, formatTokens, h, LIVE_STATES, plural, Stream,
 } from "./util.js";
 
-const COLUMN_TITLES = { todo: "To Do", doing: "Doing", review: "Review", done: "Done" };
-const RESTING_FOR_RETRY = new Set(["review", "failed", "cancelled", "discarded"]);
 
 const COMPARE_COLUMNS = [
   ["files_changed", "Files", String],
@@ -25,9 +26,10 @@ const COMPARE_COLUMNS = [
   ["wall_seconds", "Time", formatDuration],
 ];
 
+/** Running time: started to finished (or now), less the waits in review before follow-ups. */
 function wallSeconds(a) {
   if (!a.started_at) return null;
-  return (a.finished_at || Date.now() / 1000) - a.started_at;
+  return Math.max(0, (a.finished_at || Date.now() / 1000) - a.started_at - (a.review_seconds || 0));
 }
 
 function derivedCompare(card) {
@@ -57,12 +59,17 @@ function checksText(checks) {
   return `${checks.passed}/${checks.total} passed` + (checks.failing ? ` (${checks.failed + checks.error} failing)` : "");
 }
 
+function failingCount(a) {
+  return a.checks && a.checks.failing ? (a.checks.failed || 0) + (a.checks.error || 0) : 0;
+}
+
 export class CardView {
   constructor(app, cardId, attemptId) {
     this.app = app;
     this.cardId = cardId;
     this.selected = attemptId || null;
-    this.subtab = "log";
+    this.subtab = null;  // chosen per attempt: Diff for one in review, else Log
+    this.comments = [];
     this.card = null;
     this.log = null;
     this.diff = null;
@@ -105,6 +112,7 @@ export class CardView {
     this.drawHead();
     this.drawTabs();
     this.drawAttemptHead();
+    this.drawSide();
     this.drawCompare();
     const now = this.attempt();
     if (now && before !== now.state && this.subtab === "diff" && now.state === "review") this.loadDiff();
@@ -130,8 +138,10 @@ export class CardView {
     this.subtabs = h("div", { class: "subtabs", role: "tablist", "aria-label": "attempt views" },
       this.subtabButton("log", "Log"), this.subtabButton("diff", "Diff"));
     this.subpanel = h("div", { class: "subpanel", role: "tabpanel" });
+    this.side = h("aside", { class: "review-side", "aria-label": "review" });
     this.panel = h("section", { class: "attempt-panel panel", role: "tabpanel", "aria-label": "attempt" },
-      this.attemptHead, this.actionStatus, this.subtabs, this.subpanel);
+      this.attemptHead, this.subtabs,
+      h("div", { class: "workspace" }, this.subpanel, this.side));
     root.appendChild(h("div", { class: "card-page" },
       h("nav", { class: "crumbs" }, h("a", { href: "#/" }, "← Board")),
       this.head,
@@ -153,10 +163,19 @@ export class CardView {
 
   drawHead() {
     const card = this.card;
+    const shelf = h("div", { class: "card-actions" },
+      card.archived_at
+        ? h("button", { type: "button", class: "small", onclick: (e) => this.shelve("unarchive", e.currentTarget) }, "Unarchive")
+        : h("button", { type: "button", class: "small", title: "Take the card off the board (kept; reversible)",
+          onclick: (e) => this.shelve("archive", e.currentTarget) }, "Archive"),
+      h("button", { type: "button", class: "small danger", onclick: (e) => this.deleteCard(e.currentTarget) }, "Delete…"));
     clear(this.head).append(
-      h("h1", {}, card.title),
+      h("div", { class: "card-title-row" }, h("h1", {}, card.title), shelf),
+      // DOM append() would write a null as the text "null": an empty fragment instead
+      card.archived_at ? h("div", { class: "notice archived-note" }, `Archived ${formatAge(card.archived_at)}: not on the board.`)
+        : document.createDocumentFragment(),
       h("dl", { class: "facts" },
-        fact("Column", h("span", { class: `column-badge column-${card.column}` }, COLUMN_TITLES[card.column] || card.column)),
+        fact("Column", h("span", { class: `column-badge column-${card.column}` }, columnTitle(card.column))),
         fact("Repository", h("code", { title: card.repo }, card.repo)),
         fact("Base", h("code", {}, card.base_branch ? `${card.base_ref} (${card.base_branch})` : card.base_ref)),
         fact("Network", card.network ? "on" : "off"),
@@ -195,13 +214,18 @@ export class CardView {
     this.selected = attemptId;
     this.stopAttemptViews();
     clear(this.actionStatus);
+    this.comments = [];
     this.log = new LogView(attemptId);
     this.log.start();
-    this.diff = new DiffView(attemptId);
+    this.diff = new DiffView(attemptId, { comment: (path, line, text) => this.addComment(path, line, text) });
     this.diffFor = null;
+    const a = this.attempt();
     this.drawTabs();
     this.drawAttemptHead();
-    this.showSubtab(this.subtab);
+    this.drawSide();
+    this.markCompareRow();
+    this.showSubtab(a && a.state === "review" ? "diff" : "log");
+    this.loadComments();
   }
 
   showSubtab(id) {
@@ -217,6 +241,44 @@ export class CardView {
     if (!this.diff) return;
     this.diffFor = this.selected;
     await this.diff.load();
+    this.diff.setComments(this.comments);
+  }
+
+  // -- line comments ----------------------------------------------------------------
+
+  async loadComments() {
+    const id = this.selected;
+    try {
+      const data = await api("GET", `/v1/attempts/${encodeURIComponent(id)}/comments`);
+      if (id !== this.selected) return;
+      this.comments = data.comments || [];
+    } catch (err) {
+      return;
+    }
+    if (this.diff) this.diff.setComments(this.comments);
+    this.drawSide();
+  }
+
+  /** Called by the diff's comment form; throws the daemon's error so the form can show it. */
+  async addComment(path, line, text) {
+    const comment = await api("POST", `/v1/attempts/${encodeURIComponent(this.selected)}/comments`, { path, line, text });
+    this.comments.push(comment);
+    this.drawSide();
+    return comment;
+  }
+
+  commentsList() {
+    if (!this.comments.length) return null;
+    const pending = this.comments.filter((c) => !c.sent_at).length;
+    return h("section", { class: "comments", "aria-labelledby": "comments-title" },
+      h("h3", { id: "comments-title" }, `Comments (${this.comments.length})`),
+      pending ? h("p", { class: "muted hint-line" }, `${plural(pending, "comment")} will go to the agent with the next follow-up.`) : null,
+      h("ol", { class: "comment-list" }, this.comments.map((c) => h("li", { class: "comment-item", dataset: { commentId: c.id } },
+        h("button", { type: "button", class: "comment-where", title: "show in the diff",
+          onclick: () => { this.showSubtab("diff"); if (this.diff) this.diff.reveal(c.path, c.line); } },
+        h("code", {}, `${c.path}:${c.line}`)),
+        c.sent_at ? h("span", { class: "muted" }, " sent") : h("span", { class: "pending" }, " pending"),
+        h("div", { class: "prose comment-text" }, c.text)))));
   }
 
   drawAttemptHead() {
@@ -230,31 +292,91 @@ export class CardView {
       fact("Tokens", `${formatTokens(a.tokens_in)} in / ${formatTokens(a.tokens_out)} out`),
       fact("Cost", formatCost(a.cost_usd)),
       fact("Time", formatDuration(wallSeconds(a))),
-      checksText(a.checks) ? fact("Checks", checksText(a.checks), { class: a.checks.failing ? "bad" : "good" }) : null,
+      stepOf(a) ? fact("Step", h("span", { class: "step-badge" }, stepOf(a))) : null,
+      checksText(a.checks) ? fact("Checks", [checkBadges(a.checks), " ", checksText(a.checks)],
+        { class: a.checks.failing ? "bad" : "good" }) : null,
       fact("Branch", h("code", {}, a.branch)),
       a.landed_commit ? fact("Commit", h("code", {}, a.landed_commit.slice(0, 12))) : null,
       a.state !== "approved" && a.state !== "discarded" ? fact("Worktree", h("code", { title: a.worktree }, basename(a.worktree))) : null);
     const parts = [facts];
     if (a.error) parts.push(h("div", { class: "error-box" }, a.error));
     if (a.stop_reason) parts.push(h("div", { class: "notice" }, `Stopped early: ${a.stop_reason}`));
-    if (a.summary) parts.push(h("div", { class: "summary" }, h("strong", {}, "Summary: "), a.summary));
+    const earlier = a.summaries || [];
+    if (earlier.length) {
+      parts.push(h("details", { class: "earlier-runs" }, h("summary", {}, `Earlier runs (${earlier.length})`),
+        h("ol", {}, earlier.map((text, i) => h("li", { class: "summary" }, h("strong", {}, `Run ${i + 1}: `),
+          text || h("span", { class: "muted" }, "no summary"))))));
+    }
+    if (a.summary) {
+      parts.push(h("div", { class: "summary" },
+        h("strong", {}, earlier.length ? `Run ${earlier.length + 1} summary: ` : "Summary: "), a.summary));
+    }
+    clear(this.attemptHead).append(...parts);
+  }
+
+  /** Beside the log or diff: what can be done with the attempt now, its commit message and comments. */
+  drawSide() {
+    const a = this.attempt();
+    if (!a) return;
+    // a redraw must not wipe what the reviewer is typing
+    const typed = {};
+    for (const el of this.side.querySelectorAll("textarea")) typed[el.id] = el.value;
+    const focused = document.activeElement && this.side.contains(document.activeElement) ? document.activeElement.id : null;
+    const parts = [this.actionStatus];
+    if (a.state === "review") {
+      if (failingCount(a)) {
+        parts.push(h("div", { class: "error-box checks-warning", role: "note" },
+          `✗ ${plural(failingCount(a), "check")} failing. Approving asks first.`));
+      }
+      parts.push(h("label", { for: "commit-message" }, "Commit message ",
+        h("span", { class: "hint" }, "(optional)")),
+      h("textarea", { id: "commit-message", rows: "4", spellcheck: "true",
+        placeholder: `${this.card.title}\n\n${a.summary || ""}`.trim() + "\n\n(default: the title, the summary and kilod trailers)" }));
+    }
     parts.push(this.actions(a));
     if (a.state === "review") parts.push(this.followUpForm(a));
-    clear(this.attemptHead).append(...parts);
+    parts.push(this.commentsList());
+    const shown = parts.filter(Boolean);
+    clear(this.side).append(...shown);
+    this.side.hidden = shown.length === 1 && !this.actionStatus.firstChild;
+    for (const [id, value] of Object.entries(typed)) {
+      const el = this.side.querySelector(`#${id}`);
+      if (el) el.value = value;
+    }
+    if (focused) { const el = this.side.querySelector(`#${focused}`); if (el) el.focus(); }
   }
 
   actions(a) {
     const buttons = [];
-    const add = (label, cls, fn) => buttons.push(h("button", { type: "button", class: cls, onclick: (e) => fn(e.currentTarget) }, label));
+    const add = (label, cls, fn, key) => buttons.push(h("button", { type: "button", class: cls, title: key || null,
+      onclick: (e) => fn(e.currentTarget) }, label));
     if (a.state === "review") {
-      add("Approve", "primary", (b) => this.approve(a, false, b));
+      add("Approve", "primary", (b) => this.approve(a, false, b), "Approve (a)");
       if (this.card.base_branch) add(`Approve and merge into ${this.card.base_branch}`, "", (b) => this.approve(a, true, b));
       add("Discard", "danger", (b) => this.discard(a, b));
     }
     if (LIVE_STATES.has(a.state)) add("Cancel", "danger", (b) => this.cancel(a, b));
-    if (a.state === "failed" || a.state === "cancelled") add("Discard", "danger", (b) => this.discard(a, b));
-    if (RESTING_FOR_RETRY.has(a.state)) add("Retry", "", (b) => this.retry(a, b));
-    return h("div", { class: "actions" }, buttons);
+    // the groups come from /v1/meta: at rest and not kept (review has its own Discard above)
+    const settled = !LIVE_STATES.has(a.state) && a.state !== "approved";
+    if (settled && a.state !== "review" && a.state !== "discarded") add("Discard", "danger", (b) => this.discard(a, b));
+    if (settled) add("Retry", "", (b) => this.retry(a, b));
+    return buttons.length ? h("div", { class: "actions" }, buttons) : null;
+  }
+
+  /** j/k: next/previous file of the diff; a: approve the attempt shown (always asks). */
+  onKey(event) {
+    if ((event.key === "j" || event.key === "k") && this.subtab === "diff" && this.diff) {
+      this.diff.step(event.key === "j" ? 1 : -1);
+      return true;
+    }
+    const a = this.attempt();
+    if (event.key === "a" && a && a.state === "review") {
+      const button = this.side.querySelector(".actions button.primary");
+      this.approve(a, false, button, true);
+      return true;
+    }
+    if (event.key === "/") { this.app.go("#/"); return true; }
+    return false;
   }
 
   followUpForm(a) {
@@ -283,10 +405,12 @@ export class CardView {
     try {
       const result = await call();
       this.actionStatus.appendChild(h("div", { class: "notice ok" }, describe(result)));
+      this.side.hidden = false;
       this.refresh.add("action");
       return result;
     } catch (err) {
       this.actionStatus.appendChild(h("div", { class: "error-box", role: "alert" }, errorView(err)));
+      this.side.hidden = false;
       if (err.details && err.details.tree && this.subtab === "diff") this.loadDiff();
       return null;
     } finally {
@@ -294,19 +418,32 @@ export class CardView {
     }
   }
 
-  async approve(a, merge, button) {
+  /**
+   * Approve (and merge). Asks first when it merges, when checks fail, when siblings are
+   * discarded, or when a key asked for it: nothing lands on one stray click.
+   */
+  async approve(a, merge, button, viaKey = false) {
     const others = this.card.attempts.filter((x) => x.id !== a.id && x.state !== "approved" && x.state !== "discarded");
-    if (others.length) {
+    const failing = failingCount(a);
+    if (merge || failing || others.length || viaKey) {
+      const lines = [`This commits ${a.model}'s work on ${a.branch}`
+        + `${merge ? ` and merges it into ${this.card.base_branch}` : ""}.`];
+      if (failing) lines.unshift(`${plural(failing, "check")} failed on this attempt (${checksText(a.checks)}).`);
+      if (others.length) {
+        lines.push(`The other ${plural(others.length, "attempt")} (${others.map((x) => x.model).join(", ")}) `
+          + "will be discarded: their containers, worktrees and branches are removed.");
+      }
+      const verb = merge ? "Approve and merge" : "Approve";
       const ok = await confirmDialog({
-        title: merge ? "Approve, merge and discard the others?" : "Approve and discard the others?",
-        text: `This commits ${a.model}'s work on ${a.branch}${merge ? ` and merges it into ${this.card.base_branch}` : ""}. `
-          + `The other ${plural(others.length, "attempt")} (${others.map((x) => x.model).join(", ")}) `
-          + "will be discarded: their containers, worktrees and branches are removed.",
-        confirm: merge ? "Approve and merge" : "Approve", danger: true,
+        title: failing ? `Checks failed. ${verb} anyway?` : others.length ? `${verb} and discard the others?` : `${verb}?`,
+        text: lines.join(" "),
+        confirm: failing ? `${verb} anyway` : verb, danger: Boolean(failing || others.length || merge),
       });
       if (!ok) return;
     }
     const body = { merge };
+    const message = this.side.querySelector("#commit-message");
+    if (message && message.value.trim()) body.message = message.value.trim();
     if (this.diff && this.diffFor === a.id && this.diff.tree) body.tree = this.diff.tree;  // what the reviewer saw
     await this.run(button, () => api("POST", `/v1/attempts/${encodeURIComponent(a.id)}/approve`, body), (r) => {
       let text = `Committed ${r.commit.slice(0, 12)} on ${r.branch}`;
@@ -314,6 +451,41 @@ export class CardView {
       if (r.discarded && r.discarded.length) text += `; discarded ${r.discarded.join(", ")}`;
       return text + ".";
     });
+  }
+
+  async shelve(action, button) {
+    clear(this.actionStatus);
+    button.disabled = true;
+    try {
+      this.card = await api("POST", `/v1/cards/${encodeURIComponent(this.cardId)}/${action}`);
+      this.drawHead();
+    } catch (err) {
+      this.head.appendChild(h("div", { class: "error-box head-error", role: "alert" }, errorView(err)));
+    } finally {
+      if (button.isConnected) button.disabled = false;
+    }
+  }
+
+  async deleteCard(button) {
+    const open = this.card.attempts.filter((a) => a.state !== "approved" && a.state !== "discarded");
+    const approved = this.card.attempts.filter((a) => a.state === "approved");
+    const ok = await confirmDialog({
+      title: `Delete "${this.card.title}"?`,
+      text: (open.length ? `${plural(open.length, "attempt")} (${open.map((a) => `${a.model}, ${a.state}`).join("; ")}) `
+        + "will be discarded first: containers, worktrees and branches removed. " : "")
+        + (approved.length ? `Approved work stays in the repository (${approved.map((a) => a.branch).join(", ")}). ` : "")
+        + "The card, its logs and comments are deleted. This cannot be undone.",
+      confirm: "Delete card", danger: true,
+    });
+    if (!ok) return;
+    button.disabled = true;
+    try {
+      await api("DELETE", `/v1/cards/${encodeURIComponent(this.cardId)}`);
+      this.app.go("#/");
+    } catch (err) {
+      this.head.appendChild(h("div", { class: "error-box head-error", role: "alert" }, errorView(err)));
+      if (button.isConnected) button.disabled = false;
+    }
   }
 
   async discard(a, button) {
@@ -365,6 +537,15 @@ export class CardView {
     this.renderCompare(data, note);
   }
 
+  /** The compare row of the attempt whose tab is open. */
+  markCompareRow() {
+    for (const row of this.compare.querySelectorAll("tbody tr[data-attempt-id]")) {
+      const on = row.dataset.attemptId === this.selected;
+      row.classList.toggle("selected", on);
+      if (on) row.setAttribute("aria-current", "true"); else row.removeAttribute("aria-current");
+    }
+  }
+
   renderCompare(data, note) {
     const rows = data.rows || [];
     const best = data.best || {};
@@ -375,14 +556,16 @@ export class CardView {
     const table = h("table", { class: "compare-table" },
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Attempt"), h("th", { scope: "col" }, "State"),
         columns.map(([, label]) => h("th", { scope: "col", class: "num" }, label)))),
-      h("tbody", {}, rows.map((r) => h("tr", { class: r.attempt_id === this.selected ? "selected" : null },
+      h("tbody", {}, rows.map((r) => h("tr", { class: r.attempt_id === this.selected ? "selected" : null,
+        dataset: { attemptId: r.attempt_id }, "aria-current": r.attempt_id === this.selected ? "true" : null },
         h("th", { scope: "row" }, h("a", { href: `#/cards/${encodeURIComponent(this.cardId)}/${encodeURIComponent(r.attempt_id)}` },
           r.model), h("span", { class: "muted compare-id" }, ` ${r.attempt_id}`)),
         h("td", {}, h("span", { class: `state-badge state-${r.state}` }, r.state)),
         columns.map(([key, , format]) => {
           const value = r[key];
           const shown = value === null || value === undefined ? (key === "cost_usd" ? formatCost(null) : "–") : format(value);
-          return h("td", { class: `num${isBest(key, r.attempt_id) ? " best" : ""}`,
+          const bad = key === "checks_failed" && value > 0;
+          return h("td", { class: `num${isBest(key, r.attempt_id) ? " best" : ""}${bad ? " bad" : ""}`,
             title: isBest(key, r.attempt_id) ? "best" : null }, shown);
         })))));
     const files = Object.entries(data.files || {});

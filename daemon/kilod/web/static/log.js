@@ -60,14 +60,43 @@ export function eventBody(event) {
         h("code", { class: "tool-name" }, p.name || "result")),
       p.output ? outputBlock(p.output, "output") : null];
     case "check":
-      return [h("div", { class: "tool-line" },
-        p.ok === undefined ? null : h("span", { class: p.ok ? "good" : "bad" }, p.ok ? "✓ passed" : "✗ failed"), " ",
-        h("code", {}, p.name || p.command || "check")),
-      p.output ? outputBlock(p.output, "output") : null];
+      return commandResult(p, "check");
     case "log":
     default:
-      return [h("div", {}, p.message || JSON.stringify(p))];
+      if (p.command !== undefined) return commandResult(p, p.step || "command");
+      return [h("div", {}, p.message ?? ""),
+        p.comment ? h("div", { class: "meta" }, h("code", {}, `${p.comment.path}:${p.comment.line}`), " ", p.comment.text) : null,
+        otherFields(p)];
   }
+}
+
+const STATUS_MARK = { passed: ["good", "✓ passed"], failed: ["bad", "✗ failed"], error: ["bad", "⚠ could not run"],
+  running: ["muted", "… running"] };
+const SHOWN = new Set(["message", "step", "comment", "command", "status", "exit_code", "timed_out", "duration",
+  "output_tail", "output", "name", "ok", "run", "index", "card_id"]);
+
+/** A setup or check command: what ran, how it ended, its output (never the raw payload). */
+function commandResult(p, label) {
+  const status = p.status || (p.ok === undefined ? null : p.ok ? "passed" : "failed");
+  const [cls, text] = STATUS_MARK[status] || ["muted", status || ""];
+  const facts = [p.timed_out ? "timed out" : null,
+    p.exit_code !== undefined && p.exit_code !== null ? `exit ${p.exit_code}` : null,
+    typeof p.duration === "number" ? `${p.duration.toFixed(p.duration < 10 ? 2 : 1)} s` : null].filter(Boolean);
+  const output = p.output_tail ?? p.output;
+  return [h("div", { class: "tool-line command-line" },
+    h("span", { class: "command-step" }, label), status ? h("span", { class: cls }, text) : null,
+    p.name && p.name !== p.command ? h("strong", {}, p.name) : null),
+  p.command ? h("pre", { class: "command" }, `$ ${p.command}`) : null,
+  facts.length ? h("div", { class: "meta" }, facts.join(" · ")) : null,
+  output ? outputBlock(output, "output") : (status && status !== "running" ? h("div", { class: "meta" }, "(no output)") : null)];
+}
+
+/** Fields a log event carries beyond the known ones, as name: value lines. */
+function otherFields(p) {
+  const rest = Object.entries(p).filter(([key]) => !SHOWN.has(key));
+  if (!rest.length) return null;
+  return h("dl", { class: "log-fields" }, rest.map(([key, value]) => [h("dt", {}, key),
+    h("dd", {}, typeof value === "string" ? value : JSON.stringify(value))]));
 }
 
 function entry(event) {

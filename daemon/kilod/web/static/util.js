@@ -68,7 +68,23 @@ export async function api(method, path, body) {
   return data;
 }
 
-export const EVENT_KINDS = ["state", "message", "tool_call", "tool_result", "log", "check"];
+/**
+ * The daemon's constants (states, columns, steps, event kinds) from GET /v1/meta: the page keeps
+ * no copies. Loaded once before the first view is drawn.
+ */
+export const meta = { states: [], live_states: [], final_states: [], columns: [], steps: [], event_kinds: [] };
+export let LIVE_STATES = new Set();
+
+export async function loadMeta() {
+  Object.assign(meta, await api("GET", "/v1/meta"));
+  LIVE_STATES = new Set(meta.live_states);
+  return meta;
+}
+
+export function columnTitle(id) {
+  const column = meta.columns.find((c) => c.id === id);
+  return column ? column.title : id;
+}
 
 /**
  * Follow an SSE endpoint. EventSource reconnects by itself after network errors (sending
@@ -99,7 +115,7 @@ export class Stream {
       try { event = JSON.parse(e.data); } catch { return; }
       this.onEvent(event);
     };
-    for (const kind of EVENT_KINDS) source.addEventListener(kind, handle);
+    for (const kind of meta.event_kinds) source.addEventListener(kind, handle);
     source.onopen = () => this.onStatus("live");
     source.onerror = () => {
       if (this.closed) return;
@@ -172,8 +188,6 @@ export function basename(path) {
   const parts = String(path).replace(/\/+$/, "").split("/");
   return parts[parts.length - 1] || path;
 }
-
-export const LIVE_STATES = new Set(["queued", "starting", "running"]);
 
 export function cardIdOf(event) {
   return (event.payload && event.payload.card_id) || String(event.attempt_id).replace(/-\d+$/, "");

@@ -1,0 +1,116 @@
+"""API under load: p50/p99 of `GET /v1/board` on the socket, idle vs with N live attempts.
+
+Each live attempt plays `scripted/busy` (25 quick shell steps), so the daemon writes and
+publishes a steady stream of events while the board is read. Both figures come from one
+daemon in one run; the ratio is the point. Also prints the daemon's RSS per live attempt.
+Run from the repository root: `.venv/bin/python bench/api_load.py [--attempts 20]`. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.kilod_testing import DaemonProcess, make_repo, new_instance, remove_labelled
+
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def sample(daemon: DaemonProcess, until: threading.Event | None, count: int, pause: float) -> list[float]:
+    """Latencies of GET /v1/board: `count` of them, or until `until` is set."""
+    latencies: list[float] = []
+    while (until is None and len(latencies) < count) or (until is not None and not until.is_set()):
+        started = time.perf_counter()
+        daemon.request("GET", "/v1/board")
+        latencies.append(time.perf_counter() - started)
+        time.sleep(pause)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--attempts", type=int, default=20)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="ka-", dir="/tmp"))
+    daemon = DaemonProcess(data_dir, new_instance(), {
+        "KILOD_SCRIPTS_DIR": str(SCRIPTS), "KILOD_MAX_PARALLEL": str(args.attempts),
+    })
+    daemon.start()
+    try:
+        daemon.wait_for(lambda: daemon.request("GET", "/v1/status")["litellm_ready"], what="litellm")
+        assert daemon.process is not None
+        repo = make_repo(data_dir / "repo")
+        # a board that is not empty: a few finished cards, as a real one has
+        warm = daemon.request("POST", "/v1/cards", {"prompt": "warm up", "repo": str(repo),
+                                                    "models": ["scripted/first_tool"], "repeat": 4})
+        for attempt in warm["attempts"]:
+            daemon.wait_state(attempt["id"], "review", timeout=300)
+        idle_rss = rss_mib(daemon.process.pid)
+        idle = sample(daemon, None, 300, 0.005)
+
+        card = daemon.request("POST", "/v1/cards", {"prompt": "load", "repo": str(repo),
+                                                    "models": ["scripted/busy"], "repeat": 1})
+        cards = [card] + [daemon.request("POST", "/v1/cards", {"prompt": f"load {i}", "repo": str(repo),
+                                                               "models": ["scripted/busy"]})
+                          for i in range(args.attempts - 1)]
+        ids = [c["attempts"][0]["id"] for c in cards]
+        daemon.wait_for(lambda: sum(daemon.attempt(i)["state"] == "running" for i in ids) >= args.attempts // 2,
+                        timeout=300, what="attempts running")
+        events_before = daemon.request("GET", "/v1/status")["last_event_id"]
+        load_started = time.monotonic()
+        done = threading.Event()
+        peak_rss = [0.0]
+
+        def watch() -> None:
+            while not all(daemon.attempt(i)["state"] in ("review", "failed") for i in ids):
+                peak_rss[0] = max(peak_rss[0], rss_mib(daemon.process.pid))  # type: ignore[union-attr]
+                time.sleep(0.5)
+            done.set()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        loaded = sample(daemon, done, 0, 0.005)
+        watcher.join()
+        seconds = time.monotonic() - load_started
+        events = daemon.request("GET", "/v1/status")["last_event_id"] - events_before
+    finally:
+        daemon.stop()
+        remove_labelled(daemon.instance)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    def row(name: str, values: list[float]) -> None:
+        print(f"{name:>24} {len(values):>6} {statistics.median(values) * 1000:>8.1f} ms "
+              f"{percentile(values, 0.99) * 1000:>8.1f} ms")
+
+    print(f"GET /v1/board on the unix socket; {args.attempts} live scripted attempts, "
+          f"{events / seconds:.0f} events/s while loaded")
+    print(f"{'':>24} {'calls':>6} {'p50':>11} {'p99':>11}")
+    row("idle", idle)
+    row(f"{args.attempts} live attempts", loaded)
+    print(f"{'p99 ratio loaded / idle':>24} {percentile(loaded, 0.99) / percentile(idle, 0.99):>6.1f}x"
+          "   (target ≤ 3, and p99 ≤ 20 ms under load)")
+    print(f"{'daemon RSS per attempt':>24} {(peak_rss[0] - idle_rss) / args.attempts:>6.2f} MiB"
+          f"   (idle {idle_rss:.0f} MiB, peak {peak_rss[0]:.0f} MiB; target ≤ 3)")
+
+
+if __name__ == "__main__":
+    main()
