@@ -26,7 +26,7 @@ from kilod.events import EventLog
 from kilod.git.repository import Repositories
 from kilod.repo_settings import parse_override
 from kilod.store import Store
-from kilod.trust import RepoTrust, decide, read_settings_file
+from kilod.trust import RepoTrust, decide, read_settings_file, sandbox_files
 
 MAX_ATTEMPTS_PER_CARD = 16
 
@@ -97,11 +97,13 @@ class Cards:
         models = [m for _, m in plan]
         override = parse_override(request.settings) if request.settings is not None else None
         settings_file = await asyncio.to_thread(read_settings_file, repo.path)
+        # trust is about every file that configures the sandbox (.kilod.toml, devcontainer, Dockerfiles)
+        files = await asyncio.to_thread(sandbox_files, repo.path, settings_file)
         typed = frozenset(override.model_dump(by_alias=True, exclude_unset=True)) if override else frozenset()
         if request.network is not None:
             typed |= {"network"}
-        from_file, source = decide(settings_file, self.trust.is_trusted(repo.path, settings_file), str(repo.path),
-                                   typed)
+        from_file, source = decide(settings_file, self.trust.is_trusted(repo.path, files), str(repo.path),
+                                   typed, files)
         repo_settings = from_file.merged(override)  # what the person typed is trusted
         repo_settings = await asyncio.to_thread(with_devcontainer, repo.path, repo_settings, source)
         for model in dict.fromkeys(models):

@@ -135,13 +135,14 @@ OPENAPI: dict[str, Any] = {
         "/v1/web/login": {"post": {"summary": "(unix socket only) a one-time login URL for the web board",
                                    "responses": {"201": _json(_OBJECT), **_ERRORS}}},
         "/v1/repos/trust": {
-            "get": {"summary": "a repository's .kilod.toml as it is now: content, sha256, trusted or not, "
-                               "which keys widen the sandbox", "parameters": [_REPO],
+            "get": {"summary": "a repository's sandbox files (.kilod.toml, devcontainer, the Dockerfiles they "
+                               "name) as they are now: each file's content, their combined sha256, trusted or "
+                               "not, which keys widen the sandbox", "parameters": [_REPO],
                     "responses": {"200": _json(ref("Trust")), **_ERRORS}},
-            "post": {"summary": "trust the file's current content for the repository; sha256 must name the content "
-                                "shown (400 without it, 409 if the file changed since)",
+            "post": {"summary": "trust the files' current content for the repository; sha256 must name the "
+                                "combined hash shown (400 without it, 409 if any file changed since)",
                      "requestBody": _body("TrustRequest"), "responses": {"200": _json(ref("Trust")), **_ERRORS}},
-            "delete": {"summary": "forget every trusted hash of the repository's .kilod.toml",
+            "delete": {"summary": "forget every trusted hash of the repository's sandbox files",
                        "parameters": [_REPO], "responses": {"200": _json(ref("Trust")), **_ERRORS}},
         },
         "/v1/events": {"get": {"summary": "every attempt's events (global ids); SSE follows live",

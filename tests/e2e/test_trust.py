@@ -23,7 +23,8 @@ def test_a_merged_agent_written_kilod_toml_applies_only_once_trusted(daemon: Dae
     (repo / ".env").write_text("API_KEY=do-not-leak\n")
     card = daemon.request("POST", "/v1/cards", {"prompt": "tidy", "repo": str(repo), "models": ["scripted/widener"]})
     attempt = daemon.wait_state(card["attempts"][0]["id"], "review")
-    daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True})
+    tree = daemon.request("GET", f"/v1/attempts/{attempt['id']}/diff")["tree"]  # approve names the reviewed tree
+    daemon.request("POST", f"/v1/attempts/{attempt['id']}/approve", {"merge": True, "tree": tree})
     assert "network = true" in git(repo, "show", "main:.kilod.toml")
 
     later = daemon.request("POST", "/v1/cards", {"prompt": "next", "repo": str(repo), "models": ["scripted/hello"]})
@@ -94,7 +95,7 @@ def test_ctl_trust_asks_on_a_terminal_and_shows_hidden_characters(daemon: Daemon
         declined = ask(b"n\n")
         assert declined.returncode == 1 and "not trusted" in declined.stderr
         assert "\x1b" not in declined.stdout and "␛[2K" in declined.stdout and "network = true" in declined.stdout
-        assert "Trust this content" in declined.stderr
+        assert "Trust these files' content" in declined.stderr
         assert daemon.request("GET", f"/v1/repos/trust?repo={repo}")["trusted"] is False
         accepted = ask(b"y\n")
         assert accepted.returncode == 0, accepted.stderr

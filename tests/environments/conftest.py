@@ -95,7 +95,7 @@ def env_daemon(daemon_factory: Callable[..., DaemonProcess], proxy_image: str, p
 
 
 def trust(daemon: DaemonProcess, repo: Path) -> None:
-    """What a person does after reading the repository's .kilod.toml: `kilod ctl trust REPO`."""
+    """What a person does after reading the repository's sandbox files: `kilod ctl trust REPO`."""
     from urllib.parse import quote
 
     shown = daemon.request("GET", f"/v1/repos/trust?repo={quote(str(repo), safe='')}")

@@ -21,7 +21,7 @@ import pytest
 from kilod.environments.devcontainer import read, strip_jsonc
 from kilod.errors import Invalid
 from tests.environments.conftest import trust
-from tests.kilod_testing import DaemonProcess, make_repo
+from tests.kilod_testing import DaemonProcess, git, make_repo
 
 DOCKERFILE = """FROM {base}
 USER root
@@ -189,3 +189,53 @@ def test_an_untrusted_repository_devcontainer_is_noted_not_built(daemon_factory:
     assert ".devcontainer/devcontainer.json" in card["settings_source"]["ignored"]
     assert "not trusted" in card["settings_source"]["note"]
     daemon.wait_state(card["attempts"][0]["id"], "review")
+
+
+def test_a_devcontainer_only_repository_is_built_only_once_trusted_and_again_after_a_change(
+        daemon_factory: Callable[..., DaemonProcess], tmp_path: Path, sandbox_image: str) -> None:
+    daemon = daemon_factory().start()
+    run_id = secrets.token_hex(6)
+    repo = make_repo(tmp_path / "dev-only", {  # no .kilod.toml: the devcontainer alone configures the sandbox
+        "README.md": "# r\n",
+        ".devcontainer/devcontainer.json": json.dumps({
+            "build": {"dockerfile": "Dockerfile", "args": {"RUN_ID": run_id}},
+            "containerEnv": {"GREETING": "hi"}, "postCreateCommand": "echo created > /tmp/created"}),
+        ".devcontainer/Dockerfile": f"FROM {sandbox_image}\nARG RUN_ID\nUSER root\n"
+                                    "RUN echo \"$RUN_ID\" > /etc/kilod-test-run\n",
+    })
+    default_image = str(docker.from_env().images.get(sandbox_image).id)
+
+    def card_in_review() -> tuple[dict[str, Any], dict[str, Any]]:
+        card = daemon.request("POST", "/v1/cards", {"prompt": "env", "repo": str(repo), "models": ["scripted/steady"]})
+        attempt = daemon.wait_state(card["attempts"][0]["id"], "review", "failed", timeout=600)
+        assert attempt["state"] == "review", attempt["error"]
+        return card, attempt
+
+    card, attempt = card_in_review()
+    source = card["settings_source"]
+    assert source["trusted"] is False and card["settings"]["dockerfile"] is None and card["settings"]["env"] == {}
+    assert source["files"] == [".devcontainer/devcontainer.json", ".devcontainer/Dockerfile"]
+    assert "not used" in source["note"] and ".devcontainer/Dockerfile" in source["note"]
+    assert sandbox_image_id(attempt["id"]) == default_image  # kilod's own image: nothing was built
+    assert not any(m.startswith("building") for m in image_events(daemon, attempt["id"]))
+
+    shown = kilod_cli(daemon, "ctl", "trust", str(repo), "--json")
+    assert [f["path"] for f in json.loads(shown.stdout)["files"] if f["exists"]] == source["files"]
+    trusted = kilod_cli(daemon, "ctl", "trust", str(repo), "--yes")
+    assert trusted.returncode == 0, trusted.stderr
+    assert "RUN echo" in trusted.stdout and '"postCreateCommand"' in trusted.stdout  # both files were shown
+    card, attempt = card_in_review()
+    assert card["settings_source"]["trusted"] is True
+    built = sandbox_image_id(attempt["id"])
+    assert built != default_image and any(m.startswith("building image") for m in image_events(daemon, attempt["id"]))
+    env = docker.from_env().containers.get(f"kilod-{attempt['id']}").attrs["Config"]["Env"]
+    assert "GREETING=hi" in env
+
+    # a merged change to the Dockerfile: the next card is back on the safe defaults, nothing built
+    dockerfile = repo / ".devcontainer/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN echo changed\n")
+    git(repo, "commit", "-qam", "change the image")
+    card, attempt = card_in_review()
+    assert card["settings_source"]["trusted"] is False and card["settings"]["dockerfile"] is None
+    assert sandbox_image_id(attempt["id"]) == default_image
+    assert not any(m.startswith("building") for m in image_events(daemon, attempt["id"]))

@@ -17,13 +17,15 @@ import json
 import posixpath
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from kilod.errors import Invalid
 from kilod.repo_settings import RepoSettings, explain
-from kilod.trust import SettingsSource
+
+if TYPE_CHECKING:  # kilod.trust reads the devcontainer to hash it: no import cycle at run time
+    from kilod.trust import SettingsSource
 
 CANDIDATES = (".devcontainer/devcontainer.json", ".devcontainer.json")
 IGNORED_USER_KEYS = ("remoteUser", "containerUser")
@@ -95,9 +97,10 @@ def _inside(repo: Path, folder: str, relative: str, where: str) -> str:
 
 def read(repo: Path) -> tuple[dict[str, Any], list[str]] | None:
     """`.kilod.toml` keys taken from the repository's devcontainer.json and notes on what was left; None without one."""
-    found = next((repo / c for c in CANDIDATES if (repo / c).is_file() and not (repo / c).is_symlink()), None)
-    if found is None:
+    candidate = present(repo)
+    if candidate is None:
         return None
+    found = repo / candidate
     relative = found.relative_to(repo).as_posix()
     if found.stat().st_size > MAX_BYTES:
         raise Invalid(f"{relative}: larger than {MAX_BYTES // 1024} KiB", field="repo")
@@ -139,15 +142,29 @@ def read(repo: Path) -> tuple[dict[str, Any], list[str]] | None:
 
 
 def present(repo: Path) -> str | None:
-    """The devcontainer file kilod would read, relative to the repository, or None."""
-    return next((c for c in CANDIDATES if (repo / c).is_file() and not (repo / c).is_symlink()), None)
+    """The devcontainer file kilod would read, relative to the repository, or None.
+
+    Never through a symbolic link, the file's or a folder's (`.devcontainer` → elsewhere):
+    the content trusted would not be the content used.
+    """
+    return next((c for c in CANDIDATES if _plain_file(repo, c)), None)
+
+
+def _plain_file(repo: Path, relative: str) -> bool:
+    path = repo
+    for part in Path(relative).parts:
+        path = path / part
+        if path.is_symlink():
+            return False
+    return path.is_file()
 
 
 def apply_trusted(repo: Path, settings: RepoSettings, source: SettingsSource) -> RepoSettings:
     """`apply` when the repository's settings are trusted; otherwise the devcontainer is noted, not used.
 
     A devcontainer builds an image (its RUN lines run in Docker) and sets setup commands:
-    like `.kilod.toml`'s widening keys it waits for a person's trust (`kilod ctl trust`).
+    like `.kilod.toml`'s widening keys it waits for a person's trust (`kilod ctl trust`), which
+    covers the devcontainer and its Dockerfile too (`kilod.trust.sandbox_files`).
     """
     if settings.image or settings.dockerfile:
         return settings
@@ -156,8 +173,9 @@ def apply_trusted(repo: Path, settings: RepoSettings, source: SettingsSource) ->
         return settings
     if not source["trusted"]:
         source["ignored"] = [*source["ignored"], found]
-        note = (f"{found} not used: the repository's settings are not trusted (add a .kilod.toml, review "
-                f"both and trust it with `kilod ctl trust {repo}`)")
+        files = ", ".join(source.get("files") or [found])
+        note = (f"{found} not used (no image built, no containerEnv, no setup from it): the repository's "
+                f"sandbox files are not trusted; review {files} and trust them with `kilod ctl trust {repo}`")
         source["note"] = f"{source['note']}; {note}" if source["note"] else note
         return settings
     return apply(repo, settings)
