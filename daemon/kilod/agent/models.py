@@ -120,6 +120,11 @@ class Models:
                 "e.g. anthropic/claude-sonnet-4-5, openai/gpt-4o, ollama/llama3",
                 field="models",
             ) from None
+        missing = missing_credentials(litellm, model)
+        if missing:
+            # refused now, with the variable to set, rather than failing at run time three errors deep
+            raise Invalid(f"model '{model}' cannot be called: set {' or '.join(missing)} in the daemon's environment "
+                          f"(or {provider.upper()}_API_BASE for a server that needs no key)", field="models")
 
     async def count_tokens(self, model: str, messages: list[dict[str, Any]],
                            tools: list[dict[str, Any]] | None = None) -> int:
@@ -237,3 +242,22 @@ def cached_tokens(usage: Any) -> int:
         return int(cached or 0)
     except (TypeError, ValueError):
         return 0
+
+
+def missing_credentials(litellm: Any, model: str) -> list[str]:
+    """The variables litellm says `model`'s provider needs and the daemon lacks; [] when it can be called.
+
+    A base URL alone is not a credential: litellm has defaults (ollama's localhost), and a
+    `<PROVIDER>_API_BASE` pointing at a local server that needs no key is accepted.
+    """
+    try:
+        check = litellm.validate_environment(model=model)
+    except Exception:  # litellm cannot tell: the call will say
+        return []
+    missing = [str(k) for k in check.get("missing_keys") or [] if not str(k).endswith(("_API_BASE", "_BASE_URL"))]
+    if check.get("keys_in_environment") or not missing:
+        return []
+    provider = model.partition("/")[0].upper()
+    if os.environ.get(f"{provider}_API_BASE") or os.environ.get(f"{provider}_BASE_URL"):
+        return []
+    return missing
