@@ -19,7 +19,7 @@ def tool_calls(web: WebDaemon, attempt_id: str) -> int:
 
 
 def test_pause_then_resume_a_builtin_attempt_from_the_card_page(web_daemon_factory: Any, page: Any,
-                                                                 tmp_path: Path) -> None:
+                                                                 tmp_path: Path, shots: Path) -> None:
     web: WebDaemon = web_daemon_factory()
     daemon = web.daemon
     repo = make_repo(tmp_path / "repo")
@@ -29,6 +29,8 @@ def test_pause_then_resume_a_builtin_attempt_from_the_card_page(web_daemon_facto
     page.goto(web.login_url())
     page.goto(f"{web.origin}/#/cards/{card['id']}/{attempt_id}")
     state = page.locator(".attempt-head .state-badge")
+    expect(page.locator(".card-head .facts")).to_be_visible()
+    expect(page.locator(".trust-note")).to_have_count(0)  # no settings file: nothing to trust, no prompt
     side = page.locator(".review-side")
     pause = side.get_by_role("button", name="Pause", exact=True)
 
@@ -42,6 +44,7 @@ def test_pause_then_resume_a_builtin_attempt_from_the_card_page(web_daemon_facto
     assert tool_calls(web, attempt_id) == 1  # it stopped after the call in flight, not later
 
     page.fill("#resume-text", "keep <b>it</b> short")
+    page.screenshot(path=str(shots / "card-paused.png"))
     side.get_by_role("button", name="Resume").click()
     expect(side.locator(".action-status")).to_contain_text("working again")
     expect(state).to_have_text("running")
@@ -73,7 +76,7 @@ setup = ["echo preparing > /tmp/prepared"]
 
 
 def test_trust_prompt_shows_the_files_as_text_and_trusts_on_confirm(web_daemon_factory: Any, page: Any,
-                                                                    tmp_path: Path) -> None:
+                                                                    tmp_path: Path, shots: Path) -> None:
     web: WebDaemon = web_daemon_factory()
     daemon = web.daemon
     repo = make_repo(tmp_path / "repo", {"README.md": "# r\n", ".kilod.toml": SETTINGS})
@@ -96,6 +99,7 @@ def test_trust_prompt_shows_the_files_as_text_and_trusts_on_confirm(web_daemon_f
     expect(dialog.locator("img")).to_have_count(0)
     expect(dialog.locator(".trust-sha")).to_have_text(shown["sha256"])
     expect(dialog.locator(".trust-widening")).to_contain_text("setup")
+    page.screenshot(path=str(shots / "card-trust-review.png"))
 
     # Cancel trusts nothing
     dialog.get_by_role("button", name="Cancel").click()

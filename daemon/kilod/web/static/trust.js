@@ -8,7 +8,8 @@ import { api, clear, errorView, h } from "./util.js";
 /** The notice under a card's head, or null when the repository's settings all applied. */
 export function trustNotice(card, state) {
   const source = card.settings_source;
-  if (!source || (!source.note && source.trusted)) return null;
+  // no note: the file applied in full, or there is no file (then `trusted` is false and nothing is missing)
+  if (!source || (!source.note && !state.trusted)) return null;
   const box = h("div", { class: "notice trust-note", role: "note" });
   if (state.trusted) {
     box.append(h("strong", {}, "Trusted. "),
