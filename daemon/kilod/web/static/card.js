@@ -6,6 +6,8 @@
 import { attemptChip, checkBadges, stepOf } from "./board.js";
 import { DiffView } from "./diff.js";
 import { LogView } from "./log.js";
+import { canPause, pause, pausedPanel } from "./pause.js";
+import { trustNotice } from "./trust.js";
 import {
   api, basename, batcher, cardIdOf, clear, columnTitle, confirmDialog, errorView, formatAge, formatCost,
   formatDuration, formatTokens, h, LIVE_STATES, plural, Stream,
@@ -76,6 +78,7 @@ export class CardView {
     this.diffFor = null;
     this.compareKey = null;
     this.refresh = batcher(250, () => this.reload());
+    this.trust = { trusted: null, redraw: () => this.drawHead() };  // what the trust prompt did on this page
   }
 
   async mount(root) {
@@ -174,6 +177,7 @@ export class CardView {
       // DOM append() would write a null as the text "null": an empty fragment instead
       card.archived_at ? h("div", { class: "notice archived-note" }, `Archived ${formatAge(card.archived_at)}: not on the board.`)
         : document.createDocumentFragment(),
+      trustNotice(card, this.trust) || document.createDocumentFragment(),
       h("dl", { class: "facts" },
         fact("Column", h("span", { class: `column-badge column-${card.column}` }, columnTitle(card.column))),
         fact("Repository", h("code", { title: card.repo }, card.repo)),
@@ -335,6 +339,7 @@ export class CardView {
     }
     parts.push(this.actions(a));
     if (a.state === "review") parts.push(this.followUpForm(a));
+    if (a.state === "paused") parts.push(pausedPanel(this, a));
     parts.push(this.commentsList());
     const shown = parts.filter(Boolean);
     clear(this.side).append(...shown);
@@ -355,6 +360,7 @@ export class CardView {
       if (this.card.base_branch) add(`Approve and merge into ${this.card.base_branch}`, "", (b) => this.approve(a, true, b));
       add("Discard", "danger", (b) => this.discard(a, b));
     }
+    if (canPause(a)) add("Pause", "", (b) => pause(this, a, b), "Stop the agent after its current tool call");
     if (LIVE_STATES.has(a.state)) add("Cancel", "danger", (b) => this.cancel(a, b));
     // the groups come from /v1/meta: at rest and not kept (review has its own Discard above)
     const settled = !LIVE_STATES.has(a.state) && a.state !== "approved";
