@@ -92,7 +92,7 @@ async def test_sync_and_async_writers_do_not_collide(store: Store, db_path: Path
 async def test_the_board_projection_follows_commits(store: Store) -> None:
     board = Board(store)
     board.load()
-    assert [c["count"] for c in board.board()["columns"]] == [0, 0, 0, 0]
+    assert [c["count"] for c in board.board()["columns"]] == [0] * len(Column)
     cards = []
     for i in range(5):
         card = make_card(f"feed{i:04d}")

@@ -8,6 +8,7 @@ from typing import Any
 import docker
 import pytest
 
+from kilod.repo_settings import RepoSettings
 from tests.kilod_testing import ApiError, DaemonProcess, git, make_repo
 
 KILOD_TOML = """\
@@ -154,7 +155,7 @@ def test_repeat_runs_the_same_model_n_times(daemon: DaemonProcess, repo: Path) -
     ("setup = [\"ok\"\ncopy = 3\n", "TOML syntax error"),
     ("setup = []\ncolour = \"red\"\n", ".kilod.toml:2: colour: unknown key"),
     ("checks = \"lint\"\n", ".kilod.toml:1: checks: Input should be a valid list"),
-    ("network = \"sometimes\"\n", ".kilod.toml:1: network: Input should be a valid boolean"),
+    ("network = \"sometimes\"\n", ".kilod.toml:1: network: Value error, expected true, false or a list of host names"),
     ("\n\n[[checks]]\nname = \"x\"\nrun = 42\n", ".kilod.toml:5: checks.0.run: Input should be a valid string"),
     ("copy = [\"../outside\"]\n", ".kilod.toml:1: copy: Value error, copy glob '../outside' must stay inside"),
 ])
@@ -167,7 +168,8 @@ def test_a_bad_kilod_toml_blocks_no_card_and_is_named_with_file_key_and_line(
     error = card["settings_source"]["error"]
     assert str(repo / ".kilod.toml") in error
     assert expected in error, error
-    assert card["settings"] == {"setup": [], "copy": [], "checks": [], "network": None}
+    # every key at its default; the network resolved to the daemon's default (none)
+    assert card["settings"] == {**RepoSettings().to_json(), "network": False} and card["network"] is False
     daemon.wait_state(card["attempts"][0]["id"], "review")
     with pytest.raises(ApiError) as caught:  # what a person types is still checked strictly
         daemon.request("POST", "/v1/cards", {"prompt": "x", "repo": str(repo), "models": ["scripted/hello"],
