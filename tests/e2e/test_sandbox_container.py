@@ -17,6 +17,8 @@ from tests.kilod_testing import DaemonProcess, git
 def probed(daemon: DaemonProcess, repo: Path) -> tuple[DaemonProcess, dict[str, Any], dict[str, Any], Container]:
     card = daemon.request("POST", "/v1/cards", {"prompt": "probe", "repo": str(repo), "models": ["scripted/probe"]})
     attempt = daemon.wait_state(card["attempts"][0]["id"], "review")
+    # Review stops the container (frozen review); a person's shell starts it again, as here
+    daemon.request("POST", f"/v1/attempts/{attempt['id']}/shell")
     container = docker.from_env().containers.get(f"kilod-{attempt['id']}")
     return daemon, card, attempt, container
 
