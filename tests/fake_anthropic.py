@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+
+from tests.fake_openai import LoopbackServer
 
 Reply = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -23,15 +23,11 @@ def tool_use_response(turn: int, name: str, arguments: dict[str, Any], usage: di
     }
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
     def __init__(self, reply: Reply) -> None:
+        super().__init__()
         self.requests: list[dict[str, Any]] = []
         self.reply = reply
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
@@ -42,29 +38,5 @@ class FakeAnthropic:
         self.requests.append({"headers": dict(request.headers), "body": body})
         return web.json_response(self.reply(body))
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self.messages)
-        self._runner = web.AppRunner(app)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        server: Any = site._server
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> FakeAnthropic:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def shutdown() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)

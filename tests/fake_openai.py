@@ -12,7 +12,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -53,17 +53,54 @@ def text_response(model: str, turn: int, content: str) -> dict[str, Any]:
     }
 
 
-class FakeOpenAI:
-    def __init__(self, failures: list[tuple[int, dict[str, str]]] | None = None,
-                 reply: Reply | None = None) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.failures = list(failures or [])
-        self.reply = reply
+class LoopbackServer:
+    """An aiohttp app on 127.0.0.1 (a free port) in its own thread, for `with`: subclasses add their routes."""
+
+    def __init__(self) -> None:
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._runner: web.AppRunner | None = None
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        server: Any = site._server  # aiohttp keeps the listening server private
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def shutdown() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+class FakeOpenAI(LoopbackServer):
+    def __init__(self, failures: list[tuple[int, dict[str, str]]] | None = None,
+                 reply: Reply | None = None) -> None:
+        super().__init__()
+        self.requests: list[dict[str, Any]] = []
+        self.failures = list(failures or [])
+        self.reply = reply
 
     @property
     def base_url(self) -> str:
@@ -88,30 +125,5 @@ class FakeOpenAI:
             "summary": f"wrote the file; the tool said: {tool_results[-1]['content']}",
         }))
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.completions)
-        self._runner = web.AppRunner(app)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def shutdown() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)

@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fake_openai import LoopbackServer
+
 USAGE_IN, USAGE_OUT, USAGE_CACHED = 11, 7, 4
 
 
@@ -27,18 +29,14 @@ def _sse(data: dict[str, Any] | str, event: str | None = None) -> bytes:
     return (f"event: {event}\n" if event else "").encode() + f"data: {text}\n\n".encode()
 
 
-class FakeProvider:
+class FakeProvider(LoopbackServer):
     def __init__(self, chunk_delay: float = 0.0, pieces: int = 2) -> None:
+        super().__init__()
         self.requests: list[dict[str, Any]] = []
         self.failures: list[tuple[int, dict[str, Any]]] = []
         self.chunk_delay = chunk_delay
         self.hold: threading.Event | None = None   # when set up: streams pause after their first event
         self.pieces = pieces
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
@@ -179,32 +177,7 @@ class FakeProvider:
         if hold is not None:
             await asyncio.to_thread(hold.wait, 30)
 
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/responses", self.responses)
         app.router.add_post("/v1/messages", self.messages)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def __enter__(self) -> FakeProvider:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def shutdown() -> None:
-            if self._runner is not None:
-                await self._runner.cleanup()
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
