@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -14,14 +13,7 @@ from kilod.git.paths import inspect_repo
 from kilod.git.worktree import add_worktree
 from kilod.sandbox.base import LABEL_INSTANCE, ContainerSpec, MountSpec
 from kilod.sandbox.docker import DockerSandbox
-from tests.kilod_testing import git, new_instance, remove_labelled
-
-
-@pytest.fixture
-def instance() -> Iterator[str]:
-    name = new_instance()
-    yield name
-    remove_labelled(name)
+from tests.kilod_testing import git
 
 
 @pytest.fixture
