@@ -98,3 +98,22 @@ def test_a_chatty_command_is_cut_at_the_limit_and_a_slow_one_killed(strict_daemo
     assert output_of(daemon, slow, "setup") == "started\n"
     (end,) = ends(daemon, slow, "log")
     assert end["timed_out"] and end["status"] == "error"
+
+
+def test_output_seen_before_a_kill_9_is_still_there_and_setup_runs_again(daemon_factory: type[DaemonProcess],
+                                                                         repo: Path) -> None:
+    first = daemon_factory().start()
+    command = WAIT_FOR.format(first="ready", flag=".go", last="finished")
+    attempt_id, worktree = new_card(first, repo, {"setup": [command]})
+    first.wait_for(lambda: "ready\n" in output_of(first, attempt_id, "setup"), what="setup's first line")
+    seen = [e for e in first.events(attempt_id) if e["kind"] == "output"]
+
+    first.kill9()
+    second = daemon_factory(instance=first.instance, data_dir=first.data_dir).start()
+    # durable: what was read before the kill is there as it was; the step starts again (safe to run twice)
+    second.wait_for(lambda: output_of(second, attempt_id, "setup").count("ready\n") == 2, what="setup run again")
+    assert [e for e in second.events(attempt_id) if e["kind"] == "output"][:len(seen)] == seen
+    (Path(worktree) / ".go").write_text("")
+    second.wait_state(attempt_id, "review")
+    assert output_of(second, attempt_id, "setup").endswith("finished\n")
+    assert [p["status"] for p in ends(second, attempt_id, "log")] == ["passed"]
