@@ -30,6 +30,8 @@ STREAM_TIMEOUT_SECONDS = 90.0
 PROBE_TIMEOUT_SECONDS = 2.0
 # After the event stream drops, how long before connecting again.
 RECONNECT_SECONDS = 1.0
+# Events that change nothing a board shows: a running command's output comes several times a second.
+UNCHANGING_KINDS = frozenset({"output"})
 
 
 class CliError(Exception):
@@ -310,10 +312,11 @@ class ChangeFeed:
         while not self._stopped.is_set():
             try:
                 for event in self._client.stream("/v1/events", self.last_event_id, opened=self._opened):
+                    if event.get("kind") not in UNCHANGING_KINDS:
+                        self._changed.set()
                     event_id = event.get("id")
                     if isinstance(event_id, int):
                         self.last_event_id = event_id
-                    self._changed.set()
             except CliError:
                 pass
             with self._lock:

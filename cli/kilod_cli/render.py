@@ -248,9 +248,61 @@ def event_text(event: dict[str, Any], resting: Collection[str] = frozenset()) ->
         line.append_text(_indented(visible(str(payload.get("output") or "")), style="" if ok else "red"))
     elif kind == "log":
         line.append(visible(str(payload.get("message", ""))), style="dim")
+    elif kind == "output":
+        return output_text(event)
+    elif kind == "check":
+        status = str(payload.get("status") or "?")
+        line.append(f"{visible(str(payload.get('name') or payload.get('command') or '?'))} ", style="cyan")
+        line.append(status, style="green" if status == "passed" else "red")
+        facts = ["timed out"] if payload.get("timed_out") else []
+        if payload.get("exit_code") is not None:
+            facts.append(f"exit {payload['exit_code']}")
+        if isinstance(payload.get("duration"), (int, float)):
+            facts.append(f"{float(payload['duration']):.1f} s")
+        line.append(f"  ({', '.join(facts)})" if facts else "", style="dim")
+        if payload.get("command") and payload.get("command") != payload.get("name"):
+            line.append(f"  $ {visible(str(payload['command']))}", style="dim")
+        if status != "passed":  # a failure's last lines say why; a pass's output was shown live
+            tail = str(payload.get("output_tail") or "").rstrip("\n").splitlines()[-RESULT_LINES:]
+            line.append_text(_indented(visible("\n".join(tail)), style="red"))
     else:
         line.append(visible(_compact_arguments(payload)))
     return line
+
+
+def output_label(payload: dict[str, Any]) -> str:
+    """Whose output an `output` event carries: `setup`, or `check NAME` (the command when a check has no name)."""
+    step = str(payload.get("step") or "command")
+    if step == "checks":
+        return f"check {payload.get('name') or payload.get('command') or '?'}"
+    return step
+
+
+def _terminal_line(line: str) -> str:
+    """What a terminal would show of a line: a carriage return starts it again (progress counters)."""
+    line = line.rstrip("\r")
+    return line.rsplit("\r", 1)[-1]
+
+
+def output_text(event: dict[str, Any]) -> Text:
+    """An `output` event: each line of a running command's output, prefixed by its time and whose it is."""
+    payload: dict[str, Any] = event.get("payload") or {}
+    prefix = f"{_clock(event.get('time'))} {'output':<{KIND_WIDTH}} {visible(output_label(payload))} │ "
+    text = str(payload.get("text") or "")
+    body = text[:-1] if text.endswith("\n") else text
+    lines = [_terminal_line(line) for line in body.split("\n")] if text else []
+    block = Text()
+    for line in lines:
+        if block:
+            block.append("\n")
+        block.append(prefix, style="dim")
+        block.append(visible(line))
+    if payload.get("cut"):
+        if block:
+            block.append("\n")
+        block.append(prefix, style="dim")
+        block.append(f"… {visible(str(payload.get('message') or 'output cut'))}", style="yellow")
+    return block
 
 
 # -- diffstat ------------------------------------------------------------

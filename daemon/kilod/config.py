@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     tool_output_limit: int = Field(16_000, ge=1_000, description="characters of tool output the model sees")
     setup_timeout: float = Field(900.0, gt=0, description="seconds one .kilod.toml setup command may run")
     check_timeout: float = Field(600.0, gt=0, description="seconds one .kilod.toml check may run (default)")
+    command_output_limit: int = Field(262_144, ge=1_024, description="bytes of one setup or check command's "
+                                      "output recorded live as `output` events; past it they stop, saying so")
     model_timeout: float = Field(600.0, gt=0, description="seconds one model call may take")
     gateway_models: dict[str, str] = Field(
         default_factory=dict, description="model gateway: model names agents ask for → the litellm model to use "

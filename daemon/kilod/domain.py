@@ -109,6 +109,9 @@ class EventKind(StrEnum):
     TOOL_RESULT = "tool_result"
     LOG = "log"
     CHECK = "check"
+    # a setup or check command's output while it runs: `step`, `command` (and a check's `name`), `text`
+    # (whole lines where it can), `cut` once the command's output passed the daemon's limit
+    OUTPUT = "output"
 
 
 class ColumnMeta(TypedDict):

@@ -241,6 +241,22 @@ def test_the_feed_starts_now_and_reconnects_where_it_stopped(cli: CliEnv, fake_d
     assert feed.last_event_id == 42
 
 
+def test_the_feed_ignores_a_running_commands_output(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
+    hold = threading.Event()
+    streams = [Sse([sse_frame({**event(1, "output", {"step": "setup", "text": "x\n"}), "id": 42}),
+                    sse_frame({**event(2, "output", {"step": "setup", "text": "y\n"}), "id": 43}), hold])]
+    fake_daemon.on("GET", "/v1/status", (200, status(last_event_id=41)))
+    fake_daemon.on("GET", "/v1/events", lambda _request: streams.pop(0))
+    feed = ChangeFeed.start(Client(cli.socket))
+    assert feed is not None
+    try:
+        wait_for(lambda: feed.last_event_id == 43, "both output events read")
+        assert not feed.wait(0)  # read, and nothing on the board changed: no fetch
+    finally:
+        feed.close()
+        hold.set()
+
+
 def test_no_feed_from_a_daemon_that_does_not_say_where_its_log_is(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
     # an older daemon's status, without last_event_id: bytes, so the schema check lets it through
     fake_daemon.on("GET", "/v1/status", (200, json.dumps({"pid": 1}).encode()))

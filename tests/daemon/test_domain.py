@@ -138,7 +138,7 @@ def test_meta_serves_every_constant_clients_need() -> None:
                                  {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"},
                                  {"id": "closed", "title": "Closed"}]
     assert served["steps"] == ["worktree", "image", "container", "setup", "agent", "checks", "review"]
-    assert set(served["event_kinds"]) == {"state", "message", "tool_call", "tool_result", "log", "check"}
+    assert set(served["event_kinds"]) == {"state", "message", "tool_call", "tool_result", "log", "check", "output"}
 
 
 def test_a_paused_attempt_holds_no_slot_but_keeps_its_container() -> None:

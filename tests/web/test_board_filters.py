@@ -147,8 +147,10 @@ def test_a_card_whose_only_attempt_failed_is_closed_not_in_review(web_daemon_fac
     expect(page.locator('.column[data-column="closed"] h2')).to_contain_text("Closed")
     # the log says which setup command failed, and how
     closed.click()
-    entry = page.locator(".log-entry.kind-log").filter(has_text="$ exit 4").filter(has_text="✗")
-    expect(entry).to_contain_text("✗ failed")
-    expect(entry).to_contain_text("exit 4")
+    entries = page.locator(".log-entry.kind-log").filter(has_text="$ exit 4")
+    expect(entries).to_have_count(2)  # its start, marked as it ended, then its end
+    expect(entries.first).to_contain_text("✗ failed")
+    expect(entries.last).to_contain_text("✗ failed")
+    expect(entries.last).to_contain_text("exit 4")
     expect(page.locator(".card-head .column-badge")).to_have_text("Closed")
     assert script_errors(page) == []

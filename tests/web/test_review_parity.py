@@ -89,11 +89,12 @@ def test_failing_checks_comments_and_a_guarded_approve(web_daemon_factory: Any, 
     # the log shows setup and checks as commands with their output, never a raw JSON payload
     page.get_by_role("tab", name="Log").click()
     setup = page.locator(".log-entry.kind-log").filter(has_text="$ echo preparing the sandbox")
-    expect(setup).to_have_count(2)  # said as it starts, then its result
-    expect(setup.first).to_contain_text("… running")
+    expect(setup).to_have_count(2)  # its start (its live output, then how it ended), then its result
+    expect(setup.first).to_contain_text("✓ passed")
+    expect(setup.first.locator(".live-output")).to_contain_text("setup-done")
     expect(setup.last).to_contain_text("✓ passed")
     expect(setup.last.locator(".output")).to_contain_text("setup-done")
-    expect(page.locator(".log-entry.kind-log").filter(has_text="strict-lint")).to_contain_text("… running")
+    expect(page.locator(".log-entry.kind-log").filter(has_text="strict-lint")).to_contain_text("✗ failed")
     lint = page.locator(".log-entry.kind-check").filter(has_text="strict-lint")
     expect(lint).to_contain_text("✗ failed")
     expect(lint).to_contain_text("exit 3")

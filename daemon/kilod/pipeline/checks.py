@@ -16,6 +16,7 @@ from kilod.domain import EventKind, Step
 from kilod.pipeline.agent import BUILTIN
 from kilod.pipeline.base import Outcome, StepContext
 from kilod.pipeline.commands import run_command
+from kilod.pipeline.output import LiveOutput
 
 
 class ChecksStep:
@@ -28,11 +29,12 @@ class ChecksStep:
         results = []
         for index, check in enumerate(ctx.repo_settings.checks):
             timeout = check.timeout or services.settings.check_timeout
+            label = {"step": str(Step.CHECKS), "name": check.name, "command": check.run}
             services.lifecycle.record(attempt.id, EventKind.LOG, {
-                "step": "checks", "name": check.name, "command": check.run, "status": "running",
-                "message": f"check {check.name}: {check.run}"})
+                **label, "status": "running", "message": f"check {check.name}: {check.run}"})
+            live = LiveOutput(services.lifecycle, attempt.id, label, services.settings.command_output_limit)
             result = {"name": check.name, "command": check.run,
-                      **await run_command(services.sandbox, ctx.container(), check.run, timeout)}
+                      **await run_command(services.sandbox, ctx.container(), check.run, timeout, live)}
             results.append(result)
             services.lifecycle.events.publish(store.record_check(attempt.id, attempt.run, index, result))
             if services.metrics is not None:

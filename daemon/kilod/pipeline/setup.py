@@ -6,6 +6,7 @@ from kilod.domain import EventKind, Step
 from kilod.errors import Invalid
 from kilod.pipeline.base import Outcome, StepContext
 from kilod.pipeline.commands import run_command
+from kilod.pipeline.output import LiveOutput
 
 
 class SetupStep:
@@ -15,12 +16,14 @@ class SetupStep:
     async def run(self, ctx: StepContext) -> Outcome:
         commands = ctx.repo_settings.setup
         lifecycle = ctx.services.lifecycle
+        settings = ctx.services.settings
         for command in commands:
-            # said before it runs: a long setup shows what it is waiting for
-            lifecycle.record(ctx.attempt.id, EventKind.LOG, {"step": "setup", "command": command, "status": "running",
+            label = {"step": str(Step.SETUP), "command": command}
+            # said before it runs: a long setup shows what it is waiting for, then its output as it comes
+            lifecycle.record(ctx.attempt.id, EventKind.LOG, {**label, "status": "running",
                                                              "message": f"setup: {command}"})
-            result = await run_command(ctx.services.sandbox, ctx.container(), command,
-                                       ctx.services.settings.setup_timeout)
+            live = LiveOutput(lifecycle, ctx.attempt.id, label, settings.command_output_limit)
+            result = await run_command(ctx.services.sandbox, ctx.container(), command, settings.setup_timeout, live)
             lifecycle.record(ctx.attempt.id, EventKind.LOG, {
                 "step": "setup", "command": command, **result,
                 "message": f"setup {result['status']} (exit {result['exit_code']}): {command}"})

@@ -10,6 +10,7 @@ and nothing unlabelled is ever removed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal, Protocol
@@ -83,6 +84,10 @@ class ExecResult:
     timed_out: bool = False
 
 
+# Receives a running command's output as it comes (text; a chunk may end mid-line).
+OutputSink = Callable[[str], None]
+
+
 @dataclass(frozen=True)
 class SandboxInfo:
     id: str
@@ -95,8 +100,13 @@ class Sandbox(Protocol):
     def ensure(self, spec: ContainerSpec) -> str:
         """Create and start the sandbox, or adopt and start the one already there; its id."""
 
-    def exec(self, container_id: str, command: str, timeout: float, user: str | None = None) -> ExecResult:
-        """Run `command` with sh in the workspace; a timeout is an ExecResult, not an error."""
+    def exec(self, container_id: str, command: str, timeout: float, user: str | None = None,
+             on_output: OutputSink | None = None) -> ExecResult:
+        """Run `command` with sh in the workspace; a timeout is an ExecResult (the command killed), not an error.
+
+        With `on_output`, the output (stdout and stderr as written) is also handed to it
+        while the command runs, as text, from the calling thread; the result is the same.
+        """
 
     def copy_in(self, container_id: str, path: str, data: bytes, uid: int, gid: int, mode: int = 0o644) -> None:
         """Write a file (folders made as needed), owned by uid:gid."""

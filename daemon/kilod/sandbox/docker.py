@@ -6,10 +6,13 @@ tree here. Blocking: every method is called from a thread.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import io
 import secrets
 import shlex
 import tarfile
+import threading
 import time
 from pathlib import PurePosixPath
 
@@ -27,12 +30,15 @@ from kilod.sandbox.base import (
     WORKSPACE,
     ContainerSpec,
     ExecResult,
+    OutputSink,
     SandboxInfo,
     absolute,
 )
 
 # PID 1 of every sandbox: sleeps until stopped, needs nothing but sh.
 IDLE_COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
+# Seconds past an exec's timeout before the daemon stops reading it (its `timeout -k 5` ends it well before).
+EXEC_GRACE = 30
 
 
 class DockerSandbox:
@@ -185,8 +191,16 @@ class DockerSandbox:
 
     # -- running things inside ------------------------------------------------
 
-    def exec(self, container_id: str, command: str, timeout: float, user: str | None = None) -> ExecResult:
-        """Run `command` with sh in /workspace; output is stdout and stderr interleaved."""
+    def exec(self, container_id: str, command: str, timeout: float, user: str | None = None,
+             on_output: OutputSink | None = None) -> ExecResult:
+        """Run `command` with sh in /workspace; output is stdout and stderr interleaved, streamed to `on_output`.
+
+        The command's own `timeout` (coreutils, busybox) kills it, and its process group,
+        after `timeout` seconds. The stream is read as it comes (Docker's multiplexed frames),
+        so a caller sees a long command's output while it runs; a watch closes the stream
+        EXEC_GRACE seconds later should it still be open (an image without `timeout`, or a
+        background child holding the output open), so the daemon is never held forever.
+        """
         seconds = max(1, int(timeout))
         # `timeout` when the image has it (coreutils, busybox); plain sh otherwise
         wrapper = (
@@ -194,15 +208,51 @@ class DockerSandbox:
             'exec sh -c "$0"'
         )
         container = self._get(container_id)
+        api = self.client.api
         try:
             # the container's own environment (ContainerSpec.environment) applies to every exec
-            result = container.exec_run(["sh", "-c", wrapper, command], workdir=WORKSPACE, user=user or "",
-                                        demux=False)
+            created = api.exec_create(container.id, ["sh", "-c", wrapper, command], workdir=WORKSPACE,
+                                      user=user or "")
+            stream = api.exec_start(created["Id"], stream=True, demux=False)
         except docker.errors.APIError as exc:
             raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
-        raw = result.output if isinstance(result.output, bytes) else b""
-        output = raw.decode("utf-8", errors="replace")
-        code = int(result.exit_code if result.exit_code is not None else -1)
+        watched_out = threading.Event()
+
+        def cut_off() -> None:
+            watched_out.set()
+            with contextlib.suppress(Exception):  # already closed: nothing to free
+                stream.close()
+
+        watch = threading.Timer(seconds + EXEC_GRACE, cut_off)
+        watch.daemon = True
+        watch.start()
+        # a UTF-8 character may be split between two frames: decode incrementally
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        parts: list[str] = []
+
+        def take(text: str) -> None:
+            if text:
+                parts.append(text)
+                if on_output is not None:
+                    on_output(text)
+
+        try:
+            for chunk in stream:
+                take(decoder.decode(chunk))
+        except (OSError, ValueError) as exc:  # the socket closed under the read: by the watch, or the engine
+            if not watched_out.is_set():
+                raise Unavailable(f"exec failed: the output stream broke ({exc})") from exc
+        finally:
+            watch.cancel()
+        take(decoder.decode(b"", final=True))
+        try:
+            exit_code = api.exec_inspect(created["Id"]).get("ExitCode")
+        except docker.errors.APIError as exc:
+            raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
+        output = "".join(parts)
+        if watched_out.is_set() or exit_code is None:  # still running: not the command's own end
+            return ExecResult(exit_code=-1, output=output, timed_out=True)
+        code = int(exit_code)
         return ExecResult(exit_code=code, output=output, timed_out=code in (124, 137))
 
     def _exec_argv(self, container_id: str, argv: list[str]) -> ExecResult:

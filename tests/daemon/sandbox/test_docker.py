@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
@@ -94,3 +96,47 @@ def test_stop_keeps_the_container_and_remove_refuses_what_kilod_did_not_label(sp
     assert sandbox.remove(spec.name)
     assert not sandbox.remove(spec.name)
     assert not sandbox.stop(spec.name)
+
+
+def test_exec_hands_output_over_while_the_command_runs(spec: ContainerSpec) -> None:
+    sandbox = DockerSandbox()
+    made = sandbox.ensure(spec)
+    pieces: list[str] = []
+    ready = threading.Event()
+
+    def on_output(text: str) -> None:
+        pieces.append(text)
+        if "ready" in "".join(pieces):
+            ready.set()
+
+    command = "echo ready; while [ ! -f /workspace/.go ]; do sleep 0.1; done; echo finished"
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(sandbox.exec, made, command, 120, on_output=on_output)
+        # the command cannot end before .go exists: "ready" arriving first proves the output came live
+        assert ready.wait(60), pieces
+        assert not running.done()
+        (Path(spec.worktree) / ".go").write_text("")
+        result = running.result(timeout=60)
+    assert (result.exit_code, result.timed_out, result.output) == (0, False, "ready\nfinished\n")
+    assert "".join(pieces) == result.output
+
+
+def test_streamed_output_keeps_a_character_split_between_writes(spec: ContainerSpec) -> None:
+    sandbox = DockerSandbox()
+    made = sandbox.ensure(spec)
+    pieces: list[str] = []
+    # é is two bytes, written apart: two frames on the stream
+    result = sandbox.exec(made, r"printf 'caf\303'; sleep 0.3; printf '\251 ok\n'", 30, on_output=pieces.append)
+    assert result.output == "café ok\n" and "".join(pieces) == "café ok\n"
+    assert len(pieces) >= 2
+
+
+def test_a_streaming_exec_that_times_out_is_killed(spec: ContainerSpec) -> None:
+    sandbox = DockerSandbox()
+    made = sandbox.ensure(spec)
+    pieces: list[str] = []
+    result = sandbox.exec(made, "echo started; sleep 97; echo never", 1, on_output=pieces.append)
+    assert result.timed_out and result.output == "started\n" and pieces == ["started\n"]
+    # nothing of it is left running in the container
+    processes = sandbox.exec(made, "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '", 30).output
+    assert "sleep 97" not in processes, processes

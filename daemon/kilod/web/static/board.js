@@ -225,8 +225,9 @@ export class BoardView {
   // -- cards --------------------------------------------------------------------
 
   onEvent(event) {
-    // steps, tokens and cost move with messages; columns and chips with states; the step with logs; badges with checks
-    if (event.kind !== "tool_call" && event.kind !== "tool_result") this.refresh.add(cardIdOf(event));
+    // steps, tokens and cost move with messages; columns and chips with states; the step with logs; badges with
+    // checks. A command's output (several events a second while it runs) changes nothing on a card.
+    if (!["tool_call", "tool_result", "output"].includes(event.kind)) this.refresh.add(cardIdOf(event));
   }
 
   async refreshCards(ids) {

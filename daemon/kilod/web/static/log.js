@@ -1,8 +1,10 @@
 // An attempt's live log: every event of /v1/attempts/{id}/events, drawn in batches.
 //
 // Events arriving together are drawn once per animation frame; only the latest
-// MAX_DRAWN stay in the page and "Show earlier" brings older ones back, so a log of
-// tens of thousands of events stays as fast as a short one.
+// MAX_DRAWN entries stay in the page and "Show earlier" brings older ones back, so a log
+// of tens of thousands of events stays as fast as a short one. A setup or check command
+// is one entry from its start: its `output` events are appended to that entry as they
+// come, and its end marks it passed or failed (the end's own entry keeps the tail).
 
 import { Stream, formatClock, h } from "./util.js";
 
@@ -61,6 +63,11 @@ export function eventBody(event) {
       p.output ? outputBlock(p.output, "output") : null];
     case "check":
       return commandResult(p, "check");
+    case "output":  // a command's output with no start entry to join (its start is not in this log)
+      return [h("div", { class: "tool-line command-line" }, h("span", { class: "command-step" }, outputLabel(p)),
+        p.command ? h("code", { class: "tool-summary" }, p.command) : null),
+      h("pre", { class: "output live-output" }, p.text || ""),
+      p.cut ? h("div", { class: "meta output-cut" }, p.message || "output cut") : null];
     case "log":
     default:
       if (p.command !== undefined) return commandResult(p, p.step || "command");
@@ -73,22 +80,54 @@ export function eventBody(event) {
 const STATUS_MARK = { passed: ["good", "✓ passed"], failed: ["bad", "✗ failed"], error: ["bad", "⚠ could not run"],
   running: ["muted", "… running"] };
 const SHOWN = new Set(["message", "step", "comment", "command", "status", "exit_code", "timed_out", "duration",
-  "output_tail", "output", "name", "ok", "run", "index", "card_id"]);
+  "output_tail", "output", "name", "ok", "run", "index", "card_id", "output_bytes", "output_cut"]);
+
+function outputLabel(p) {
+  return p.step === "checks" ? `check ${p.name || ""}`.trim() : (p.step || "command");
+}
+
+/** Which command an event is about: a start, its output and its end share it. */
+function commandKey(event) {
+  const p = event.payload || {};
+  if (typeof p.command !== "string") return null;
+  const step = event.kind === "check" ? "checks" : p.step;
+  if (event.kind === "log" && step !== "setup" && step !== "checks") return null;
+  if (event.kind !== "log" && event.kind !== "check" && event.kind !== "output") return null;
+  return JSON.stringify([step, step === "checks" ? (p.name || "") : "", p.command]);
+}
 
 /** A setup or check command: what ran, how it ended, its output (never the raw payload). */
-function commandResult(p, label) {
+function commandResult(p, label, live = null) {
   const status = p.status || (p.ok === undefined ? null : p.ok ? "passed" : "failed");
   const [cls, text] = STATUS_MARK[status] || ["muted", status || ""];
   const facts = [p.timed_out ? "timed out" : null,
     p.exit_code !== undefined && p.exit_code !== null ? `exit ${p.exit_code}` : null,
     typeof p.duration === "number" ? `${p.duration.toFixed(p.duration < 10 ? 2 : 1)} s` : null].filter(Boolean);
   const output = p.output_tail ?? p.output;
+  let shown = null;
+  if (live) {  // a running (or ended) command's live output, appended to as it comes
+    shown = [live.pre, live.note];
+  } else if (output && p.live_shown) {  // its output was shown live above: the tail stays at hand, folded
+    shown = h("details", { class: "output-details" }, h("summary", {}, "output (its end)"),
+      h("pre", { class: "output" }, output));
+  } else if (output) {
+    shown = outputBlock(output, "output");
+  } else if (status && status !== "running") {
+    shown = h("div", { class: "meta" }, "(no output)");
+  }
   return [h("div", { class: "tool-line command-line" },
-    h("span", { class: "command-step" }, label), status ? h("span", { class: cls }, text) : null,
+    h("span", { class: "command-step" }, label), status ? h("span", { class: `${cls} command-status` }, text) : null,
     p.name && p.name !== p.command ? h("strong", {}, p.name) : null),
   p.command ? h("pre", { class: "command" }, `$ ${p.command}`) : null,
   facts.length ? h("div", { class: "meta" }, facts.join(" · ")) : null,
-  output ? outputBlock(output, "output") : (status && status !== "running" ? h("div", { class: "meta" }, "(no output)") : null)];
+  shown];
+}
+
+/** The live part of a command's start entry: its output so far, and a note once it was cut. */
+function liveOutput() {
+  const pre = h("pre", { class: "output live-output", hidden: true });
+  const note = h("div", { class: "meta output-cut", hidden: true });
+  return { pre, note, ended: null };
 }
 
 /** Fields a log event carries beyond the known ones, as name: value lines. */
@@ -99,18 +138,31 @@ function otherFields(p) {
     h("dd", {}, typeof value === "string" ? value : JSON.stringify(value))]));
 }
 
-function entry(event) {
-  return h("li", { class: `log-entry kind-${event.kind}`, dataset: { seq: event.seq } },
-    h("time", { class: "log-time" }, formatClock(event.time)),
-    h("span", { class: "log-kind" }, event.kind.replace("_", " ")),
-    h("div", { class: "log-body" }, eventBody(event)));
+/** One entry of the log: an event, or a command's start with its live output (`item.live`). */
+function entry(item) {
+  const { event } = item;
+  let body;
+  if (item.live) {
+    const p = event.payload || {};
+    const ended = item.live.ended;
+    body = commandResult(ended ? { ...p, status: ended } : p, p.step || "command", item.live);
+  } else {
+    body = eventBody(item.liveShown ? { ...event, payload: { ...event.payload, live_shown: true } } : event);
+  }
+  item.el = h("li", { class: `log-entry kind-${event.kind}${item.live ? " command-entry" : ""}`,
+    dataset: { seq: event.seq } },
+  h("time", { class: "log-time" }, formatClock(event.time)),
+  h("span", { class: "log-kind" }, event.kind.replace("_", " ")),
+  h("div", { class: "log-body" }, body));
+  return item.el;
 }
 
 export class LogView {
   constructor(attemptId) {
     this.attemptId = attemptId;
-    this.events = [];
-    this.firstDrawn = 0;   // index in events of the first entry in the list
+    this.items = [];       // one per entry: { event, live?, el? }; output events join their command's item
+    this.open = new Map(); // command key → the item of that command's start, until its end comes
+    this.firstDrawn = 0;   // index in items of the first entry in the list
     this.pending = [];
     this.frame = null;
     this.earlier = h("button", { type: "button", class: "small earlier", hidden: true,
@@ -145,13 +197,16 @@ export class LogView {
     const follow = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
     const fragment = document.createDocumentFragment();
     for (const event of batch) {
-      this.events.push(event);
-      fragment.appendChild(entry(event));
+      const item = this.place(event);
+      if (item) {
+        this.items.push(item);
+        fragment.appendChild(entry(item));
+      }
     }
     this.list.appendChild(fragment);
     this.empty.hidden = true;
     // keep the page light: drop the oldest drawn entries beyond the cap (not while someone reads them)
-    let drawn = this.events.length - this.firstDrawn;
+    let drawn = this.items.length - this.firstDrawn;
     while (follow && drawn > MAX_DRAWN && this.list.firstChild) {
       this.list.removeChild(this.list.firstChild);
       this.firstDrawn += 1;
@@ -161,10 +216,52 @@ export class LogView {
     if (follow) box.scrollTop = box.scrollHeight;
   }
 
+  /**
+   * Where an event goes: a new item (returned), or into the item of its command's start (null):
+   * its output appended, or, at its end, the start marked with how it ended.
+   */
+  place(event) {
+    const key = commandKey(event);
+    const p = event.payload || {};
+    if (key !== null && event.kind === "log" && p.status === "running") {
+      const before = this.open.get(key);
+      if (before) this.end(before, "interrupted");  // started again (a daemon restart): the first run never ended
+      const item = { event, live: liveOutput() };
+      this.open.set(key, item);
+      return item;
+    }
+    const item = key !== null ? this.open.get(key) : undefined;
+    if (item && event.kind === "output") {
+      const { pre, note } = item.live;
+      const follow = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
+      if (p.text) {
+        pre.appendChild(document.createTextNode(p.text));
+        pre.hidden = false;
+      }
+      if (p.cut) {
+        note.textContent = p.message || "output cut";
+        note.hidden = false;
+      }
+      if (follow) pre.scrollTop = pre.scrollHeight;
+      return null;
+    }
+    if (item && event.kind !== "output") {  // its end: the start says how it went; the end's tail folds away
+      this.open.delete(key);
+      this.end(item, p.status || "ended");
+      return { event, liveShown: !item.live.pre.hidden && item.live.note.hidden };
+    }
+    return { event };
+  }
+
+  end(item, status) {
+    item.live.ended = status;
+    if (item.el && item.el.parentNode) item.el.replaceWith(entry(item));
+  }
+
   showEarlier() {
     const start = Math.max(0, this.firstDrawn - EARLIER_STEP);
     const fragment = document.createDocumentFragment();
-    for (const event of this.events.slice(start, this.firstDrawn)) fragment.appendChild(entry(event));
+    for (const item of this.items.slice(start, this.firstDrawn)) fragment.appendChild(entry(item));
     const before = this.box.scrollHeight;
     this.list.insertBefore(fragment, this.list.firstChild);
     this.box.scrollTop += this.box.scrollHeight - before;
