@@ -61,6 +61,8 @@ class GatewayPort(Protocol):
 
     async def close(self, attempt_id: str) -> None: ...
 
+    async def settled(self, attempt_id: str | None = None) -> None: ...
+
     def revoke(self, attempt_id: str) -> None: ...
 
 
@@ -165,7 +167,8 @@ async def run_agent(ctx: AgentContext) -> AgentResult:
 
 
 async def _end(ctx: AgentContext) -> None:
-    """The run is over: its socket and its forwarder go (the next run makes both anew)."""
+    """The run is over: its calls are counted, its socket and its forwarder go (the next run makes both anew)."""
+    await ctx.gateway.settled(ctx.attempt.id)
     await ctx.gateway.close(ctx.attempt.id)
     await asyncio.to_thread(remove_forwarder, ctx.sandbox, ctx.attempt.id)
 
