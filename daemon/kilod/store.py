@@ -444,13 +444,23 @@ class Store:
         Increments happen in SQL, so concurrent calls of one attempt never lose a count.
         """
         with self.transaction() as db:
-            db.execute(
-                "UPDATE attempts SET steps = steps + 1, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?,"
-                " tokens_cached = tokens_cached + ?,"
-                " cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END WHERE id = ?",
-                (tokens_in, tokens_out, tokens_cached, cost_usd, cost_usd, attempt_id),
-            )
-            return self._append_event(db, attempt_id, event[0], {**event[1], "step": self._steps(db, attempt_id)})
+            return self._add_model_call(db, attempt_id, tokens_in, tokens_out, cost_usd, event, tokens_cached)
+
+    async def add_model_call_async(self, attempt_id: str, tokens_in: int, tokens_out: int, cost_usd: float | None,
+                                   event: tuple[EventKind, dict[str, Any]], tokens_cached: int = 0) -> Event:
+        """`add_model_call` through the writer thread's group commit (the event loop never waits on an fsync)."""
+        return await self._write(lambda db: self._add_model_call(db, attempt_id, tokens_in, tokens_out, cost_usd,
+                                                                 event, tokens_cached))
+
+    def _add_model_call(self, db: sqlite3.Connection, attempt_id: str, tokens_in: int, tokens_out: int,
+                        cost_usd: float | None, event: tuple[EventKind, dict[str, Any]], tokens_cached: int) -> Event:
+        db.execute(
+            "UPDATE attempts SET steps = steps + 1, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?,"
+            " tokens_cached = tokens_cached + ?,"
+            " cost_usd = CASE WHEN ? IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + ? END WHERE id = ?",
+            (tokens_in, tokens_out, tokens_cached, cost_usd, cost_usd, attempt_id),
+        )
+        return self._append_event(db, attempt_id, event[0], {**event[1], "step": self._steps(db, attempt_id)})
 
     @staticmethod
     def _steps(db: sqlite3.Connection, attempt_id: str) -> int:

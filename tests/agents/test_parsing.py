@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
+from kilod.agents.aider import SUMMARY_LIMIT, Aider
 from kilod.agents.base import TEXT_LIMIT, Outcome, Request
 from kilod.agents.choice import attempt_plan, split_pair
 from kilod.agents.claude_code import ClaudeCode
@@ -122,14 +124,60 @@ def test_tail_reads_whole_lines_and_picks_up_where_it_stopped(tmp_path: Path) ->
     assert tail.lines() == [] and tail.rest()[-1][1] == "no newline at the end"
 
 
-def test_mini_swe_agent_console_is_read_as_blocks() -> None:
+def mini_line(role: str, content: str = "", **fields: object) -> str:
+    return line({"kilod-mini": 1, "role": role, "content": content, **fields})
+
+
+def test_mini_swe_agent_messages_become_calls_and_results_as_they_are_added() -> None:
     outcome, adapter = Outcome(), MiniSweAgent()
-    console = ["This is mini-swe-agent version 2.4.6.", "", "System:", "You are a helpful assistant.",
-               "User:", "Please solve this issue: x", "─" * 40, "mini-swe-agent (step 1, $0.00):",
-               "I will look.", "Tool:", '{"returncode": 0, "output": "a.txt"}', "Exit:", "done"]
+    console = ["Building agent config from specs: ['mini.yaml']", "─" * 40,
+               mini_line("system", "You are a helpful assistant."), mini_line("user", "Please solve this issue: x"),
+               mini_line("assistant", "I will look.", tool_calls=[{"id": "call_1", "command": "ls"}]),
+               mini_line("tool", "<returncode>0</returncode>\n<output>\na.txt\n</output>", tool_call_id="call_1",
+                         returncode=0),
+               mini_line("assistant", "Done.", tool_calls=[{"id": "call_2", "command": "echo COMPLETE"}]),
+               mini_line("exit", "", exit_status="Submitted"),
+               '{"kilod-mini": 1, "role": "assistant", "tool_calls": "not a list"}', "{not json"]
     events = [e for text in console for e in adapter.parse(text, outcome)] + adapter.finish(outcome)
-    assert [e.kind for e in events] == [EventKind.LOG, EventKind.MESSAGE, EventKind.TOOL_RESULT,
-                                        EventKind.TOOL_RESULT]
-    assert events[1].payload["content"] == "I will look." and events[2].payload["ok"] is True
+    kinds = [e.kind for e in events]
+    assert kinds == [EventKind.LOG, EventKind.MESSAGE, EventKind.TOOL_CALL, EventKind.TOOL_RESULT,
+                     EventKind.MESSAGE, EventKind.TOOL_CALL, EventKind.LOG, EventKind.LOG], events
+    assert json.loads(events[2].payload["arguments"]) == {"command": "ls"}
+    assert events[3].payload["ok"] is True and events[3].payload["id"] == "call_1" and "a.txt" in events[3].payload[
+        "output"]
     assert not any("Please solve" in str(e.payload) for e in events)   # its prompt is not echoed
-    assert adapter.finish(outcome) == []                                # nothing held twice
+    assert outcome.finished and outcome.error is None and outcome.summary == "Done."
+
+
+def test_mini_swe_agent_stopping_short_is_an_error() -> None:
+    outcome = Outcome()
+    MiniSweAgent().parse(mini_line("exit", "LimitsExceeded", exit_status="LimitsExceeded"), outcome)
+    assert outcome.finished and outcome.error is not None and "LimitsExceeded" in outcome.error
+
+
+def test_mini_swe_agent_follow_up_restores_its_trajectory() -> None:
+    adapter = MiniSweAgent()
+    first = adapter.launch(REQUEST)
+    follow_up = adapter.launch(replace(REQUEST, run=2, session=adapter.session_for("x")))
+    for launch in (first, follow_up):
+        assert launch.argv[launch.argv.index("--agent-class") + 1] == "kilod_mini.KilodAgent"
+        assert "class KilodAgent(InteractiveAgent)" in launch.files["mini/kilod_mini.py"]
+        assert launch.env["PYTHONPATH"] == "/opt/kilod/state/mini" and launch.env["PYTHONUNBUFFERED"] == "1"
+        assert "agent.step_limit=7" in launch.argv
+    assert first.argv[first.argv.index("-o") + 1].endswith("/run-1.json") and first.env["KILOD_MINI_RUN"] == "1"
+    assert follow_up.argv[follow_up.argv.index("-o") + 1].endswith("/run-2.json")
+    assert follow_up.env["KILOD_MINI_RUN"] == "2"
+    assert follow_up.env["KILOD_MINI_TRAJECTORIES"] == adapter.session_for("x")
+    assert "tok-123" not in json.dumps(follow_up.files)   # the token is in the environment only
+
+
+def test_aider_follow_up_restores_its_chat_history_and_its_summary_is_what_it_printed_last() -> None:
+    adapter = Aider()
+    first, follow_up = adapter.launch(REQUEST), adapter.launch(replace(REQUEST, run=2))
+    assert "--restore-chat-history" not in first.argv and "--restore-chat-history" in follow_up.argv
+    assert first.argv[first.argv.index("--chat-history-file") + 1] == adapter.session_for("x")
+    outcome = Outcome()
+    events = [e for text in ["x" * 3000, "Applied edit to a.txt", "Tokens: 1k sent, 20 received."]
+              for e in adapter.parse(text, outcome)]
+    assert [e.kind for e in events] == [EventKind.LOG, EventKind.TOOL_CALL, EventKind.TOOL_RESULT, EventKind.LOG]
+    assert outcome.summary.endswith("Tokens: 1k sent, 20 received.") and len(outcome.summary) == SUMMARY_LIMIT

@@ -60,6 +60,7 @@ async def test_wire_format_over_litellms_http_path(
     sent_key = request["headers"].get("x-api-key") or request["headers"]["Authorization"].removeprefix("Bearer ")
     assert sent_key == DAEMON_KEY   # the daemon's key, not the agent's
     assert token not in json.dumps(request)
+    await rig.gateway.settled()   # counted right after the answer
     attempt = rig.store.get_attempt(attempt_id)
     assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (1, USAGE_IN, USAGE_OUT)
     assert attempt.tokens_cached == USAGE_CACHED   # counted as the built-in agent's cache reads are
@@ -80,6 +81,7 @@ async def test_chat_stream_keeps_usage_out_unless_asked(rig: Rig, client_for: Cl
         events = sse_events(await response.read())
     assert all("usage" not in e and e["choices"] for e in events)
     assert provider.requests[0]["body"]["stream_options"] == {"include_usage": True}
+    await rig.gateway.settled()
     assert rig.store.get_attempt(attempt_id).tokens_in == USAGE_IN   # metered all the same
 
 

@@ -33,6 +33,7 @@ async def test_a_token_survives_a_restart_and_the_stale_socket_is_replaced(rig: 
             url, body = REQUESTS["anthropic"]
             async with session.post(url, json=body, headers={"x-api-key": token}) as response:
                 assert response.status == 200
+        await restarted.settled()
         assert store.get_attempt(attempt_id).steps == 1
     finally:
         await restarted.aclose()

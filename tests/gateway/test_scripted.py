@@ -67,6 +67,7 @@ async def test_each_wire_format_reaches_the_scripted_model_and_is_metered(
         else:
             assert text_of(wire, json.loads(raw)) == SAY
 
+    await rig.gateway.settled()   # counted right after the answer
     attempt = rig.store.get_attempt(attempt_id)
     assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (1, 100, 20)
     assert attempt.cost_usd == pytest.approx(100 * PRICE_IN + 20 * PRICE_OUT)
@@ -131,6 +132,7 @@ async def test_tool_calls_reach_the_agent_in_its_wire_format(
         assert response.status == 200, raw
     calls = streamed_tool_calls(wire, sse_events(raw)) if stream else tool_calls_of(wire, json.loads(raw))
     assert calls == [("write_file", {"path": "a.txt", "content": "A"})]
+    await rig.gateway.settled()
     attempt = rig.store.get_attempt(attempt_id)
     assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (1, 150, 30)
 
@@ -173,4 +175,5 @@ async def test_real_agent_request_shapes_work_on_a_model_without_their_extras(
         assert response.status == 200, raw
     wire = "anthropic" if path == "/v1/messages" else "responses"
     assert streamed_text(wire, sse_events(raw)) == SAY
+    await rig.gateway.settled()
     assert rig.store.get_attempt(attempt_id).steps == 1

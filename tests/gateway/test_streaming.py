@@ -46,6 +46,7 @@ async def test_the_first_event_reaches_the_agent_while_the_provider_still_holds_
     finally:
         release.set()
     assert rest.rstrip().endswith((b"[DONE]", b"}"))
+    await rig.gateway.settled()   # counted right after the stream ends
     assert rig.store.get_attempt(attempt_id).tokens_in == USAGE_IN
 
 
@@ -103,6 +104,7 @@ async def test_concurrent_calls_of_one_attempt_all_count(rig: Rig, client_for: C
             return response.status
 
     assert await asyncio.gather(*(one(i % 2 == 0) for i in range(6))) == [200] * 6
+    await rig.gateway.settled()
     attempt = rig.store.get_attempt(attempt_id)
     assert (attempt.steps, attempt.tokens_in, attempt.tokens_out) == (6, 600, 120)
     assert json.dumps(attempt.cost_usd)   # priced: a number

@@ -14,6 +14,7 @@ from kilod.agents.catalog import CATALOG
 from kilod.domain import EventKind
 
 HISTORY = f"{HOME}/aider.chat.history.md"
+SUMMARY_LIMIT = 2000
 
 
 class Aider:
@@ -32,7 +33,8 @@ class Aider:
         if request.run > 1:
             argv.append("--restore-chat-history")
         env = {**base_env(request), "OPENAI_API_BASE": request.base_url + "/v1", "OPENAI_API_KEY": request.token,
-               "AIDER_ANALYTICS": "false", "AIDER_CHECK_UPDATE": "false", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+               "AIDER_ANALYTICS": "false", "AIDER_CHECK_UPDATE": "false", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+               "PYTHONUNBUFFERED": "1"}  # its lines reach the output file as it prints them
         return Launch(argv=argv, env=env)
 
     def finish(self, outcome: Outcome) -> list[AgentEvent]:
@@ -49,5 +51,8 @@ class Aider:
             return [AgentEvent(EventKind.TOOL_CALL, {"id": call, "name": "edit", "arguments": clip(path, 500)}),
                     AgentEvent(EventKind.TOOL_RESULT, {"id": call, "name": "edit", "ok": True, "output": text})]
         outcome.finished = True  # aider reports no end of its own: an exit status 0 is its end
-        outcome.summary = clip((outcome.summary + "\n" + text).strip(), 2000)
+        # plain text: the model's reply is not told apart from aider's notes, so the summary is
+        # what it printed last (its reply, the edits' and tokens' lines), not its first words
+        summary = (outcome.summary + "\n" + text).strip()
+        outcome.summary = summary[-SUMMARY_LIMIT:]
         return [raw_log(text)]

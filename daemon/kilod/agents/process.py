@@ -19,12 +19,15 @@ Blocking (docker-py): call from a thread.
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import docker.errors
 
+from kilod.agents import statefiles
 from kilod.agents.catalog import STATE_MOUNT
 from kilod.errors import Unavailable
 from kilod.sandbox.docker import DockerSandbox
@@ -39,10 +42,21 @@ WRAPPER = (
 
 @dataclass(frozen=True)
 class RunFiles:
-    """One launch's files, as the daemon (host) and the container see them."""
+    """One launch's files, as the daemon (host) and the container see them.
+
+    Read through `statefiles` (no link followed): the folder is the agent's to change.
+    """
 
     host: Path
     key: str
+
+    @property
+    def root(self) -> Path:
+        return self.host.parent.parent   # the attempt's state dir, which the daemon made
+
+    @property
+    def relative(self) -> str:
+        return f"runs/{self.key}"
 
     @property
     def inside(self) -> str:
@@ -56,22 +70,35 @@ class RunFiles:
     def err(self) -> Path:
         return self.host / "err"
 
+    def read(self, name: str) -> str | None:
+        return statefiles.read_text(self.root, f"{self.relative}/{name}")
+
     def pid(self) -> int | None:
-        try:
-            text = (self.host / "pid").read_text().strip()
-        except OSError:
-            return None
+        text = (self.read("pid") or "").strip()
         return int(text) if text.isdigit() and int(text) > 1 else None
 
     def exit_status(self) -> int | None:
-        try:
-            text = (self.host / "exit").read_text().strip()
-        except OSError:
+        text = self.read("exit")
+        if text is None:
             return None
-        return int(text) if text.lstrip("-").isdigit() else -1
+        text = text.strip()
+        return int(text) if text.lstrip("-").isdigit() and len(text) < 12 else -1
 
     def started(self) -> bool:
         return (self.host / "launched").exists()
+
+    def tail(self) -> Tail:
+        return Tail(self.out, root=self.root)
+
+    def stderr_tail(self, characters: int) -> str:
+        """The end of the agent's stderr ("" when there is none to read)."""
+        try:
+            handle = statefiles.open_read(self.root, f"{self.relative}/err")
+        except OSError:
+            return ""
+        with os.fdopen(handle, "rb") as file:
+            file.seek(max(0, os.fstat(file.fileno()).st_size - characters * 4))
+            return file.read().decode("utf-8", errors="replace")[-characters:]
 
 
 def run_files(state_dir: Path, key: str) -> RunFiles:
@@ -86,8 +113,7 @@ class AgentProcess:
 
     def start(self, files: RunFiles, argv: list[str], env: dict[str, str]) -> None:
         """Launch detached; `launched` is written first so a crash here never starts it twice."""
-        files.host.mkdir(parents=True, exist_ok=True)
-        (files.host / "launched").write_text(shlex.join(argv[:1]) + "\n")
+        statefiles.write_text(files.root, f"{files.relative}/launched", shlex.join(argv[:1]) + "\n")
         command = ["setsid", "sh", "-c", WRAPPER, "kilod-agent", *argv]
         try:
             container = self.sandbox.client.containers.get(self.container_id)
@@ -146,19 +172,28 @@ true
 
 
 class Tail:
-    """Complete lines appended to a file since `offset` (a byte position)."""
+    """Complete lines appended to a file since `offset` (a byte position).
 
-    def __init__(self, path: Path, offset: int = 0) -> None:
+    With `root`, the file is opened through `statefiles` from there (no link followed).
+    """
+
+    def __init__(self, path: Path, offset: int = 0, root: Path | None = None) -> None:
         self.path = path
         self.offset = offset
+        self.root = root
+
+    def _open(self) -> BinaryIO:
+        if self.root is None:
+            return self.path.open("rb")
+        return os.fdopen(statefiles.open_read(self.root, str(self.path.relative_to(self.root))), "rb")
 
     def lines(self, limit: int = 4 << 20) -> list[tuple[int, str]]:
         """(offset after the line, line) for each whole line written since the last call."""
         try:
-            with self.path.open("rb") as handle:
+            with self._open() as handle:
                 handle.seek(self.offset)
                 chunk = handle.read(limit)
-        except FileNotFoundError:
+        except OSError:   # not there yet, or a link the agent put in its place
             return []
         out = []
         start = 0
@@ -175,13 +210,12 @@ class Tail:
         """Whatever is left once the writer has ended, an unterminated last line included."""
         lines = self.lines()
         try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return lines
-        if size > self.offset:
-            with self.path.open("rb") as handle:
+            with self._open() as handle:
                 handle.seek(self.offset)
-                tail = handle.read()
-            self.offset = size
-            lines.append((size, tail.decode("utf-8", errors="replace")))
+                tail = handle.read(4 << 20)
+        except OSError:
+            return lines
+        if tail:
+            self.offset += len(tail)
+            lines.append((self.offset, tail.decode("utf-8", errors="replace")))
         return lines

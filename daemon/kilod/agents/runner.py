@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kilod.agent.loop import AgentResult
+from kilod.agents import statefiles
 from kilod.agents.aider import Aider
 from kilod.agents.base import Adapter, AgentEvent, Outcome, Request, clip
 from kilod.agents.catalog import CATALOG, STATE_MOUNT, package
@@ -35,7 +36,7 @@ from kilod.agents.codex import Codex
 from kilod.agents.forwarder import BASE_URL, ForwarderSpec, ensure_forwarder, remove_forwarder
 from kilod.agents.install import current
 from kilod.agents.mini_swe_agent import MiniSweAgent
-from kilod.agents.process import AgentProcess, RunFiles, Tail, run_files
+from kilod.agents.process import AgentProcess, RunFiles, run_files
 from kilod.config import Settings
 from kilod.domain import Attempt, Card, EventKind, State
 from kilod.errors import KilodError, Unavailable
@@ -60,6 +61,8 @@ class GatewayPort(Protocol):
     async def listen(self, attempt_id: str, owner: tuple[int, int] | None = None, mode: int = 0o600) -> Path: ...
 
     async def close(self, attempt_id: str) -> None: ...
+
+    async def settled(self, attempt_id: str | None = None) -> None: ...
 
     def revoke(self, attempt_id: str) -> None: ...
 
@@ -113,25 +116,18 @@ def agent_mounts(settings: Settings, attempt: Attempt) -> list[MountSpec]:
                           f"in {settings.sandbox_image}; run `kilod agents install {attempt.agent} --image "
                           f"{settings.sandbox_image}`")
     folder = state_dir(settings, attempt.id)
-    _own_dirs(settings, folder, folder / "home", folder / "runs")
+    owner = sandbox_ids(settings) if os.getuid() == 0 else None
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)   # the daemon's own: the agent sees only its inside
+    if owner is not None:
+        os.chown(folder, *owner)
+    for inside in ("home", "runs"):
+        statefiles.make_dirs(folder, inside, owner)
     return [MountSpec(installed.path, spec.mounted_at(), read_only=True),
             MountSpec(str(folder), STATE_MOUNT, read_only=False)]
 
 
-def _own_dirs(settings: Settings, *folders: Path) -> None:
-    uid, gid = sandbox_ids(settings)
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if os.getuid() == 0:
-            os.chown(folder, uid, gid)
-
-
-def _write_owned(settings: Settings, path: Path, text: str) -> None:
-    _own_dirs(settings, path.parent)
-    path.write_text(text)
-    if os.getuid() == 0:
-        uid, gid = sandbox_ids(settings)
-        os.chown(path, uid, gid)
+def _write_owned(settings: Settings, root: Path, relative: str, text: str) -> None:
+    statefiles.write_text(root, relative, text, sandbox_ids(settings) if os.getuid() == 0 else None)
 
 
 async def run_agent(ctx: AgentContext) -> AgentResult:
@@ -165,7 +161,8 @@ async def run_agent(ctx: AgentContext) -> AgentResult:
 
 
 async def _end(ctx: AgentContext) -> None:
-    """The run is over: its socket and its forwarder go (the next run makes both anew)."""
+    """The run is over: its calls are counted, its socket and its forwarder go (the next run makes both anew)."""
+    await ctx.gateway.settled(ctx.attempt.id)
     await ctx.gateway.close(ctx.attempt.id)
     await asyncio.to_thread(remove_forwarder, ctx.sandbox, ctx.attempt.id)
 
@@ -173,17 +170,16 @@ async def _end(ctx: AgentContext) -> None:
 async def _launch(ctx: AgentContext, adapter: Adapter, files: RunFiles, process: AgentProcess) -> None:
     attempt, settings = ctx.attempt, ctx.settings
     folder = state_dir(settings, attempt.id)
-    session_file = folder / "session"
-    session = session_file.read_text().strip() if session_file.exists() else adapter.session_for(attempt.id)
+    session = (statefiles.read_text(folder, "session") or "").strip() or adapter.session_for(attempt.id)
     token = ctx.gateway.issue(attempt.id, adapter.name)
     launch = adapter.launch(Request(prompt=ctx.prompt, run=attempt.run, base_url=BASE_URL, token=token,
                                     attempt_id=attempt.id, model=attempt.model, session=session,
                                     max_turns=settings.step_limit))
     for relative, text in launch.files.items():
-        _write_owned(settings, folder / relative, text)
+        _write_owned(settings, folder, relative, text)
     if session:
-        session_file.write_text(session)
-    _own_dirs(settings, files.host)
+        _write_owned(settings, folder, "session", session)
+    statefiles.make_dirs(folder, files.relative, sandbox_ids(settings) if os.getuid() == 0 else None)
     await asyncio.to_thread(process.start, files, launch.argv, launch.env)
     resuming = f", resuming session {session}" if attempt.run > 1 and session else ""
     ctx.lifecycle.record(attempt.id, EventKind.LOG, {
@@ -206,10 +202,11 @@ def _recorded_offset(ctx: AgentContext, key: str) -> int:
 async def _follow(ctx: AgentContext, adapter: Adapter, files: RunFiles, process: AgentProcess) -> Outcome:
     outcome = Outcome()
     recorded = _recorded_offset(ctx, files.key)
-    tail = Tail(files.out)  # parse from the start, so the adapter's state (session, calls) is whole
+    tail = files.tail()  # parse from the start, so the adapter's state (session, calls) is whole
     launched = time.monotonic()
     last_alive = time.monotonic()
     session_file = state_dir(ctx.settings, ctx.attempt.id) / "session"
+    written_session: str | None = None
     while True:
         ended = files.exit_status() is not None
         lines = tail.rest() if ended else tail.lines()
@@ -218,8 +215,9 @@ async def _follow(ctx: AgentContext, adapter: Adapter, files: RunFiles, process:
             if offset > recorded:
                 for event in events:
                     _record(ctx, event, files.key, offset)
-        if outcome.session and (not session_file.exists() or session_file.read_text() != outcome.session):
-            session_file.write_text(outcome.session)
+        if outcome.session and outcome.session != written_session:
+            _write_owned(ctx.settings, session_file.parent, session_file.name, outcome.session)
+            written_session = outcome.session
         if ended:
             end = tail.offset + 1  # past every line: recorded once, after the last line's own events
             if end > recorded:
@@ -268,10 +266,7 @@ def _result(ctx: AgentContext, adapter: Adapter, files: RunFiles, outcome: Outco
     if attempt.stop_reason:  # the gateway stopped it (a spent budget): to review, with the reason
         return AgentResult(outcome.summary, attempt.stop_reason)
     if status not in (0, None) or outcome.error:
-        try:
-            err = files.err.read_text(errors="replace")[-2000:]
-        except OSError:
-            err = ""
+        err = files.stderr_tail(2000)
         if err.strip():
             ctx.lifecycle.record(attempt.id, EventKind.LOG, {"message": f"{adapter.name} stderr:\n{clip(err, 2000)}"})
         if not outcome.finished or outcome.error:

@@ -26,6 +26,8 @@ API for the rest of the daemon (the agents lane's adapters and the pipeline):
                                               # when re-attaching to a running agent after a restart
     await gateway.close(attempt_id)           # stop serving that socket (when the agent run ends)
     gateway.revoke(attempt_id)                # the token stops working at once
+    await gateway.settled(attempt_id)         # every call answered so far is counted (a call is counted
+                                              # right after its answer is sent: the fsync is not the agent's wait)
     await gateway.aclose()                    # daemon shutdown: close all sockets
     gateway.app(None)                         # an aiohttp app where the token alone names the attempt
                                               # (for a TCP listener, e.g. Docker-in-Docker)
@@ -47,6 +49,10 @@ Metering: each call adds 1 to the attempt's `steps` and its tokens (cached ones 
 `tokens_in`; cache reads/writes in the log event and in `kilod_model_tokens_total{direction=…}`)
 and litellm's cost to the attempt, with a `log` event (`source: "gateway"`). Metrics
 `kilod_model_*` carry `agent` (builtin, claude-code, codex, aider, mini-swe-agent, other).
+Counting happens right after the answer is sent (through the store's group commit), and an
+attempt's next call waits for its earlier ones to be counted before its budget check; so a
+budget is never judged on stale counts, and only a `kill -9` in the instant between an answer
+and its commit can lose that one call's count (as for a stream, whose last event precedes it).
 Budget: once the card's token or cost budget is spent, calls get 400 (not retried by agents)
 with the reason, the attempt's `stop_reason` is set and `on_budget_spent` is called once per run.
 Errors: see kilod.gateway.errors (429/5xx/529 that agents retry vs 4xx where retrying cannot help).

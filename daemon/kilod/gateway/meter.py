@@ -9,6 +9,7 @@ attempt and the pipeline's hook is told (once per attempt run).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ class Meter:
         self.metrics = metrics
         self.on_budget_spent = on_budget_spent
         self._told: set[tuple[str, int]] = set()   # (attempt, run) whose budget hook already ran
+        self._pending: dict[str, set[asyncio.Task[None]]] = {}   # calls answered, their counts not yet durable
 
     def check_budget(self, attempt_id: str) -> None:
         """Raise BudgetSpent when the card's budget is used up (recording why, telling the hook once)."""
@@ -60,11 +62,48 @@ class Meter:
                     log.exception("on_budget_spent failed for %s", attempt_id)
         raise BudgetSpent(reason)
 
-    def record(self, litellm: Any, attempt_id: str, agent: str, model: str, wire: Wire, usage: Usage,
-               started: float, stream: bool, error: GatewayError | None = None, called: bool = False) -> None:
-        """Count one model call; a failed one reaches the log, and is a step if the provider answered
-        (`called`: a stream started) or reported tokens."""
-        seconds = time.monotonic() - started
+    def record_soon(self, litellm: Any, attempt_id: str, agent: str, model: str, wire: Wire, usage: Usage,
+                    started: float, stream: bool, error: GatewayError | None = None,
+                    called: bool = False) -> asyncio.Task[None]:
+        """Count one model call in the store's next group commit; the task ends once it is durable.
+
+        The caller may answer the agent meanwhile: the attempt's next call waits for it
+        (`settled`) before its budget check, so a budget is never judged on stale counts.
+        """
+        seconds = time.monotonic() - started   # the call's own time, not the commit's
+        task = asyncio.get_running_loop().create_task(
+            self._record(litellm, attempt_id, agent, model, wire, usage, seconds, stream, error, called))
+        pending = self._pending.setdefault(attempt_id, set())
+        pending.add(task)
+        task.add_done_callback(lambda done: self._recorded(attempt_id, done))
+        return task
+
+    async def record(self, litellm: Any, attempt_id: str, agent: str, model: str, wire: Wire, usage: Usage,
+                     started: float, stream: bool, error: GatewayError | None = None, called: bool = False) -> None:
+        """Count one model call and return once it is durable."""
+        await asyncio.shield(self.record_soon(litellm, attempt_id, agent, model, wire, usage, started, stream,
+                                              error, called))
+
+    async def settled(self, attempt_id: str | None = None) -> None:
+        """Wait until every call recorded so far (of one attempt, or of all) is durable."""
+        tasks = [t for key, group in self._pending.items() if attempt_id in (None, key) for t in group]
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _recorded(self, attempt_id: str, task: asyncio.Task[None]) -> None:
+        group = self._pending.get(attempt_id)
+        if group is not None:
+            group.discard(task)
+            if not group:
+                del self._pending[attempt_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("attempt %s: a model call could not be recorded: %s", attempt_id, task.exception(),
+                      extra={"attempt_id": attempt_id})
+
+    async def _record(self, litellm: Any, attempt_id: str, agent: str, model: str, wire: Wire, usage: Usage,
+                      seconds: float, stream: bool, error: GatewayError | None, called: bool) -> None:
+        """A failed call reaches the log, and is a step if the provider answered (`called`: a stream
+        started) or reported tokens."""
         cost = cost_of(litellm, model, usage) if usage.reported else None
         payload: dict[str, Any] = {
             "source": "gateway", "agent": agent, "model": model, "wire": str(wire), "stream": stream,
@@ -80,10 +119,10 @@ class Meter:
             payload["message"] = f"model call failed ({error.status}): {error.message}"
             payload["status"] = error.status
         if error is None or called or usage.reported:
-            event = self.store.add_model_call(attempt_id, usage.tokens_in, usage.tokens_out, cost,
-                                              (EventKind.LOG, payload), tokens_cached=usage.cache_read)
+            event = await self.store.add_model_call_async(attempt_id, usage.tokens_in, usage.tokens_out, cost,
+                                                          (EventKind.LOG, payload), tokens_cached=usage.cache_read)
         else:  # refused before any token was spent: not a step, as for the built-in agent
-            event = self.store.append_event(attempt_id, EventKind.LOG, payload)
+            event = await self.store.append_event_async(attempt_id, EventKind.LOG, payload)
         self.events.publish(event)
         self._count(model, agent_label(agent), usage, cost, seconds, error is None)
 

@@ -123,8 +123,13 @@ class Gateway:
         with contextlib.suppress(OSError):
             path.parent.rmdir()
 
+    async def settled(self, attempt_id: str | None = None) -> None:
+        """Wait until every call answered so far (of one attempt, or of all) is counted, durably."""
+        await self.meter.settled(attempt_id)
+
     async def aclose(self) -> None:
         """At daemon stop: close every socket (running agents reconnect after the restart)."""
+        await self.meter.settled()   # every answered call counted first
         for attempt_id in list(self._sites):
             await self.close(attempt_id)
 
@@ -160,6 +165,7 @@ class Gateway:
         try:
             attempt, agent = self._authorise(request)   # before reading the body: nothing reaches a provider
             body = await _json_body(request)
+            await self.meter.settled(attempt.id)   # its answered calls are counted before its budget is judged
             self.meter.check_budget(attempt.id)
             model = self.pinned_model(attempt, body.get("model"))
             litellm = await self.models.litellm()
@@ -182,14 +188,22 @@ class Gateway:
             failure = from_litellm(exc, model)
             log.info("attempt %s: gateway call to %s failed: %s", attempt.id, model, failure.message,
                      extra={"attempt_id": attempt.id})
-            self.meter.record(litellm, attempt.id, agent, model, wire, usage.usage(), started, stream, failure)
+            await self.meter.record(litellm, attempt.id, agent, model, wire, usage.usage(), started, stream,
+                                    failure)
             return _error(wire, failure)
         if answer.body is not None:
-            self.meter.record(litellm, attempt.id, agent, model, wire, usage_of(wire, answer.body), started, False)
-            return web.json_response(answer.body)
+            # answered first, then counted (durable before the handler ends): the commit's fsync is
+            # not part of the agent's wait; the attempt's next call waits for it (`settled`)
+            whole = web.json_response(answer.body)
+            await whole.prepare(request)
+            await whole.write_eof()
+            await self.meter.record(litellm, attempt.id, agent, model, wire, usage_of(wire, answer.body), started,
+                                    False)
+            return whole
         assert answer.stream is not None
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         error: GatewayError | None = None
+        recorded: asyncio.Task[None] | None = None
         try:
             await response.prepare(request)
             async for chunk in answer.stream:
@@ -206,10 +220,11 @@ class Gateway:
                 await response.write(error_event(wire, error.status, error.message, error.code))
         finally:
             # a started stream is a model call even when the agent hung up or the stream broke
-            self.meter.record(litellm, attempt.id, agent, model, wire, usage.usage(), started, True, error,
-                              called=True)
+            recorded = self.meter.record_soon(litellm, attempt.id, agent, model, wire, usage.usage(), started, True,
+                                              error, called=True)
         with contextlib.suppress(ConnectionResetError):
             await response.write_eof()
+        await asyncio.shield(recorded)
         return response
 
     async def count_tokens(self, request: web.Request) -> web.Response:
