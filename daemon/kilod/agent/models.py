@@ -12,6 +12,7 @@ map (LITELLM_LOCAL_MODEL_COST_MAP): offline and reproducible.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.metadata
 import json
@@ -56,12 +57,35 @@ class Models:
         self._timeout = timeout
         self._metrics = metrics
         self.retry = retry or RetryPolicy()
-        self._loading: asyncio.Task[Any] | None = None
+        self._loading: asyncio.Future[Any] | None = None
         self._calls_loop: asyncio.AbstractEventLoop | None = None  # litellm's loop, in its own thread
 
     def start_loading(self) -> None:
-        if self._loading is None:
-            self._loading = asyncio.create_task(asyncio.to_thread(self._import))
+        # a daemon thread, not the default executor: a daemon stopped while litellm is still importing
+        # (seconds on a busy machine) must not wait for the import to finish before it exits
+        if self._loading is not None:
+            return
+        loop = asyncio.get_running_loop()
+        loading: asyncio.Future[Any] = loop.create_future()
+        self._loading = loading
+
+        def settle(result: Any, error: BaseException | None) -> None:
+            if loading.done():
+                return
+            if error is not None:
+                loading.set_exception(error)
+            else:
+                loading.set_result(result)
+
+        def load() -> None:
+            try:
+                result, error = self._import(), None
+            except BaseException as exc:  # handed to whoever awaits litellm
+                result, error = None, exc
+            with contextlib.suppress(RuntimeError):  # the daemon's loop closed while litellm was importing
+                loop.call_soon_threadsafe(settle, result, error)
+
+        threading.Thread(target=load, name="kilod-litellm-import", daemon=True).start()
 
     @property
     def ready(self) -> bool:
