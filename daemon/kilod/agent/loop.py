@@ -11,6 +11,7 @@ fsync, and the event loop (which serves the API) never waits for one.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -39,7 +40,7 @@ from kilod.agent.models import Completion, ModelError, Models
 from kilod.agent.prompt import Environment, system_prompt
 from kilod.agent.tools import TOOL_SCHEMAS, ToolOutcome, ToolRunner, truncate
 from kilod.diskspace import persist_async
-from kilod.domain import EventKind
+from kilod.domain import Attempt, EventKind
 from kilod.lifecycle import Lifecycle
 
 SYSTEM_PROMPT = system_prompt()   # with kilod's default environment (tests and bare runs)
@@ -94,6 +95,7 @@ class AgentRun:
         self.prefix = PrefixMeter()
         self._started_ids: set[str] = set()
         self._started_loaded = False
+        self._counted: Attempt | None = None   # the attempt's counters as this run last wrote them
 
     async def _context(self) -> ContextView:
         """The view builder, with the last stored summary (a restart does not summarise again)."""
@@ -113,12 +115,14 @@ class AgentRun:
         window = self.context.window if self.context is not None else self.default_window
         completion = await self.models.complete(self.model, summary_request(older, window), None, self._waiting)
         # a summary is paid for like any call
-        await self.store.update_attempt_async(self.attempt_id, None, **self._account(completion))
+        counters = self._account(completion)
+        await self.store.update_attempt_async(self.attempt_id, None, **counters)
+        self._written(counters)
         return str(completion.message.get("content") or "").strip() or "(the model gave no summary)"
 
     def _account(self, completion: Completion, **fields: Any) -> dict[str, Any]:
         """The attempt's counters after this completion (for the caller to write, with its message if any)."""
-        attempt = self.store.get_attempt(self.attempt_id)
+        attempt = self._counters()
         cost = attempt.cost_usd
         if completion.cost_usd is not None:
             cost = (cost or 0.0) + completion.cost_usd
@@ -126,6 +130,21 @@ class AgentRun:
                     "tokens_out": attempt.tokens_out + completion.tokens_out,
                     "tokens_cached": attempt.tokens_cached + completion.tokens_cached, "cost_usd": cost, **fields}
         return counters
+
+    def _counters(self) -> Attempt:
+        """The attempt with its counters (tokens, cost, steps, tool calls) as this run last wrote them.
+
+        Only this loop changes them while it runs, so they are read from the store once per
+        run, not before every step: under load each read on the event loop's thread waits
+        for the GIL behind the worker threads, and the API waits with it.
+        """
+        if self._counted is None:
+            self._counted = self.store.get_attempt(self.attempt_id)
+        return self._counted
+
+    def _written(self, counters: dict[str, Any]) -> None:
+        """Counters this run has just stored."""
+        self._counted = dataclasses.replace(self._counters(), **counters)
 
     async def _view(self, messages: list[dict[str, Any]], force: bool) -> list[dict[str, Any]]:
         if not self.manage_context:
@@ -178,7 +197,7 @@ class AgentRun:
                 continue
             if self._steps(messages) >= self.step_limit:
                 return AgentResult("", stopped_early=f"step limit of {self.step_limit} model calls reached")
-            attempt = self.store.get_attempt(self.attempt_id)
+            attempt = self._counters()
             over = self.budget.exceeded(attempt.tokens_in + attempt.tokens_out, attempt.cost_usd)
             if over:
                 return AgentResult("", stopped_early=over)
@@ -214,13 +233,14 @@ class AgentRun:
             completion = await self.models.complete(self.model, with_cache_marks(self.model, view), TOOL_SCHEMAS,
                                                     self._waiting)
         cacheable = self.prefix.cacheable_share(view)
-        attempt = self.store.get_attempt(self.attempt_id)
+        attempt = self._counters()
         # what is stored (and re-sent) is always valid; each call is announced as sent when it starts
         message = repair_tool_calls(completion.message)
         # persist: on a full disk the reply (paid for) is kept and written once space is back
         counters = self._account(completion, steps=attempt.steps + 1)
         await persist_async(partial(self.store.append_messages_async, self.attempt_id, len(messages), [message],
                                     **counters))
+        self._written(counters)
         messages.append(message)
         await persist_async(partial(self.lifecycle.record_async, self.attempt_id, EventKind.MESSAGE, {
             "role": "assistant",
@@ -257,7 +277,7 @@ class AgentRun:
                 await persist_async(partial(self.lifecycle.record_async, self.attempt_id, EventKind.LOG, {
                     "message": f"todo: {done}/{len(outcome.todo)} done", "todo": [t.to_json() for t in outcome.todo]}))
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
-            attempt = self.store.get_attempt(self.attempt_id)
+            tool_calls = self._counters().tool_calls + 1
             shown = (EventKind.TOOL_RESULT, {
                 "id": call["id"],
                 "name": name,
@@ -267,7 +287,8 @@ class AgentRun:
             # persist: the call ran; on a full disk its result (with its event, one transaction) waits in
             # memory and is written once there is room: the call is never run twice
             event = await persist_async(partial(self.store.append_messages_async, self.attempt_id, len(messages),
-                                                [result], shown, tool_calls=attempt.tool_calls + 1))
+                                                [result], shown, tool_calls=tool_calls))
+            self._written({"tool_calls": tool_calls})
             messages.append(result)
             if event is not None:
                 self.lifecycle.events.publish(event)
