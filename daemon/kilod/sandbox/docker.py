@@ -207,13 +207,17 @@ class DockerSandbox:
             f'if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {seconds} sh -c "$0"; fi; '
             'exec sh -c "$0"'
         )
-        container = self._get(container_id)
+        # by the container's id, without inspecting it first (what `Container.exec_run` needs): 20 agents
+        # run tool calls all the time, and each request is Python work (HTTP, JSON) in a worker thread
+        # holding the GIL while the event loop waits for it
         api = self.client.api
         try:
             # the container's own environment (ContainerSpec.environment) applies to every exec
-            created = api.exec_create(container.id, ["sh", "-c", wrapper, command], workdir=WORKSPACE,
+            created = api.exec_create(container_id, ["sh", "-c", wrapper, command], workdir=WORKSPACE,
                                       user=user or "")
             stream = api.exec_start(created["Id"], stream=True, demux=False)
+        except docker.errors.NotFound:
+            raise Unavailable(f"the attempt's container {container_id[:12]} is gone") from None
         except docker.errors.APIError as exc:
             raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
         watched_out = threading.Event()
