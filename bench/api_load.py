@@ -4,13 +4,18 @@ Each live attempt plays `scripted/busy` (25 quick shell steps), so the daemon wr
 publishes a steady stream of events while the board is read. Both figures come from one
 daemon in one run; the ratio is the point. Also prints the daemon's RSS per live attempt.
 Run from the repository root: `.venv/bin/python bench/api_load.py [--attempts 20]`. Asserts nothing.
+`--profile FILE` records the daemon with py-spy while it is loaded (per thread, idle stacks too;
+`--gil`: only the thread holding the GIL), as collapsed stacks; the latencies of such a run are
+not figures (sampling costs the daemon CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -49,7 +54,10 @@ def sample(daemon: DaemonProcess, until: threading.Event | None, count: int, pau
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--attempts", type=int, default=20)
+    parser.add_argument("--profile", type=Path, help="py-spy's collapsed stacks of the loaded daemon, to this file")
+    parser.add_argument("--gil", action="store_true", help="with --profile: only the thread holding the GIL")
     args = parser.parse_args()
+    profiler: subprocess.Popen[bytes] | None = None
     data_dir = Path(tempfile.mkdtemp(prefix="ka-", dir="/tmp"))
     daemon = DaemonProcess(data_dir, new_instance(), {
         "KILOD_SCRIPTS_DIR": str(SCRIPTS), "KILOD_MAX_PARALLEL": str(args.attempts),
@@ -76,6 +84,12 @@ def main() -> None:
         daemon.wait_for(lambda: sum(daemon.attempt(i)["state"] == "running" for i in ids) >= args.attempts // 2,
                         timeout=300, what="attempts running")
         events_before = daemon.request("GET", "/v1/status")["last_event_id"]
+        if args.profile is not None:
+            # --nonblocking: sampling without stopping the daemon each time (it skews the load less)
+            profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
+                                         str(daemon.process.pid), "--threads", "--format", "raw", "--rate", "100",
+                                         "--nonblocking", "--gil" if args.gil else "--idle",
+                                         "--output", str(args.profile)], stdout=subprocess.DEVNULL)
         load_started = time.monotonic()
         done = threading.Event()
         peak_rss = [0.0]
@@ -91,6 +105,9 @@ def main() -> None:
         loaded = sample(daemon, done, 0, 0.005)
         watcher.join()
         seconds = time.monotonic() - load_started
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+            profiler.wait(timeout=60)
         events = daemon.request("GET", "/v1/status")["last_event_id"] - events_before
     finally:
         daemon.stop()
