@@ -4,14 +4,15 @@ Each live attempt plays `scripted/busy` (25 quick shell steps), so the daemon wr
 publishes a steady stream of events while the board is read. Both figures come from one
 daemon in one run; the ratio is the point. Also prints the daemon's RSS per live attempt.
 Run from the repository root: `.venv/bin/python bench/api_load.py [--attempts 20]`. Asserts nothing.
-`--profile FILE` records the daemon with py-spy while it is loaded (per thread, idle stacks too;
-`--gil`: only the thread holding the GIL), as collapsed stacks; the latencies of such a run are
-not figures (sampling costs the daemon CPU).
+`--profile FILE` records the daemon with py-spy while it is loaded, per thread, as collapsed
+stacks: threads on the CPU (`--profile-mode cpu`), every thread, waiting or not (`idle`), or the
+one holding the GIL (`gil`); the latencies of such a run are not figures (sampling costs CPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import statistics
@@ -35,6 +36,12 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -55,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--attempts", type=int, default=20)
     parser.add_argument("--profile", type=Path, help="py-spy's collapsed stacks of the loaded daemon, to this file")
-    parser.add_argument("--gil", action="store_true", help="with --profile: only the thread holding the GIL")
+    parser.add_argument("--profile-mode", choices=("cpu", "idle", "gil"), default="cpu")
     args = parser.parse_args()
     profiler: subprocess.Popen[bytes] | None = None
     data_dir = Path(tempfile.mkdtemp(prefix="ka-", dir="/tmp"))
@@ -84,12 +91,14 @@ def main() -> None:
         daemon.wait_for(lambda: sum(daemon.attempt(i)["state"] == "running" for i in ids) >= args.attempts // 2,
                         timeout=300, what="attempts running")
         events_before = daemon.request("GET", "/v1/status")["last_event_id"]
+        cpu_before = cpu_seconds(daemon.process.pid)
         if args.profile is not None:
             # --nonblocking: sampling without stopping the daemon each time (it skews the load less)
             profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid",
                                          str(daemon.process.pid), "--threads", "--format", "raw", "--rate", "100",
-                                         "--nonblocking", "--gil" if args.gil else "--idle",
-                                         "--output", str(args.profile)], stdout=subprocess.DEVNULL)
+                                         "--nonblocking", *{"cpu": [], "idle": ["--idle"], "gil": ["--gil"]}[
+                                             args.profile_mode], "--output", str(args.profile)],
+                                        stdout=subprocess.DEVNULL)
         load_started = time.monotonic()
         done = threading.Event()
         peak_rss = [0.0]
@@ -105,6 +114,7 @@ def main() -> None:
         loaded = sample(daemon, done, 0, 0.005)
         watcher.join()
         seconds = time.monotonic() - load_started
+        cpu = cpu_seconds(daemon.process.pid) - cpu_before
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
             profiler.wait(timeout=60)
@@ -125,6 +135,8 @@ def main() -> None:
     row(f"{args.attempts} live attempts", loaded)
     print(f"{'p99 ratio loaded / idle':>24} {percentile(loaded, 0.99) / percentile(idle, 0.99):>6.1f}x"
           "   (target ≤ 3, and p99 ≤ 20 ms under load)")
+    print(f"{'daemon CPU while loaded':>24} {cpu / seconds * 100:>6.0f} %   of one core "
+          f"({cpu / events * 1000:.1f} ms per event; load average {os.getloadavg()[0]:.1f} at the end)")
     print(f"{'daemon RSS per attempt':>24} {(peak_rss[0] - idle_rss) / args.attempts:>6.2f} MiB"
           f"   (idle {idle_rss:.0f} MiB, peak {peak_rss[0]:.0f} MiB; target ≤ 3)")
 
