@@ -217,7 +217,9 @@ class Api:
         per_column = request.query.get("per_column")
         if per_column is not None and not (per_column.isdigit() and len(per_column) <= 6):
             raise Invalid(f"per_column must be a whole number of cards, not '{per_column[:40]}'", field="per_column")
-        return web.json_response(self.board.board(None if per_column is None else int(per_column)))
+        # the board's cached text: no serialising per request
+        return web.Response(text=self.board.board_json(None if per_column is None else int(per_column)),
+                            content_type="application/json")
 
     async def get_attempt(self, request: web.Request) -> web.Response:
         attempt = self.store.get_attempt(request.match_info["attempt_id"])

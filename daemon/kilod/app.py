@@ -192,6 +192,9 @@ class Daemon:
         unix_app.add_routes(parts.environment_routes.routes())
         self._runner = web.AppRunner(unix_app, access_log=None, handler_cancellation=True)
         await self._runner.setup()
+        # room for writing a pause when the disk fills (see kilod.diskspace), there before any request can
+        # start work
+        await asyncio.to_thread(DiskGuard(settings.data_dir, settings.min_free_bytes).make_reserve)
         await parts.web_board.start()
         old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
         try:
@@ -205,8 +208,6 @@ class Daemon:
             loop.add_signal_handler(signum, self.request_stop)
         log.info("kilod %s listening on %s (data dir %s, instance %s)", __version__, path,
                  settings.data_dir, settings.instance)
-        # room for writing a pause when the disk fills (see kilod.diskspace)
-        await asyncio.to_thread(DiskGuard(settings.data_dir, settings.min_free_bytes).make_reserve)
         await parts.api.landing.recover()  # a landing a kill -9 cut short is finished before work resumes
         parts.scheduler.start()
         if settings.gc_auto:

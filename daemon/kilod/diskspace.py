@@ -10,7 +10,8 @@ the disk again). So:
 - The attempt that met it *pauses* (state `paused`, reason in `error`): its pipeline
   keeps what it was holding (a tool's result, a model's reply) and waits, backing off,
   until the free space is above the floor again; then it writes what it held and goes on.
-  `persist()` is that wait for one write; the pipeline uses it for a whole step.
+  `persist_async()` is that wait for one write (through the store's group commit, so the
+  event loop never waits for an fsync); the pipeline uses it for a whole step.
 - A small reserve file is kept in the data dir and deleted the moment the disk is found
   full, so the pause itself (a few rows) can still be written; it is made again once
   space is back.
@@ -185,21 +186,23 @@ class DiskGuard:
 # The pipeline of an attempt sets this for its task: how to wait out a full disk there
 # (free the reserve, write what is held, pause the attempt, wait for space, resume it).
 # Code it calls (the agent loop) uses it through `persist` without knowing about attempts.
-Held = Callable[[], object]
+Held = Callable[[], Awaitable[object]]
 WAIT_FOR_SPACE: contextvars.ContextVar[Callable[[DiskFull, Held | None], Awaitable[bool]] | None] = (
     contextvars.ContextVar("kilod_wait_for_space", default=None))
 
 
-async def persist(write: Callable[[], T]) -> T:
+async def persist_async(write: Callable[[], Awaitable[T]]) -> T:
     """Run a store write; on a full disk wait for space and write again, never giving up what it holds.
 
     For writes that record something that already happened and must not happen twice: a
-    tool call's result, a model's reply. Without a waiter (outside an attempt) DiskFull
-    propagates.
+    tool call's result, a model's reply. `write` makes a fresh awaitable each time, so it
+    can be the store's group commit (`…_async`): the event loop does not wait for the
+    fsync, and a full disk still arrives here as DiskFull (the writer maps it). Without a
+    waiter (outside an attempt) DiskFull propagates.
     """
     while True:
         try:
-            return write()
+            return await write()
         except DiskFull as exc:
             wait = WAIT_FOR_SPACE.get()
             if wait is None:
@@ -212,5 +215,13 @@ async def persist(write: Callable[[], T]) -> T:
                 return written[0]
 
 
-def _write_into(results: list[T], write: Callable[[], T]) -> None:
-    results.append(write())
+async def persist(write: Callable[[], T]) -> T:
+    """`persist_async` for a write made on the caller's thread (cold paths: failing an attempt)."""
+    async def once() -> T:
+        return write()
+
+    return await persist_async(once)
+
+
+async def _write_into(results: list[T], write: Callable[[], Awaitable[T]]) -> None:
+    results.append(await write())

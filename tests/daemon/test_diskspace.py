@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from kilod.diskspace import WAIT_FOR_SPACE, DiskFull, DiskGuard, Held, RateLimitedLog, is_disk_full, persist
+from kilod.diskspace import (
+    WAIT_FOR_SPACE,
+    DiskFull,
+    DiskGuard,
+    Held,
+    RateLimitedLog,
+    is_disk_full,
+    persist,
+    persist_async,
+)
+from kilod.domain import EventKind
 from kilod.errors import Unavailable
+from kilod.store import Store
+from tests.daemon.records import make_attempts, make_card
 
 
 def test_a_full_disk_is_recognised_in_every_form_it_arrives_in() -> None:
@@ -82,3 +96,35 @@ async def test_a_held_write_is_retried_not_redone_and_needs_a_waiter() -> None:
     finally:
         WAIT_FOR_SPACE.reset(token)
     assert calls == ["write"] * 3 and len(waited) == 2
+
+
+async def test_a_group_commit_write_held_through_a_full_database_is_written_once(store: Store, db_path: Path) -> None:
+    card = make_card()
+    (attempt,) = make_attempts(card)
+    store.insert_card(card, [attempt])
+    with store._write_lock:  # SQLite's own "database or disk is full": no page may be added
+        pages = store._wdb.execute("PRAGMA page_count").fetchone()[0]
+        store._wdb.execute(f"PRAGMA max_page_count = {pages}")
+    waited: list[str] = []
+
+    async def wait(exc: DiskFull, held: Held | None) -> bool:
+        """As the pipeline's waiter: try the held write once; the second time, after space came back."""
+        assert held is not None
+        waited.append(str(exc))
+        if len(waited) == 2:
+            with store._write_lock:
+                store._wdb.execute("PRAGMA max_page_count = 1073741823")
+        with contextlib.suppress(DiskFull):
+            await held()
+        return True
+
+    token = WAIT_FOR_SPACE.set(wait)
+    try:
+        event = await persist_async(partial(store.append_event_async, attempt.id, EventKind.LOG,
+                                            {"text": "x" * 200_000}))  # needs new pages
+    finally:
+        WAIT_FOR_SPACE.reset(token)
+    assert len(waited) == 2 and "cannot be written" in waited[0]  # the writer thread's error, as DiskFull
+    with sqlite3.connect(db_path) as other:  # written once, by the held write, and committed
+        seqs = [r[0] for r in other.execute("SELECT seq FROM events WHERE attempt_id = ? ORDER BY seq", (attempt.id,))]
+    assert seqs == [1, event.seq] == [1, 2]

@@ -4,11 +4,14 @@ The conversation is stored after every step, so a restarted daemon resumes an
 attempt exactly where it stopped: a tool call is stored as started before it runs, so
 one that started before a crash is never run again (the model is told how it ended);
 calls never started run on resume. On a full disk each of these writes waits for space
-(`persist`) holding what it has, so a tool call is never re-run for want of a write.
+(`persist_async`) holding what it has, so a tool call is never re-run for want of a write.
+Every write goes through the store's group commit (`…_async`): twenty agents share an
+fsync, and the event loop (which serves the API) never waits for one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -36,8 +39,8 @@ from kilod.agent.conversation import (
 from kilod.agent.models import Completion, ModelError, Models
 from kilod.agent.prompt import Environment, system_prompt
 from kilod.agent.tools import TOOL_SCHEMAS, ToolOutcome, ToolRunner, truncate
-from kilod.diskspace import persist
-from kilod.domain import EventKind
+from kilod.diskspace import persist_async
+from kilod.domain import Attempt, EventKind
 from kilod.lifecycle import Lifecycle
 
 SYSTEM_PROMPT = system_prompt()   # with kilod's default environment (tests and bare runs)
@@ -92,6 +95,7 @@ class AgentRun:
         self.prefix = PrefixMeter()
         self._started_ids: set[str] = set()
         self._started_loaded = False
+        self._counted: Attempt | None = None   # the attempt's counters as this run last wrote them
 
     async def _context(self) -> ContextView:
         """The view builder, with the last stored summary (a restart does not summarise again)."""
@@ -110,21 +114,37 @@ class AgentRun:
     async def _summarize(self, older: list[dict[str, Any]]) -> str:
         window = self.context.window if self.context is not None else self.default_window
         completion = await self.models.complete(self.model, summary_request(older, window), None, self._waiting)
-        self._account(completion)   # a summary is paid for like any call
+        # a summary is paid for like any call
+        counters = self._account(completion)
+        await self.store.update_attempt_async(self.attempt_id, None, **counters)
+        self._written(counters)
         return str(completion.message.get("content") or "").strip() or "(the model gave no summary)"
 
     def _account(self, completion: Completion, **fields: Any) -> dict[str, Any]:
-        """The attempt's counters after this completion (written by the caller, with its message if any)."""
-        attempt = self.store.get_attempt(self.attempt_id)
+        """The attempt's counters after this completion (for the caller to write, with its message if any)."""
+        attempt = self._counters()
         cost = attempt.cost_usd
         if completion.cost_usd is not None:
             cost = (cost or 0.0) + completion.cost_usd
         counters = {"tokens_in": attempt.tokens_in + completion.tokens_in,
                     "tokens_out": attempt.tokens_out + completion.tokens_out,
                     "tokens_cached": attempt.tokens_cached + completion.tokens_cached, "cost_usd": cost, **fields}
-        if not fields:
-            self.store.update_attempt(self.attempt_id, None, **counters)
         return counters
+
+    def _counters(self) -> Attempt:
+        """The attempt with its counters (tokens, cost, steps, tool calls) as this run last wrote them.
+
+        Only this loop changes them while it runs, so they are read from the store once per
+        run, not before every step: under load each read on the event loop's thread waits
+        for the GIL behind the worker threads, and the API waits with it.
+        """
+        if self._counted is None:
+            self._counted = self.store.get_attempt(self.attempt_id)
+        return self._counted
+
+    def _written(self, counters: dict[str, Any]) -> None:
+        """Counters this run has just stored."""
+        self._counted = dataclasses.replace(self._counters(), **counters)
 
     async def _view(self, messages: list[dict[str, Any]], force: bool) -> list[dict[str, Any]]:
         if not self.manage_context:
@@ -139,7 +159,7 @@ class AgentRun:
                 # stored with the event: a restarted run sends the same summary without asking again
                 payload["compaction"] = {"upto": summarised.upto, "turns": summarised.turns,
                                          "summary": summarised.summary}
-            self.lifecycle.record(self.attempt_id, EventKind.LOG, payload)
+            await self.lifecycle.record_async(self.attempt_id, EventKind.LOG, payload)
         return view
 
     async def run(self) -> AgentResult:
@@ -152,10 +172,10 @@ class AgentRun:
             await self.store.append_messages_async(self.attempt_id, 0, messages)
         else:
             await self.lifecycle.record_async(self.attempt_id, EventKind.LOG,
-                                  {"message": f"resuming the conversation at message {len(messages)}"})
+                                              {"message": f"resuming the conversation at message {len(messages)}"})
         while True:
             if self.pause_requested():
-                self.lifecycle.record(self.attempt_id, EventKind.LOG, {"message": "paused by a person"})
+                await self.lifecycle.record_async(self.attempt_id, EventKind.LOG, {"message": "paused by a person"})
                 return AgentResult("", paused=True)
             pending = pending_tool_calls(messages)
             if pending:
@@ -170,14 +190,14 @@ class AgentRun:
                 if reminded(messages) or self._steps(messages) >= self.step_limit:
                     return AgentResult(prose_summary(messages))
                 reminder = reminder_message()
-                self.store.append_messages(self.attempt_id, len(messages), [reminder])
+                await self.store.append_messages_async(self.attempt_id, len(messages), [reminder])
                 messages.append(reminder)
-                self.lifecycle.record(self.attempt_id, EventKind.LOG,
-                                      {"message": "the model answered without calling finish: reminded once"})
+                await self.lifecycle.record_async(self.attempt_id, EventKind.LOG, {
+                    "message": "the model answered without calling finish: reminded once"})
                 continue
             if self._steps(messages) >= self.step_limit:
                 return AgentResult("", stopped_early=f"step limit of {self.step_limit} model calls reached")
-            attempt = self.store.get_attempt(self.attempt_id)
+            attempt = self._counters()
             over = self.budget.exceeded(attempt.tokens_in + attempt.tokens_out, attempt.cost_usd)
             if over:
                 return AgentResult("", stopped_early=over)
@@ -185,13 +205,13 @@ class AgentRun:
                 await self._ask_model(messages)
             except ModelError as error:
                 # the conversation and the worktree stay: the attempt waits in Review, a follow-up continues
-                self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+                await self.lifecycle.record_async(self.attempt_id, EventKind.LOG, {
                     "message": f"model error: {error.message}", "model_error": error.message,
                     "retryable": error.retryable, "upstream_status": error.upstream_status})
                 return AgentResult("", stopped_early=f"model error: {error.message}")
 
     async def _waiting(self, seconds: float, reason: str, failures: int) -> None:
-        self.lifecycle.record(self.attempt_id, EventKind.LOG, {
+        await self.lifecycle.record_async(self.attempt_id, EventKind.LOG, {
             "message": f"model call failed (try {failures}); retrying in {seconds:.0f}s",
             "waiting": round(seconds, 1), "reason": reason[:500], "failures": failures})
 
@@ -213,14 +233,16 @@ class AgentRun:
             completion = await self.models.complete(self.model, with_cache_marks(self.model, view), TOOL_SCHEMAS,
                                                     self._waiting)
         cacheable = self.prefix.cacheable_share(view)
-        attempt = self.store.get_attempt(self.attempt_id)
+        attempt = self._counters()
         # what is stored (and re-sent) is always valid; each call is announced as sent when it starts
         message = repair_tool_calls(completion.message)
         # persist: on a full disk the reply (paid for) is kept and written once space is back
         counters = self._account(completion, steps=attempt.steps + 1)
-        await persist(partial(self.store.append_messages, self.attempt_id, len(messages), [message], **counters))
+        await persist_async(partial(self.store.append_messages_async, self.attempt_id, len(messages), [message],
+                                    **counters))
+        self._written(counters)
         messages.append(message)
-        await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.MESSAGE, {
+        await persist_async(partial(self.lifecycle.record_async, self.attempt_id, EventKind.MESSAGE, {
             "role": "assistant",
             "content": completion.message.get("content"),
             "step": attempt.steps + 1,
@@ -241,7 +263,7 @@ class AgentRun:
             else:
                 # stored before it runs: after a crash this call is known to have started, and is not run twice
                 # (persist: on a full disk the announcement waits for space, and the call runs only after it)
-                await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.TOOL_CALL, {
+                await persist_async(partial(self.lifecycle.record_async, self.attempt_id, EventKind.TOOL_CALL, {
                     "id": call["id"], "name": name,
                     "arguments": truncate(raw_arguments(call), EVENT_OUTPUT_LIMIT)}))
                 self._started_ids.add(call["id"])
@@ -252,10 +274,10 @@ class AgentRun:
                     outcome = await self.tools.run(name, call["function"]["arguments"], call["id"])
             if outcome.todo is not None:   # the card shows the agent's plan
                 done = sum(1 for t in outcome.todo if t.status == "done")
-                await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.LOG, {
+                await persist_async(partial(self.lifecycle.record_async, self.attempt_id, EventKind.LOG, {
                     "message": f"todo: {done}/{len(outcome.todo)} done", "todo": [t.to_json() for t in outcome.todo]}))
             result = {"role": "tool", "tool_call_id": call["id"], "name": name, "content": outcome.output}
-            attempt = self.store.get_attempt(self.attempt_id)
+            tool_calls = self._counters().tool_calls + 1
             shown = (EventKind.TOOL_RESULT, {
                 "id": call["id"],
                 "name": name,
@@ -264,8 +286,9 @@ class AgentRun:
             })
             # persist: the call ran; on a full disk its result (with its event, one transaction) waits in
             # memory and is written once there is room: the call is never run twice
-            event = await persist(partial(self.store.append_messages, self.attempt_id, len(messages), [result],
-                                          shown, tool_calls=attempt.tool_calls + 1))
+            event = await persist_async(partial(self.store.append_messages_async, self.attempt_id, len(messages),
+                                                [result], shown, tool_calls=tool_calls))
+            self._written({"tool_calls": tool_calls})
             messages.append(result)
             if event is not None:
                 self.lifecycle.events.publish(event)
@@ -285,7 +308,7 @@ class AgentRun:
         known = {"killed": "it was still running after the shell timeout and has been stopped",
                  "unknown": "how it ended is not known"}
         state = known.get(ended, f"it ended with {ended.replace('exit', 'exit code')}")
-        await persist(partial(self.lifecycle.record, self.attempt_id, EventKind.LOG, {
+        await persist_async(partial(self.lifecycle.record_async, self.attempt_id, EventKind.LOG, {
             "message": f"tool call {call['id']} ({name}) was interrupted by a daemon restart; not run again ({state})",
             "interrupted": call["id"], "ended": ended}))
         text = (f"note: the kilod daemon restarted while this call was running; {state}. It was NOT run again: "

@@ -113,7 +113,7 @@ class Pipeline:
         written = False
         if held is not None:
             with contextlib.suppress(DiskFull):
-                held()
+                await held()
                 written = True
         attempt = self.store.get_attempt(attempt_id)
         if attempt.state == State.RUNNING:

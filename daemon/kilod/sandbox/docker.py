@@ -178,15 +178,15 @@ class DockerSandbox:
         return str(container.status) == "running"
 
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
-        # an attempt's containers only (sandbox, egress proxy): not a cache volume's short-lived init container;
-        # ignore_removed: a container removed between listing and inspecting is simply not there
-        containers = self.client.containers.list(all=True, filters={"label": [f"{LABEL_INSTANCE}={instance}",
-                                                                              LABEL_ATTEMPT]},
-                                                 ignore_removed=True)
+        # an attempt's containers only (sandbox, egress proxy): not a cache volume's short-lived init container.
+        # The list's own fields, without inspecting each container (what containers.list does): the reconciler
+        # asks every few seconds, and 20 inspects each time are Python work holding the GIL the API needs
+        listed = self.client.api.containers(all=True, filters={"label": [f"{LABEL_INSTANCE}={instance}",
+                                                                         LABEL_ATTEMPT]})
         return [
-            SandboxInfo(id=str(c.id), name=str(c.name), attempt_id=(c.labels or {}).get(LABEL_ATTEMPT, ""),
-                        status=str(c.status))
-            for c in containers
+            SandboxInfo(id=str(c["Id"]), name=str((c.get("Names") or ["/"])[0]).lstrip("/"),
+                        attempt_id=(c.get("Labels") or {}).get(LABEL_ATTEMPT, ""), status=str(c.get("State", "")))
+            for c in listed
         ]
 
     # -- running things inside ------------------------------------------------
@@ -207,13 +207,17 @@ class DockerSandbox:
             f'if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {seconds} sh -c "$0"; fi; '
             'exec sh -c "$0"'
         )
-        container = self._get(container_id)
+        # by the container's id, without inspecting it first (what `Container.exec_run` needs): 20 agents
+        # run tool calls all the time, and each request is Python work (HTTP, JSON) in a worker thread
+        # holding the GIL while the event loop waits for it
         api = self.client.api
         try:
             # the container's own environment (ContainerSpec.environment) applies to every exec
-            created = api.exec_create(container.id, ["sh", "-c", wrapper, command], workdir=WORKSPACE,
+            created = api.exec_create(container_id, ["sh", "-c", wrapper, command], workdir=WORKSPACE,
                                       user=user or "")
             stream = api.exec_start(created["Id"], stream=True, demux=False)
+        except docker.errors.NotFound:
+            raise Unavailable(f"the attempt's container {container_id[:12]} is gone") from None
         except docker.errors.APIError as exc:
             raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
         watched_out = threading.Event()

@@ -1,0 +1,63 @@
+"""The board's projection served as text: the same JSON as the dicts, kept between changes, re-read in batches."""
+
+from __future__ import annotations
+
+import json
+
+from kilod.board import Board
+from kilod.domain import Column, State, now
+from kilod.store import Store
+from tests.daemon.records import make_attempts, make_card
+
+
+def check(name: str, status: str) -> dict[str, object]:
+    return {"name": name, "command": "true", "status": status, "exit_code": 0, "duration": 0.1, "output_tail": ""}
+
+
+def test_the_board_text_is_the_board_and_is_kept_until_something_changes(store: Store) -> None:
+    board = Board(store)
+    board.load()
+    assert json.loads(board.board_json()) == board.board()
+    cards = []
+    for i in range(4):
+        card = make_card(f"feed{i:04d}")
+        store.insert_card(card, make_attempts(card, 2))
+        cards.append(card)
+    text = board.board_json()
+    assert json.loads(text) == board.board()
+    assert json.loads(board.board_json(per_column=1)) == board.board(per_column=1)
+    assert board.board_json() is text  # nothing committed since: the same text, not made again
+
+    store.update_attempt(f"{cards[1].id}-1", state=State.STARTING)
+    changed = json.loads(board.board_json())
+    assert changed == board.board() and changed != json.loads(text)
+    doing = {c["id"]: c for c in changed["columns"]}[str(Column.DOING)]
+    assert [c["id"] for c in doing["cards"]] == [cards[1].id]
+
+
+def test_a_batch_refresh_reads_every_changed_card_with_its_latest_checks(store: Store) -> None:
+    board = Board(store)
+    board.load()
+    first, second = make_card("feed0001"), make_card("feed0002")
+    store.insert_card(first, make_attempts(first, 2))
+    store.insert_card(second, make_attempts(second))
+    board.board_json()
+    store.record_check(f"{first.id}-1", 1, 0, check("lint", "failed"))
+    store.record_check(f"{first.id}-1", 2, 0, check("lint", "passed"))  # a fix round: only run 2 counts
+    store.record_check(f"{first.id}-2", 1, 0, check("test", "error"))
+    store.set_archived(second.id, now())
+    third = make_card("feed0003")
+    store.insert_card(third, make_attempts(third))  # a card the projection has not seen yet, in the same read
+
+    shown = {c["id"]: c for column in json.loads(board.board_json())["columns"] for c in column["cards"]}
+    assert set(shown) == {first.id, third.id}  # archived: off the board
+    checks = [a["checks"] for a in shown[first.id]["attempts"]]
+    assert [(c["passed"], c["failed"], c["error"], c["failing"]) for c in checks] == [
+        (1, 0, 0, False), (0, 0, 1, True)]
+    assert board.card(second.id)["archived_at"] is not None  # still a card: GET /v1/cards lists it
+
+    store.delete_card(first.id)
+    assert [c["id"] for column in json.loads(board.board_json())["columns"] for c in column["cards"]] == [third.id]
+    fresh = Board(store)
+    fresh.load()
+    assert fresh.board_json() == board.board_json()
