@@ -9,6 +9,7 @@ from a thread.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypedDict
@@ -218,8 +219,10 @@ class Diff:
 
 def diff_trees(git_dir: Path, base: str, tree: str) -> Diff:
     """base → tree: the patch, and each file parsed with its counts."""
-    text = run_git("diff", *DIFF_OPTIONS, base, tree, git_dir=git_dir)
-    stats = numstat(git_dir, base, tree)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="numstat") as pool:  # both git runs at once
+        counting = pool.submit(numstat, git_dir, base, tree)
+        text = run_git("diff", *DIFF_OPTIONS, base, tree, git_dir=git_dir)
+        stats = counting.result()
     sections = _sections(text)
     files = [_parse_section(section, stat) for section, stat in zip(sections, stats, strict=False)]
     return Diff(base, tree, text, files)

@@ -241,10 +241,13 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
             unchanged.close()
             os.close(root_fd)
 
-        _store_missing_blobs(git_dir, changes.contents, scratch)
-        if changes.index_info:
-            run_git("update-index", "-z", "--index-info", git_dir=git_dir, cwd=scratch, env=env,
-                    stdin="".join(changes.index_info))
+        # the blobs are stored while the index takes their names (write-tree needs both; they need not wait)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as pool:
+            storing = pool.submit(_store_missing_blobs, git_dir, changes.contents, scratch)
+            if changes.index_info:
+                run_git("update-index", "-z", "--index-info", git_dir=git_dir, cwd=scratch, env=env,
+                        stdin="".join(changes.index_info))
+            storing.result()
         tree = run_git("write-tree", git_dir=git_dir, cwd=scratch, env=env).strip()
     return Snapshot(tree=tree, nested_repositories=sorted(nested), left_out=changes.left_out)
 
