@@ -39,8 +39,11 @@ def filters_off(repo: RepoPaths) -> tuple[str, ...]:
 
 
 def add_worktree(repo: RepoPaths, worktree: Path, branch: str, base_commit: str,
-                 owner: tuple[int, int] | None = None) -> None:
-    """Create `worktree` on a new `branch` at `base_commit`; adopt it if it already exists."""
+                 owner: tuple[int, int] | None = None, config: tuple[str, ...] = ()) -> None:
+    """Create `worktree` on a new `branch` at `base_commit`; adopt it if it already exists.
+
+    `config`: extra `-c` settings for the checkout (`checkout.workers=N`, as bench/start_latency.py measures).
+    """
     if worktree.resolve() in registered_worktrees(repo) and worktree.exists():
         return
     worktree.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +51,7 @@ def add_worktree(repo: RepoPaths, worktree: Path, branch: str, base_commit: str,
         # a half-made checkout from a crash: git refuses to reuse a non-empty folder
         shutil.rmtree(worktree)
     run_git("worktree", "prune", git_dir=repo.common_dir)
-    no_filters = filters_off(repo)
+    no_filters = filters_off(repo) + config
     if branch_exists(repo, branch):
         run_git("worktree", "add", str(worktree), branch, git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
     else:
