@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from kilod.git.indexfile import Entry as IndexEntry
-from kilod.git.indexfile import read_index
+from kilod.git.indexfile import Index, read_index
 from kilod.git.paths import RepoPaths
 from kilod.git.runner import GitFailed, run, run_git
 from kilod.git.statcache import Unchanged, stale_paths, trusted, unsure
@@ -194,13 +194,13 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
         worktree_index = read_index(git_dir / "index", hasher().digest_size)
         if worktree_index is not None and worktree_index.tree_is(_tree_of(repo.common_dir, base_commit)):
             private.write_bytes(worktree_index.raw)
-            base = worktree_index.entries
+            base = worktree_index
         else:  # moved since checkout (or unreadable): start from the base's tree, without stat data
             run_git("read-tree", base_commit, git_dir=git_dir, env=env)
             found = read_index(private, hasher().digest_size)
             if found is None:
                 raise GitFailed(128, f"cannot read the index git wrote for {base_commit}", ("read-tree",))
-            base = found.entries
+            base = found
         # a zero mtime: git never takes this index's entries for racily clean, so it never reads a worktree file
         os.utime(private, ns=(0, 0))
         # git walks the worktree (three ways) on the other core while this thread does its part; the threads
@@ -209,13 +209,13 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
             listing = pool.submit(run_git, "ls-files", "-z", "--others", "--exclude-standard", git_dir=git_dir,
                                   work_tree=worktree, cwd=worktree, env=env)
             non_files = pool.submit(_non_files, worktree)
-            if worktree_index is not None and base is worktree_index.entries:
+            if base is worktree_index and worktree_index is not None:
                 # the worktree's index is the base: git names the files whose stat data moved
                 stale = pool.submit(stale_paths, git_dir, worktree, env)
                 look_at = sorted(stale.result() | unsure(worktree_index))
                 known = trusted(worktree_index, look_at)
             else:
-                look_at = list(base)
+                look_at = list(base.entries)
                 known = {} if worktree_index is None else trusted(worktree_index)
             others = _split_z(listing.result())
             found_non_files = non_files.result()
@@ -255,7 +255,7 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
 class _Changes:
     """What differs from the base, as `update-index --index-info` lines, and what was left out."""
 
-    def __init__(self, base: dict[str, IndexEntry], max_bytes: int, scratch: Path,
+    def __init__(self, base: Index, max_bytes: int, scratch: Path,
                  hasher: Callable[[], Any]) -> None:
         self.base = base
         self.max_bytes = max_bytes
@@ -284,8 +284,9 @@ class _Changes:
         if isinstance(found, LeftOut):
             self.left_out.append(found)  # neither its change nor a deletion lands: the base's entry stays
         elif found is None:
-            if path in self.base:  # gone (or no longer a file git can hold): deleted
-                self.index_info.append(f"0 {'0' * len(self.base[path].sha)}\t{path}\0")
+            was = self.base.get(path)
+            if was is not None:  # gone (or no longer a file git can hold): deleted
+                self.index_info.append(f"0 {'0' * len(was.sha)}\t{path}\0")
         else:
             mode, sha, blob = found
             if self._put(path, int(mode, 8), sha):
@@ -312,7 +313,7 @@ def _non_files(worktree: Path) -> list[str]:
 
 
 def _special_files(git_dir: Path, worktree: Path, found: list[str], nested: list[str], listed: set[str],
-                   tracked: dict[str, IndexEntry]) -> list[str]:
+                   tracked: Index) -> list[str]:
     """Untracked FIFOs, sockets and devices, not ignored, outside nested repositories."""
     candidates = [c for c in found
                   if c not in listed and c not in tracked and not any(c.startswith(f"{n}/") for n in nested)]

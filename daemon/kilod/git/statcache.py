@@ -44,10 +44,11 @@ def trusted(index: Index, paths: Iterable[str] | None = None) -> dict[str, Entry
     whose stat data says nothing about the file.
     """
     written = divmod(index.mtime_ns, _NS)
-    entries, flagged = index.entries, index.flagged
-    chosen = entries.items() if paths is None else ((p, entries[p]) for p in paths if p in entries)
+    flagged = index.flagged
+    chosen = index.entries.items() if paths is None else ((p, index.get(p)) for p in paths)
     return {path: entry for path, entry in chosen
-            if entry.mode & _IFMT == _IFREG and (entry.mtime_s, entry.mtime_ns) < written and path not in flagged}
+            if entry is not None and entry.mode & _IFMT == _IFREG and (entry.mtime_s, entry.mtime_ns) < written
+            and path not in flagged}
 
 
 def unsure(index: Index) -> set[str]:
@@ -57,9 +58,7 @@ def unsure(index: Index) -> set[str]:
     entries recorded in or after the second the index was written can be edited so (the sandbox
     starts later), and those are compared here to the nanosecond. Flagged entries are read.
     """
-    limit = index.mtime_ns // _NS
-    return {path for path, entry in index.entries.items()
-            if entry.ctime_s >= limit or entry.mtime_s >= limit} | set(index.flagged)
+    return set(index.recent()) | set(index.flagged)
 
 
 def stale_paths(git_dir: Path, worktree: Path, env: dict[str, str]) -> set[str]:

@@ -48,9 +48,17 @@ def test_every_version_reads_as_git_prints_it(repo: Path, version: str) -> None:
     git(repo, "update-index", "--index-version", version)
     (repo / "new.txt").write_text("n\n")
     git(repo, "add", "-N", "new.txt")  # intent-to-add: an extended entry in version 3 and 4
+    blob = git(repo, "hash-object", "-w", "a.txt").strip()
+    long_name = "/".join(["d" * 200] * 25) + "/long.txt"  # over 0xFFF bytes: the flags cannot hold its length
+    git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{long_name}")
     index = read_index(repo / ".git" / "index")
     assert index is not None
     assert as_read(index.entries) == as_git_prints(repo)
+    assert long_name in index.entries and len(index) == len(index.entries)
+    fresh = read_index(repo / ".git" / "index")  # looked up one by one, before every entry is decoded
+    assert fresh is not None
+    assert all(fresh.get(path) == entry for path, entry in index.entries.items())
+    assert fresh.get("a.tx") is None and fresh.get("zz") is None and "dir" not in fresh
     assert index.flagged == {"new.txt": INTENT_TO_ADD << 16}
     assert index.entries["link"].mode == 0o120000 and not index.entries["link"].regular
     assert index.entries["dir/sub/c.sh"].mode == 0o100755
