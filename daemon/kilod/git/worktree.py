@@ -6,6 +6,7 @@ lock around the steps that touch its refs and worktree admin dirs).
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from pathlib import Path
@@ -44,13 +45,16 @@ def add_worktree(repo: RepoPaths, worktree: Path, branch: str, base_commit: str,
 
     `config`: extra `-c` settings for the checkout (`checkout.workers=N`, as bench/start_latency.py measures).
     """
-    if worktree.resolve() in registered_worktrees(repo) and worktree.exists():
+    # the common case, a new attempt, asks git nothing here: no folder to adopt, no admin dir of that name
+    # left by a crash (git names it after the folder, with a number if taken) for `prune` to clear
+    if worktree.exists() and worktree.resolve() in registered_worktrees(repo):
         return
     worktree.parent.mkdir(parents=True, exist_ok=True)
     if worktree.exists():
         # a half-made checkout from a crash: git refuses to reuse a non-empty folder
         shutil.rmtree(worktree)
-    run_git("worktree", "prune", git_dir=repo.common_dir)
+    if any((repo.common_dir / "worktrees").glob(f"{glob.escape(worktree.name)}*")):
+        run_git("worktree", "prune", git_dir=repo.common_dir)
     no_filters = filters_off(repo) + config
     if branch_exists(repo, branch):
         run_git("worktree", "add", str(worktree), branch, git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
