@@ -6,7 +6,7 @@ files drifts a lot over minutes on this machine, and a batch order would turn th
 into a fake ratio. `--files N` generates a packed repository of N files instead of the
 two-file default. `--checkout-workers N` times only the worktree step instead (kilod's
 `add_worktree`, owner change and index refresh included) with git's parallel checkout
-(`checkout.workers=N`) against the default, alternating, on that repository.
+(`checkout.workers=N`) against git's serial default, alternating, on that repository.
 Run from the repository root: `.venv/bin/python bench/start_latency.py [--runs N] [--files N]
 [--checkout-workers N]`. Prints both medians and their ratio; asserts nothing.
 """
@@ -115,12 +115,12 @@ class RawRunner:
 
 
 def checkout_workers(repo: Path, workers: int, runs: int) -> None:
-    """kilod's worktree step with `checkout.workers=N` vs git's default (serial), alternating."""
+    """kilod's worktree step with `checkout.workers=N` vs git's default (1: serial), alternating."""
     info = inspect_repo(str(repo))
     base = git(repo, "rev-parse", "HEAD").strip()
     owner = (1000, 1000) if os.getuid() == 0 else None
     instance = new_instance()
-    variants = {"default": (), f"checkout.workers={workers}": (f"checkout.workers={workers}",)}
+    variants = {"serial": ("checkout.workers=1",), f"checkout.workers={workers}": (f"checkout.workers={workers}",)}
     times: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(prefix="kbw-", dir="/tmp") as tmp:
         for i in range(runs):
@@ -133,13 +133,13 @@ def checkout_workers(repo: Path, workers: int, runs: int) -> None:
                 remove_worktree(info, worktree, branch)
             print(f"  run {i + 1}: " + ", ".join(f"{n} {times[n][-1] * 1000:.0f} ms" for n in variants),
                   file=sys.stderr)
-    default, parallel = (statistics.median(times[n]) for n in variants)
+    serial, parallel = (statistics.median(times[n]) for n in variants)
     print(f"worktree step, {runs} alternating runs, {len(git(repo, 'ls-files').splitlines())} files, "
           f"{os.cpu_count()} cores")
     for name in variants:
         print(f"{name:>28} {statistics.median(times[name]) * 1000:>7.0f}ms {min(times[name]) * 1000:>7.0f}ms "
               f"{max(times[name]) * 1000:>7.0f}ms")
-    print(f"{'ratio workers / default':>28} {parallel / default:>9.2f}")
+    print(f"{'ratio workers / serial':>28} {parallel / serial:>9.2f}")
 
 
 def main() -> None:
@@ -147,7 +147,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--files", type=int, default=0, help="generate a packed repository of this many files")
     parser.add_argument("--checkout-workers", type=int, default=0,
-                        help="time only the worktree step: checkout.workers=N against the default")
+                        help="time only the worktree step: checkout.workers=N against serial")
     args = parser.parse_args()
     if args.checkout_workers:
         with tempfile.TemporaryDirectory(prefix="kbr-", dir="/tmp") as tmp:
