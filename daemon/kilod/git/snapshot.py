@@ -26,6 +26,7 @@ from typing import Any
 
 from kilod.git.indexfile import Entry as IndexEntry
 from kilod.git.indexfile import Index, read_index
+from kilod.git.memo import Memo
 from kilod.git.paths import RepoPaths
 from kilod.git.runner import GitFailed, run, run_git
 from kilod.git.statcache import Unchanged, stale_paths, trusted, unsure
@@ -192,7 +193,8 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
         private = scratch / "index"
         env = {"GIT_INDEX_FILE": str(private)}
         worktree_index = read_index(git_dir / "index", hasher().digest_size)
-        if worktree_index is not None and worktree_index.tree_is(_tree_of(repo.common_dir, base_commit)):
+        base_tree = _tree_of(repo.common_dir, base_commit)
+        if worktree_index is not None and worktree_index.tree_is(base_tree):
             private.write_bytes(worktree_index.raw)
             base = worktree_index
         else:  # moved since checkout (or unreadable): start from the base's tree, without stat data
@@ -241,14 +243,7 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
             unchanged.close()
             os.close(root_fd)
 
-        # the blobs are stored while the index takes their names (write-tree needs both; they need not wait)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as pool:
-            storing = pool.submit(_store_missing_blobs, git_dir, changes.contents, scratch)
-            if changes.index_info:
-                run_git("update-index", "-z", "--index-info", git_dir=git_dir, cwd=scratch, env=env,
-                        stdin="".join(changes.index_info))
-            storing.result()
-        tree = run_git("write-tree", git_dir=git_dir, cwd=scratch, env=env).strip()
+        tree = _write_tree(repo, git_dir, scratch, env, base_tree, changes)
     return Snapshot(tree=tree, nested_repositories=sorted(nested), left_out=changes.left_out)
 
 
@@ -291,6 +286,30 @@ class _Changes:
             mode, sha, blob = found
             if self._put(path, int(mode, 8), sha):
                 self.contents[sha] = blob
+
+
+# (repository, base tree, the changes written over it) → the tree git wrote for them (memo.py: why an hour)
+_TREES: Memo[tuple[str, str, str], str] = Memo(entries=256, seconds=3600)
+
+
+def _write_tree(repo: RepoPaths, git_dir: Path, scratch: Path, env: dict[str, str], base_tree: str,
+                changes: _Changes) -> str:
+    """The private index's tree: the base's own when nothing differs, the one written last time for the
+    same changes, or a new one (its blobs stored while the index takes their names: they need not wait)."""
+    if not changes.index_info:
+        return base_tree
+    info = "".join(changes.index_info)
+    key = (str(repo.common_dir), base_tree, hashlib.sha256(info.encode("utf-8", "surrogateescape")).hexdigest())
+    known = _TREES.get(key)
+    if known is not None:
+        return known
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as pool:
+        storing = pool.submit(_store_missing_blobs, git_dir, changes.contents, scratch)
+        run_git("update-index", "-z", "--index-info", git_dir=git_dir, cwd=scratch, env=env, stdin=info)
+        storing.result()
+    tree = run_git("write-tree", git_dir=git_dir, cwd=scratch, env=env).strip()
+    _TREES.put(key, tree)
+    return tree
 
 
 @functools.lru_cache(maxsize=64)

@@ -211,3 +211,16 @@ def test_a_submodule_keeps_its_base_commit_and_git_never_looks_into_it(repo: Pat
     assert "sub" not in stale_paths(info.worktree_git_dir(worktree), worktree, env)
     snap = snapshot(info, worktree, base(repo))
     assert git(repo, "ls-tree", snap.tree, "sub").split()[:3] == ["160000", "commit", pinned]
+
+
+def test_the_same_changes_give_the_same_tree_and_new_ones_a_new_tree(repo: Path, info: RepoPaths,
+                                                                     worktree: Path) -> None:
+    """Asked again, the snapshot gives the tree it wrote for the same changes; any edit is a new answer."""
+    (worktree / "new.txt").write_text("one\n")
+    first = snapshot(info, worktree, base(repo)).tree
+    assert snapshot(info, worktree, base(repo)).tree == first
+    (worktree / "new.txt").write_text("two\n")
+    second = snapshot(info, worktree, base(repo)).tree
+    assert second != first and entries(repo, second)[b"new.txt"] == (MODE_FILE, b"two\n")
+    (worktree / "new.txt").unlink()
+    assert snapshot(info, worktree, base(repo)).tree == git(repo, "rev-parse", "HEAD^{tree}").strip()
