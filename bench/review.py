@@ -2,7 +2,8 @@
 
 A packed repository of `--files` files (20,000 by default); a scripted attempt changes ten of
 them; then, alternating, `GET /v1/attempts/{id}/diff` (snapshot of the worktree, then the
-structured diff) and plain git in the same worktree. Prints medians and their ratio, and the CPU
+structured diff) and plain git in the same worktree, both for the same worktree asked again and
+right after a new edit (which kilod has not seen). Prints medians and their ratio, and the CPU
 time each side used (the daemon's own and its git processes', from /proc; git's from rusage), which
 a loaded machine distorts far less than wall time; asserts nothing.
 Run from the repository root: `.venv/bin/python bench/review.py [--files N] [--runs N]`.
@@ -49,6 +50,34 @@ def git_review(worktree: Path) -> float:
     return time.perf_counter() - started
 
 
+class Timings:
+    """Wall times and CPU of both sides for one kind of review."""
+
+    def __init__(self, daemon_pid: int) -> None:
+        self.pid = daemon_pid
+        self.wall: dict[str, list[float]] = {"git": [], "kilod": []}
+        self.cpu = {"git": 0.0, "kilod": 0.0}
+
+    def git(self, worktree: Path) -> None:
+        used = children_cpu()
+        self.wall["git"].append(git_review(worktree))
+        self.cpu["git"] += children_cpu() - used
+
+    def kilod(self, daemon: DaemonProcess, attempt_id: str) -> None:
+        used, started = daemon_cpu(self.pid), time.perf_counter()
+        daemon.request("GET", f"/v1/attempts/{attempt_id}/diff")
+        self.wall["kilod"].append(time.perf_counter() - started)
+        self.cpu["kilod"] += daemon_cpu(self.pid) - used
+
+    def report(self, what: str) -> None:
+        git, kilod = (statistics.median(self.wall[side]) for side in ("git", "kilod"))
+        runs = len(self.wall["git"])
+        print(f"{what}: git status + git diff {git * 1000:.0f} ms, kilod GET …/diff {kilod * 1000:.0f} ms "
+              f"(medians), ratio {kilod / git:.2f} (target ≤ 2); CPU per review git {self.cpu['git'] / runs * 1000:.0f}"
+              f" ms, kilod {self.cpu['kilod'] / runs * 1000:.0f} ms (daemon and its git), "
+              f"ratio {self.cpu['kilod'] / max(self.cpu['git'], 1e-9):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--files", type=int, default=20_000)
@@ -57,9 +86,6 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="kv-", dir="/tmp"))
     daemon = DaemonProcess(data_dir, new_instance(), {"KILOD_SCRIPTS_DIR": str(SCRIPTS)})
     daemon.start()
-    kilod: list[float] = []
-    raw: list[float] = []
-    cpu = {"kilod": 0.0, "git": 0.0}
     try:
         repo = make_big_repo(data_dir / "repo", args.files)
         card = daemon.request("POST", "/v1/cards", {"prompt": "ten edits", "repo": str(repo),
@@ -68,26 +94,27 @@ def main() -> None:
         worktree = Path(attempt["worktree"])
         git_review(worktree)  # git refreshes its index stat data once; kilod's first diff is not timed either
         files = daemon.request("GET", f"/v1/attempts/{attempt['id']}/diff")["files"]
+        edited = worktree / files[0]["path"]
         pid = daemon.process.pid if daemon.process is not None else os.getpid()
-        for _ in range(args.runs):
-            used = children_cpu()
-            raw.append(git_review(worktree))
-            cpu["git"] += children_cpu() - used
-            used, started = daemon_cpu(pid), time.perf_counter()
-            daemon.request("GET", f"/v1/attempts/{attempt['id']}/diff")
-            kilod.append(time.perf_counter() - started)
-            cpu["kilod"] += daemon_cpu(pid) - used
+        again, fresh = Timings(pid), Timings(pid)
+        for i in range(args.runs):
+            again.git(worktree)   # the same worktree asked again (kilod keeps the answers it computed)
+            again.kilod(daemon, attempt["id"])
+            with edited.open("a") as handle:  # a new change: neither side has seen this worktree
+                handle.write(f"EDITED = {i}\n")
+            if i % 2 == 0:
+                fresh.git(worktree)
+                fresh.kilod(daemon, attempt["id"])
+            else:
+                fresh.kilod(daemon, attempt["id"])
+                fresh.git(worktree)
     finally:
         daemon.stop()
         remove_labelled(daemon.instance)
         shutil.rmtree(data_dir, ignore_errors=True)
     print(f"review of a {args.files}-file worktree with {len(files)} changed files, {args.runs} alternating runs")
-    print(f"{'':>30} {'median':>9}")
-    print(f"{'git status + git diff':>30} {statistics.median(raw) * 1000:>7.0f}ms")
-    print(f"{'kilod GET …/diff':>30} {statistics.median(kilod) * 1000:>7.0f}ms")
-    print(f"{'ratio kilod / git':>30} {statistics.median(kilod) / statistics.median(raw):>9.2f}   (target ≤ 2)")
-    print(f"CPU per review: git {cpu['git'] / args.runs * 1000:.0f} ms, kilod {cpu['kilod'] / args.runs * 1000:.0f} ms "
-          f"(daemon and its git), ratio {cpu['kilod'] / max(cpu['git'], 1e-9):.2f}")
+    again.report("asked again")
+    fresh.report("after an edit")
 
 
 if __name__ == "__main__":
