@@ -224,3 +224,25 @@ def test_the_same_changes_give_the_same_tree_and_new_ones_a_new_tree(repo: Path,
     assert second != first and entries(repo, second)[b"new.txt"] == (MODE_FILE, b"two\n")
     (worktree / "new.txt").unlink()
     assert snapshot(info, worktree, base(repo)).tree == git(repo, "rev-parse", "HEAD^{tree}").strip()
+
+
+def test_a_sha256_repository(tmp_path: Path) -> None:
+    """Object ids of 32 bytes: the index is read with them, blobs hashed with sha256."""
+    source = tmp_path / "src256"
+    subprocess.run(["git", "init", "-q", "-b", "main", "--object-format=sha256", str(source)], check=True)
+    (source / "keep.txt").write_text("k\n")
+    (source / "edit.txt").write_text("before\n")
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", "sha256")
+    info = inspect_repo(str(source))
+    worktree = tmp_path / "worktrees" / "snap-256"
+    add_worktree(info, worktree, BRANCH, base(source))
+    index = read_index(info.worktree_git_dir(worktree) / "index", hash_size=32)
+    assert index is not None and index.tree_is(git(source, "rev-parse", "HEAD^{tree}").strip())
+    (worktree / "edit.txt").write_text("after\n")
+    (worktree / "new.txt").write_text("new\n")
+
+    found = entries(source, snapshot(info, worktree, base(source)).tree)
+
+    assert found == {b"keep.txt": (MODE_FILE, b"k\n"), b"edit.txt": (MODE_FILE, b"after\n"),
+                     b"new.txt": (MODE_FILE, b"new\n")}
