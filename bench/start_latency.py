@@ -4,9 +4,11 @@ against the same primitives done by hand (git worktree add + container create/st
 Raw and kilod runs alternate (raw 1, kilod 1, raw 2, …): the kernel's cost of creating
 files drifts a lot over minutes on this machine, and a batch order would turn that drift
 into a fake ratio. `--files N` generates a packed repository of N files instead of the
-two-file default.
-Run from the repository root: `.venv/bin/python bench/start_latency.py [--runs N] [--files N]`.
-Prints both medians and their ratio; asserts nothing.
+two-file default. `--checkout-workers N` times only the worktree step instead (kilod's
+`add_worktree`, owner change and index refresh included) with git's parallel checkout
+(`checkout.workers=N`) against git's serial default, alternating, on that repository.
+Run from the repository root: `.venv/bin/python bench/start_latency.py [--runs N] [--files N]
+[--checkout-workers N]`. Prints both medians and their ratio; asserts nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ import docker
 from docker.types import Mount
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.kilod_testing import DaemonProcess, make_big_repo, make_repo, new_instance, remove_labelled
+from tests.kilod_testing import DaemonProcess, git, make_big_repo, make_repo, new_instance, remove_labelled
+
+from kilod.git.paths import inspect_repo
+from kilod.git.worktree import add_worktree, remove_worktree
 
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 IMAGE = os.environ.get("KILOD_SANDBOX_IMAGE", "kilod/sandbox")
@@ -109,11 +114,46 @@ class RawRunner:
         subprocess.run(["git", "-C", str(self.repo), "worktree", "prune"], check=False)
 
 
+def checkout_workers(repo: Path, workers: int, runs: int) -> None:
+    """kilod's worktree step with `checkout.workers=N` vs git's default (1: serial), alternating."""
+    info = inspect_repo(str(repo))
+    base = git(repo, "rev-parse", "HEAD").strip()
+    owner = (1000, 1000) if os.getuid() == 0 else None
+    instance = new_instance()
+    variants = {"serial": ("checkout.workers=1",), f"checkout.workers={workers}": (f"checkout.workers={workers}",)}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory(prefix="kbw-", dir="/tmp") as tmp:
+        for i in range(runs):
+            order = list(variants) if i % 2 == 0 else list(reversed(variants))
+            for name in order:
+                worktree, branch = Path(tmp) / f"w{i}-{len(times[name])}", f"bench-co/{instance}-{i}-{name[:7]}"
+                started = time.perf_counter()
+                add_worktree(info, worktree, branch, base, owner, config=variants[name])
+                times[name].append(time.perf_counter() - started)
+                remove_worktree(info, worktree, branch)
+            print(f"  run {i + 1}: " + ", ".join(f"{n} {times[n][-1] * 1000:.0f} ms" for n in variants),
+                  file=sys.stderr)
+    serial, parallel = (statistics.median(times[n]) for n in variants)
+    print(f"worktree step, {runs} alternating runs, {len(git(repo, 'ls-files').splitlines())} files, "
+          f"{os.cpu_count()} cores")
+    for name in variants:
+        print(f"{name:>28} {statistics.median(times[name]) * 1000:>7.0f}ms {min(times[name]) * 1000:>7.0f}ms "
+              f"{max(times[name]) * 1000:>7.0f}ms")
+    print(f"{'ratio workers / serial':>28} {parallel / serial:>9.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--files", type=int, default=0, help="generate a packed repository of this many files")
+    parser.add_argument("--checkout-workers", type=int, default=0,
+                        help="time only the worktree step: checkout.workers=N against serial")
     args = parser.parse_args()
+    if args.checkout_workers:
+        with tempfile.TemporaryDirectory(prefix="kbr-", dir="/tmp") as tmp:
+            repo = make_big_repo(Path(tmp) / "repo", args.files or 20_000)
+            checkout_workers(repo, args.checkout_workers, args.runs)
+        return
     raw: list[float] = []
     kilod: list[float] = []
     with tempfile.TemporaryDirectory(prefix="kbr-", dir="/tmp") as tmp:

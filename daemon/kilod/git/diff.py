@@ -9,10 +9,12 @@ from a thread.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypedDict
 
+from kilod.git.memo import Memo
 from kilod.git.names import exact, readable, shown
 from kilod.git.paths import RepoPaths
 from kilod.git.runner import run_git
@@ -216,13 +218,27 @@ class Diff:
                 for s in self.stat()]
 
 
+# (git dir, base, tree) → their diff, for a person asking again (memo.py); large patches are not kept
+_DIFFS: Memo[tuple[str, str, str], Diff] = Memo(entries=64, seconds=3600)
+_KEPT_BYTES = 1024 * 1024
+
+
 def diff_trees(git_dir: Path, base: str, tree: str) -> Diff:
     """base → tree: the patch, and each file parsed with its counts."""
-    text = run_git("diff", *DIFF_OPTIONS, base, tree, git_dir=git_dir)
-    stats = numstat(git_dir, base, tree)
+    key = (str(git_dir), base, tree)
+    known = _DIFFS.get(key)
+    if known is not None:
+        return known
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="numstat") as pool:  # both git runs at once
+        counting = pool.submit(numstat, git_dir, base, tree)
+        text = run_git("diff", *DIFF_OPTIONS, base, tree, git_dir=git_dir)
+        stats = counting.result()
     sections = _sections(text)
     files = [_parse_section(section, stat) for section, stat in zip(sections, stats, strict=False)]
-    return Diff(base, tree, text, files)
+    diff = Diff(base, tree, text, files)
+    if len(text) <= _KEPT_BYTES:
+        _DIFFS.put(key, diff)
+    return diff
 
 
 def worktree_diff(repo: RepoPaths, worktree: Path, base_commit: str,

@@ -12,24 +12,30 @@ Blocking: call from a thread.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
 import subprocess
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kilod.git.indexfile import Entry as IndexEntry
+from kilod.git.indexfile import Index, read_index
+from kilod.git.memo import Memo
 from kilod.git.paths import RepoPaths
-from kilod.git.runner import run, run_git
-from kilod.git.statcache import Unchanged, known_files
+from kilod.git.runner import GitFailed, run, run_git
+from kilod.git.statcache import Unchanged, stale_paths, trusted, unsure
 
 MODE_FILE = "100644"
 MODE_EXECUTABLE = "100755"
 MODE_SYMLINK = "120000"
 MODE_GITLINK = "160000"
+GITLINK = 0o160000
 
 
 # Files up to this size are read into memory; larger ones are streamed through a scratch copy.
@@ -53,13 +59,6 @@ class Snapshot:
     tree: str
     nested_repositories: list[str] = field(default_factory=list)
     left_out: list[LeftOut] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Entry:
-    mode: str
-    sha: str
-    path: str
 
 
 @dataclass(frozen=True)
@@ -180,73 +179,163 @@ def snapshot(repo: RepoPaths, worktree: Path, base_commit: str,
 
     A path the tree cannot hold (a FIFO, a device) or should not (over `max_file_bytes`)
     is left out and named: it lands as the base had it (absent, or the base's content).
+
+    The tree is built in a private index that starts as the base commit's tree and takes
+    only what differs: a file whose stat data still matches the worktree's index is that
+    entry's blob and is neither read nor written again (statcache.py). When the worktree's
+    index holds exactly the base tree (git's cached tree says so), the private index is a
+    copy of it, and `write-tree` reuses every cached subtree the changes did not touch.
     """
     git_dir = repo.worktree_git_dir(worktree)
-    object_format = run_git("rev-parse", "--show-object-format", git_dir=git_dir).strip() or "sha1"
-    hasher = hashlib.sha256 if object_format == "sha256" else hashlib.sha1
+    hasher = hashlib.sha256 if _object_format(repo.common_dir) == "sha256" else hashlib.sha1
     with tempfile.TemporaryDirectory(prefix="kilod-snapshot-") as tmp:
         scratch = Path(tmp)
-        listing_env = {"GIT_INDEX_FILE": str(scratch / "listing")}
-        run_git("read-tree", base_commit, git_dir=git_dir, env=listing_env)
-        staged = run_git("ls-files", "-z", "--stage", git_dir=git_dir, work_tree=worktree, env=listing_env)
-        others = run_git("ls-files", "-z", "--others", "--exclude-standard", git_dir=git_dir, work_tree=worktree,
-                         cwd=worktree, env=listing_env)
-
-        entries: list[_Entry] = []
-        paths: list[str] = []
-        in_base: dict[str, _Entry] = {}
-        for line in _split_z(staged):
-            meta, path = line.split("\t", 1)
-            mode, sha, _ = meta.split(" ")
-            if mode == MODE_GITLINK:  # a submodule is kept as the base had it
-                entries.append(_Entry(mode, sha, path))
+        private = scratch / "index"
+        env = {"GIT_INDEX_FILE": str(private)}
+        worktree_index = read_index(git_dir / "index", hasher().digest_size)
+        base_tree = _tree_of(repo.common_dir, base_commit)
+        if worktree_index is not None and worktree_index.tree_is(base_tree):
+            private.write_bytes(worktree_index.raw)
+            base = worktree_index
+        else:  # moved since checkout (or unreadable): start from the base's tree, without stat data
+            run_git("read-tree", base_commit, git_dir=git_dir, env=env)
+            found = read_index(private, hasher().digest_size)
+            if found is None:
+                raise GitFailed(128, f"cannot read the index git wrote for {base_commit}", ("read-tree",))
+            base = found
+        # a zero mtime: git never takes this index's entries for racily clean, so it never reads a worktree file
+        os.utime(private, ns=(0, 0))
+        # git walks the worktree (three ways) on the other core while this thread does its part; the threads
+        # outlive their git processes, so a git tied to its thread (runner.TIED_TO_DAEMON) is never killed early
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="snapshot") as pool:
+            listing = pool.submit(run_git, "ls-files", "-z", "--others", "--exclude-standard", git_dir=git_dir,
+                                  work_tree=worktree, cwd=worktree, env=env)
+            non_files = pool.submit(_non_files, worktree)
+            if base is worktree_index and worktree_index is not None:
+                # the worktree's index is the base: git names the files whose stat data moved
+                stale = pool.submit(stale_paths, git_dir, worktree, env)
+                look_at = sorted(stale.result() | unsure(worktree_index))
+                known = trusted(worktree_index, look_at)
             else:
-                paths.append(path)
-                in_base[path] = _Entry(mode, sha, path)
-        nested = [p.rstrip("/") for p in _split_z(others) if p.endswith("/")]
-        paths += [p for p in _split_z(others) if not p.endswith("/")]
-        listed = set(paths)
-        paths += [p for p in _special_files(git_dir, worktree, nested, listed)]
-
-        contents: dict[str, _Blob] = {}
-        left_out: list[LeftOut] = []
+                look_at = list(base.entries)
+                known = {} if worktree_index is None else trusted(worktree_index)
+            others = _split_z(listing.result())
+            found_non_files = non_files.result()
+        nested = [p.rstrip("/") for p in others if p.endswith("/")]
+        untracked = [p for p in others if not p.endswith("/")]
+        untracked += _special_files(git_dir, worktree, found_non_files, nested, set(untracked), base)
+        changes = _Changes(base, max_file_bytes, scratch, hasher)
         root_fd = os.open(worktree, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        unchanged = Unchanged(root_fd, known_files(git_dir))  # what git checked out and nobody touched since
+        unchanged = Unchanged(root_fd, known)  # what git checked out and nobody touched since
         try:
-            for path in paths:
+            for path in look_at:
+                entry = base.get(path)
+                if entry is None or entry.mode == GITLINK:  # a submodule is kept as the base had it
+                    continue
                 recorded = unchanged.blob(path)
                 if recorded is not None and recorded.size <= max_file_bytes:
-                    entries.append(_Entry(recorded.mode, recorded.sha, path))
-                    continue
-                found = _read_entry(root_fd, path, max_file_bytes, scratch, hasher)
-                if isinstance(found, LeftOut):
-                    left_out.append(found)
-                    if path in in_base:  # neither its change nor a deletion lands
-                        entries.append(in_base[path])
-                    continue
-                if found is None:
-                    continue
-                mode, sha, blob = found
-                contents[sha] = blob
-                entries.append(_Entry(mode, sha, path))
+                    changes.recorded(path, recorded)
+                else:
+                    changes.read(root_fd, path)
+            for path in untracked:
+                changes.read(root_fd, path)
         finally:
             unchanged.close()
             os.close(root_fd)
 
-        _store_missing_blobs(git_dir, contents, scratch)
-        index_env = {"GIT_INDEX_FILE": str(scratch / "snapshot")}
-        index_info = "".join(f"{e.mode} {e.sha}\t{e.path}\0" for e in entries)
-        run_git("update-index", "-z", "--index-info", git_dir=git_dir, env=index_env, stdin=index_info)
-        tree = run_git("write-tree", git_dir=git_dir, env=index_env).strip()
-    return Snapshot(tree=tree, nested_repositories=sorted(nested), left_out=left_out)
+        tree = _write_tree(repo, git_dir, scratch, env, base_tree, changes)
+    return Snapshot(tree=tree, nested_repositories=sorted(nested), left_out=changes.left_out)
 
 
-def _special_files(git_dir: Path, worktree: Path, nested: list[str], listed: set[str]) -> list[str]:
-    """Untracked FIFOs, sockets and devices (git's listing skips them), not ignored, outside nested repositories."""
+class _Changes:
+    """What differs from the base, as `update-index --index-info` lines, and what was left out."""
+
+    def __init__(self, base: Index, max_bytes: int, scratch: Path,
+                 hasher: Callable[[], Any]) -> None:
+        self.base = base
+        self.max_bytes = max_bytes
+        self.scratch = scratch
+        self.hasher = hasher
+        self.index_info: list[str] = []
+        self.contents: dict[str, _Blob] = {}
+        self.left_out: list[LeftOut] = []
+
+    def _put(self, path: str, mode: int, sha: str) -> bool:
+        """Record `path` as (mode, sha); False if the base has exactly that already."""
+        was = self.base.get(path)
+        if was is not None and was.mode == mode and was.sha == sha:
+            return False
+        self.index_info.append(f"{mode:o} {sha}\t{path}\0")
+        return True
+
+    def recorded(self, path: str, entry: IndexEntry) -> None:
+        was = self.base.get(path)
+        if was is entry or (was is not None and was.oid == entry.oid and was.mode == entry.mode):
+            return  # the common case: the worktree's index is the base, and this file is untouched
+        self._put(path, entry.mode, entry.sha)
+
+    def read(self, root_fd: int, path: str) -> None:
+        found = _read_entry(root_fd, path, self.max_bytes, self.scratch, self.hasher)
+        if isinstance(found, LeftOut):
+            self.left_out.append(found)  # neither its change nor a deletion lands: the base's entry stays
+        elif found is None:
+            was = self.base.get(path)
+            if was is not None:  # gone (or no longer a file git can hold): deleted
+                self.index_info.append(f"0 {'0' * len(was.sha)}\t{path}\0")
+        else:
+            mode, sha, blob = found
+            if self._put(path, int(mode, 8), sha):
+                self.contents[sha] = blob
+
+
+# (repository, base tree, the changes written over it) → the tree git wrote for them (memo.py: why an hour)
+_TREES: Memo[tuple[str, str, str], str] = Memo(entries=256, seconds=3600)
+
+
+def _write_tree(repo: RepoPaths, git_dir: Path, scratch: Path, env: dict[str, str], base_tree: str,
+                changes: _Changes) -> str:
+    """The private index's tree: the base's own when nothing differs, the one written last time for the
+    same changes, or a new one (its blobs stored while the index takes their names: they need not wait)."""
+    if not changes.index_info:
+        return base_tree
+    info = "".join(changes.index_info)
+    key = (str(repo.common_dir), base_tree, hashlib.sha256(info.encode("utf-8", "surrogateescape")).hexdigest())
+    known = _TREES.get(key)
+    if known is not None:
+        return known
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot") as pool:
+        storing = pool.submit(_store_missing_blobs, git_dir, changes.contents, scratch)
+        run_git("update-index", "-z", "--index-info", git_dir=git_dir, cwd=scratch, env=env, stdin=info)
+        storing.result()
+    tree = run_git("write-tree", git_dir=git_dir, cwd=scratch, env=env).strip()
+    _TREES.put(key, tree)
+    return tree
+
+
+@functools.lru_cache(maxsize=64)
+def _object_format(common_dir: Path) -> str:
+    """sha1 or sha256: fixed when a repository is made, so asked once per repository."""
+    return run_git("rev-parse", "--show-object-format", git_dir=common_dir).strip() or "sha1"
+
+
+@functools.lru_cache(maxsize=1024)
+def _tree_of(common_dir: Path, commit: str) -> str:
+    """A commit's root tree (a commit never changes; its id names it)."""
+    return run_git("rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}", git_dir=common_dir).strip()
+
+
+def _non_files(worktree: Path) -> list[str]:
+    """Every FIFO, socket and device below the worktree (git's listings skip them), its .git aside."""
     found = subprocess.run(["find", ".", "-path", "./.git", "-prune", "-o", "!", "-type", "f", "!", "-type", "d",
                             "!", "-type", "l", "-print0"], cwd=worktree, capture_output=True, check=False).stdout
-    candidates = [os.fsdecode(item)[2:] for item in found.split(b"\0") if item.startswith(b"./")]
-    candidates = [c for c in candidates if c not in listed and not any(c.startswith(f"{n}/") for n in nested)]
+    return [os.fsdecode(item)[2:] for item in found.split(b"\0") if item.startswith(b"./")]
+
+
+def _special_files(git_dir: Path, worktree: Path, found: list[str], nested: list[str], listed: set[str],
+                   tracked: Index) -> list[str]:
+    """Untracked FIFOs, sockets and devices, not ignored, outside nested repositories."""
+    candidates = [c for c in found
+                  if c not in listed and c not in tracked and not any(c.startswith(f"{n}/") for n in nested)]
     if not candidates:
         return []
     ignored = run("check-ignore", "-z", "--stdin", git_dir=git_dir, work_tree=worktree, cwd=worktree,

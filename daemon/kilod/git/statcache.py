@@ -11,74 +11,84 @@ Why this cannot be fooled: the index lives in the repository's git dir, which th
 sandbox mounts read-only; a file's ctime is set by the kernel whenever the file
 changes and cannot be set back without CAP_SYS_TIME, which the sandbox does not
 have. Entries git itself would not trust ("racily clean": modified within the
-index's own timestamp) are read as before. Only the stat is taken here, through
-directory fds opened with O_NOFOLLOW, never following a link.
+index's own timestamp) are read as before, and so are entries flagged
+assume-unchanged or skip-worktree. Only the stat is taken here, through directory
+fds opened with O_NOFOLLOW, never following a link. The index is read as a file
+(indexfile.py): printing it as text through git and parsing that cost more than
+all the lstats.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import stat
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
-from kilod.git.runner import run
+from kilod.git.indexfile import Entry, Index, read_index
+from kilod.git.runner import run_git
 
-# One entry of `git ls-files -z --debug --stage`: the stage line (NUL-terminated path), then its stat data.
-# Regular files at stage 0 only; names as the runner decodes them (the same keys as the snapshot's listing).
-_ENTRY = re.compile(
-    r"(100644|100755) ([0-9a-f]+) 0\t([^\0]*)\0"
-    r"  ctime: (\d+):(\d+)\n  mtime: (\d+):(\d+)\n  dev: (\d+)\tino: (\d+)\n"
-    r"  uid: \d+\tgid: \d+\n  size: (\d+)\tflags: [0-9a-f]+\n"
-)
 _U32 = 0xFFFFFFFF
-MODE_FILE = "100644"
-MODE_EXECUTABLE = "100755"
+_NS = 1_000_000_000
+_IFMT, _IFREG = 0o170000, 0o100000
+# git's stat comparison as strict as it goes, whatever the repository's config: ctime, uid/gid/inode,
+# the executable bit, symlinks as symlinks, no entry assumed unchanged
+_STAT_CONFIG = ("core.trustctime=true", "core.checkStat=default", "core.fileMode=true", "core.symlinks=true",
+                "core.ignoreStat=false", "core.ignoreCase=false", "core.preloadIndex=true")
 
 
-@dataclass(frozen=True)
-class Known:
-    """What git recorded for a path when it last wrote it."""
+def trusted(index: Index, paths: Iterable[str] | None = None) -> dict[str, Entry]:
+    """The index's regular files (of `paths`, or all) whose stat data can be trusted, by path.
 
-    mode: str
-    sha: str
-    ctime: tuple[int, int]
-    mtime: tuple[int, int]
-    dev: int
-    ino: int
-    size: int
-
-
-def known_files(git_dir: Path) -> dict[str, Known]:
-    """The worktree index's regular files whose stat data can be trusted (not racily clean), by path."""
-    index = git_dir / "index"
-    try:
-        written = os.stat(index).st_mtime_ns
-    except OSError:
-        return {}
-    listing = run("ls-files", "-z", "--debug", "--stage", git_dir=git_dir, accept=(0, 128))
-    if listing.exit_code != 0:
-        return {}
-    found: dict[str, Known] = {}
-    for mode, sha, path, cs, cn, ms, mn, dev, ino, size in _ENTRY.findall(listing.stdout):
-        mtime = (int(ms), int(mn))
-        if mtime[0] * 1_000_000_000 + mtime[1] >= written:  # racily clean: git would look at the content
-            continue
-        found[path] = Known(mode, sha, (int(cs), int(cn)), mtime, int(dev), int(ino), int(size))
-    return found
+    Left out: entries git itself would not trust ("racily clean": changed at or after the
+    index was written), and entries flagged assume-unchanged, skip-worktree or intent-to-add,
+    whose stat data says nothing about the file.
+    """
+    written = divmod(index.mtime_ns, _NS)
+    flagged = index.flagged
+    chosen = index.entries.items() if paths is None else ((p, index.get(p)) for p in paths)
+    return {path: entry for path, entry in chosen
+            if entry is not None and entry.mode & _IFMT == _IFREG and (entry.mtime_s, entry.mtime_ns) < written
+            and path not in flagged}
 
 
-def _matches(info: os.stat_result, known: Known) -> bool:
-    if not stat.S_ISREG(info.st_mode):
+def unsure(index: Index) -> set[str]:
+    """Paths whose stat data git cannot vouch for when it compares whole seconds (as Debian's git does).
+
+    An edit in the same second as the one git recorded keeps the seconds of ctime and mtime: only
+    entries recorded in or after the second the index was written can be edited so (the sandbox
+    starts later), and those are compared here to the nanosecond. Flagged entries are read.
+    """
+    return set(index.recent()) | set(index.flagged)
+
+
+def stale_paths(git_dir: Path, worktree: Path, env: dict[str, str]) -> set[str]:
+    """Tracked paths whose lstat no longer matches the index named in `env` (GIT_INDEX_FILE), by git.
+
+    git compares stat data only (the index's zero mtime: nothing is racily clean, no file is read),
+    ctime included whatever the repository's config says; submodules are not looked into (that
+    would run git with the nested repository's own config).
+    """
+    out = run_git("diff-files", "-z", "--name-only", "--ignore-submodules=all", git_dir=git_dir,
+                  work_tree=worktree, cwd=worktree, env=env, config=_STAT_CONFIG)
+    return {path for path in out.split("\0") if path}
+
+
+def known_files(git_dir: Path, hash_size: int = 20) -> dict[str, Entry]:
+    """The worktree index's trusted regular files (`trusted`), by path; empty if there is none to read."""
+    index = read_index(git_dir / "index", hash_size)
+    return {} if index is None else trusted(index)
+
+
+def _matches(info: os.stat_result, known: Entry) -> bool:
+    mode = info.st_mode
+    if mode & _IFMT != _IFREG or (0o100755 if mode & 0o111 else 0o100644) != known.mode:
         return False
-    if (MODE_EXECUTABLE if info.st_mode & 0o111 else MODE_FILE) != known.mode:
+    ctime, mtime = divmod(info.st_ctime_ns, _NS), divmod(info.st_mtime_ns, _NS)
+    if ctime[0] & _U32 != known.ctime_s or mtime[0] & _U32 != known.mtime_s:
         return False
-    for seconds_ns, (seconds, nanos) in ((info.st_ctime_ns, known.ctime), (info.st_mtime_ns, known.mtime)):
-        if (seconds_ns // 1_000_000_000) & _U32 != seconds:
-            return False
-        if nanos and seconds_ns % 1_000_000_000 != nanos:  # 0: a git built without nanoseconds
-            return False
+    # a recorded 0: a git built without nanoseconds
+    if (known.ctime_ns and ctime[1] != known.ctime_ns) or (known.mtime_ns and mtime[1] != known.mtime_ns):
+        return False
     if known.dev and info.st_dev & _U32 != known.dev:
         return False
     return info.st_ino & _U32 == known.ino and info.st_size & _U32 == known.size
@@ -87,7 +97,7 @@ def _matches(info: os.stat_result, known: Known) -> bool:
 class Unchanged:
     """Answers "is this path still the blob git recorded?" with one lstat, directories opened once each."""
 
-    def __init__(self, root_fd: int, known: dict[str, Known]) -> None:
+    def __init__(self, root_fd: int, known: dict[str, Entry]) -> None:
         self._root = root_fd
         self._known = known
         self._dirs: dict[str, int | None] = {"": root_fd}
@@ -112,7 +122,7 @@ class Unchanged:
         self._dirs[path] = fd
         return fd
 
-    def blob(self, path: str) -> Known | None:
+    def blob(self, path: str) -> Entry | None:
         """The recorded entry if the file at `path` is unchanged since git wrote it; None: read it."""
         known = self._known.get(path)
         if known is None:
@@ -120,7 +130,8 @@ class Unchanged:
         parent, _, name = path.rpartition("/")
         if name in ("", ".", ".."):
             return None
-        fd = self._dir(parent)
+        dirs = self._dirs
+        fd = dirs[parent] if parent in dirs else self._dir(parent)
         if fd is None:
             return None
         try:

@@ -44,6 +44,7 @@ EXEC_GRACE = 30
 class DockerSandbox:
     def __init__(self) -> None:
         self._client: docker.DockerClient | None = None
+        self._has_shell: set[tuple[str, int, int]] = set()   # (image id, uid, gid) whose sh ran
 
     @property
     def client(self) -> docker.DockerClient:
@@ -76,9 +77,15 @@ class DockerSandbox:
         if container.status != "running":
             try:
                 container.start()
-                # everything kilod runs inside goes through sh: an image without one fails here, clearly
-                probe = container.exec_run(["sh", "-c", "exit 0"], user=f"{spec.uid}:{spec.gid}")
-                detail = "" if probe.exit_code == 0 else f"sh exited {probe.exit_code}: {probe.output!r}"
+                # everything kilod runs inside goes through sh: an image without one fails here, clearly.
+                # Once per image (by id: its content) and user; an exec is a good part of a start's latency
+                shell = (str(container.attrs.get("Image", "")), spec.uid, spec.gid)
+                detail = ""
+                if shell not in self._has_shell:
+                    probe = container.exec_run(["sh", "-c", "exit 0"], user=f"{spec.uid}:{spec.gid}")
+                    detail = "" if probe.exit_code == 0 else f"sh exited {probe.exit_code}: {probe.output!r}"
+                    if not detail and shell[0]:
+                        self._has_shell.add(shell)
             except docker.errors.APIError as exc:
                 detail = str(exc.explanation or exc)
             if detail:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from kilod.git.indexfile import read_index
 from kilod.git.paths import RepoPaths, inspect_repo
 from kilod.git.snapshot import MODE_EXECUTABLE, MODE_FILE, MODE_SYMLINK, snapshot
+from kilod.git.statcache import stale_paths
 from kilod.git.worktree import add_worktree
-from tests.kilod_testing import GREETER, git, make_repo
+from tests.kilod_testing import GREETER, README, git, make_repo
 
 BRANCH = "kilod/snap-1"
 
@@ -143,3 +146,103 @@ def test_snapshot_leaves_the_indexes_alone_and_runs_no_filter(repo: Path, info: 
     assert index.read_bytes() == before
     assert (repo / ".git" / "index").read_bytes() == user_index
     assert not marker.exists()
+
+
+def test_a_fresh_worktree_s_index_holds_the_base_tree(repo: Path, info: RepoPaths, worktree: Path) -> None:
+    """What makes the common case cheap: the snapshot starts from a copy of this index (git's cached tree)."""
+    index = read_index(info.worktree_git_dir(worktree) / "index")
+    assert index is not None and index.tree_is(git(repo, "rev-parse", "HEAD^{tree}").strip())
+
+
+def test_files_and_folders_swap_places(tmp_path: Path) -> None:
+    source = make_repo(tmp_path / "src", {"a/b.txt": "b\n", "c.txt": "c\n", "e/f/g.txt": "g\n", "keep.txt": "k\n"})
+    info = inspect_repo(str(source))
+    worktree = tmp_path / "worktrees" / "snap-3"
+    add_worktree(info, worktree, BRANCH, base(source))
+    shutil.rmtree(worktree / "a")
+    (worktree / "a").write_text("a is a file now\n")
+    (worktree / "c.txt").unlink()
+    (worktree / "c.txt").mkdir()
+    (worktree / "c.txt" / "d.txt").write_text("d\n")
+    shutil.rmtree(worktree / "e" / "f")
+    (worktree / "e" / "f").symlink_to("../keep.txt")
+
+    found = entries(source, snapshot(info, worktree, base(source)).tree)
+
+    assert found == {b"a": (MODE_FILE, b"a is a file now\n"), b"c.txt/d.txt": (MODE_FILE, b"d\n"),
+                     b"e/f": (MODE_SYMLINK, b"../keep.txt"), b"keep.txt": (MODE_FILE, b"k\n")}
+
+
+def test_an_edit_behind_an_assume_unchanged_flag_is_seen(repo: Path, info: RepoPaths, worktree: Path) -> None:
+    """A person may flag entries of the worktree's index (or core.ignoreStat flags them all): their stat
+    data then says nothing, so the snapshot reads those files."""
+    git(worktree, "update-index", "--assume-unchanged", "README.md")
+    readme = worktree / "README.md"
+    before = readme.stat()
+    readme.write_text(README.upper())  # the same size, and the old mtime
+    os.utime(readme, ns=(before.st_atime_ns, before.st_mtime_ns))
+    found = entries(repo, snapshot(info, worktree, base(repo)).tree)
+    assert found[b"README.md"] == (MODE_FILE, README.upper().encode())
+
+
+def test_the_tree_is_the_same_from_a_moved_index(repo: Path, info: RepoPaths, worktree: Path) -> None:
+    """The worktree's index no longer holds the base (a person committed there): the snapshot starts from
+    the base's tree instead, and gives the same tree for the same files."""
+    (worktree / "new.txt").write_text("n\n")
+    (worktree / "greeter.py").write_text("changed\n")
+    expected = snapshot(info, worktree, base(repo)).tree
+    git(worktree, "add", "new.txt")
+    git(worktree, "commit", "-q", "-m", "moved")
+    assert snapshot(info, worktree, base(repo)).tree == expected
+
+
+def test_a_submodule_keeps_its_base_commit_and_git_never_looks_into_it(repo: Path, tmp_path: Path) -> None:
+    """A gitlink lands as the base had it; the stat check passes over it (looking in would run git with
+    the nested repository's config, which the agent writes)."""
+    pinned = "1" * 40
+    git(repo, "update-index", "--add", "--cacheinfo", f"160000,{pinned},sub")
+    git(repo, "commit", "-q", "-m", "a submodule")
+    info = inspect_repo(str(repo))
+    worktree = tmp_path / "worktrees" / "snap-4"
+    add_worktree(info, worktree, BRANCH, base(repo))
+    make_repo(worktree / "sub", {"inside.txt": "the agent's own commit\n"})
+    env = {"GIT_INDEX_FILE": str(info.worktree_git_dir(worktree) / "index")}
+
+    assert "sub" not in stale_paths(info.worktree_git_dir(worktree), worktree, env)
+    snap = snapshot(info, worktree, base(repo))
+    assert git(repo, "ls-tree", snap.tree, "sub").split()[:3] == ["160000", "commit", pinned]
+
+
+def test_the_same_changes_give_the_same_tree_and_new_ones_a_new_tree(repo: Path, info: RepoPaths,
+                                                                     worktree: Path) -> None:
+    """Asked again, the snapshot gives the tree it wrote for the same changes; any edit is a new answer."""
+    (worktree / "new.txt").write_text("one\n")
+    first = snapshot(info, worktree, base(repo)).tree
+    assert snapshot(info, worktree, base(repo)).tree == first
+    (worktree / "new.txt").write_text("two\n")
+    second = snapshot(info, worktree, base(repo)).tree
+    assert second != first and entries(repo, second)[b"new.txt"] == (MODE_FILE, b"two\n")
+    (worktree / "new.txt").unlink()
+    assert snapshot(info, worktree, base(repo)).tree == git(repo, "rev-parse", "HEAD^{tree}").strip()
+
+
+def test_a_sha256_repository(tmp_path: Path) -> None:
+    """Object ids of 32 bytes: the index is read with them, blobs hashed with sha256."""
+    source = tmp_path / "src256"
+    subprocess.run(["git", "init", "-q", "-b", "main", "--object-format=sha256", str(source)], check=True)
+    (source / "keep.txt").write_text("k\n")
+    (source / "edit.txt").write_text("before\n")
+    git(source, "add", "-A")
+    git(source, "commit", "-q", "-m", "sha256")
+    info = inspect_repo(str(source))
+    worktree = tmp_path / "worktrees" / "snap-256"
+    add_worktree(info, worktree, BRANCH, base(source))
+    index = read_index(info.worktree_git_dir(worktree) / "index", hash_size=32)
+    assert index is not None and index.tree_is(git(source, "rev-parse", "HEAD^{tree}").strip())
+    (worktree / "edit.txt").write_text("after\n")
+    (worktree / "new.txt").write_text("new\n")
+
+    found = entries(source, snapshot(info, worktree, base(source)).tree)
+
+    assert found == {b"keep.txt": (MODE_FILE, b"k\n"), b"edit.txt": (MODE_FILE, b"after\n"),
+                     b"new.txt": (MODE_FILE, b"new\n")}

@@ -91,3 +91,27 @@ def test_a_worktree_handed_to_the_sandbox_user_keeps_git_stat_data_valid(tmp_pat
     trusted = set(known_files(info.worktree_git_dir(worktree)))
     assert len(trusted) > len(FILES) // 2
     assert unchanged_paths(info, worktree) == trusted
+
+
+def test_an_edit_within_the_second_git_recorded_is_seen(tmp_path: Path) -> None:
+    """git (as Debian builds it) compares whole seconds: a same-size edit within the second in which it
+    recorded a file and wrote its index looks unchanged to `git diff-files`. Those entries are compared
+    here to the nanosecond."""
+    info, worktree, head = setup(tmp_path)
+    index = info.worktree_git_dir(worktree) / "index"
+    target = worktree / "pkg" / "mod5.py"
+    for _ in range(50):  # all within one second; a busy machine may need another go
+        time.sleep(1 - time.time() % 1 + 0.001)
+        target.write_text("VALUE = 5\n")
+        git(worktree, "update-index", "-q", "--refresh")   # records the file, writes the index
+        recorded = target.stat()
+        target.write_text("VALUE = 6\n")                   # the same size
+        os.utime(target, ns=(recorded.st_atime_ns, recorded.st_mtime_ns + 1))
+        seconds = {recorded.st_ctime_ns // 10**9, target.stat().st_ctime_ns // 10**9,
+                   index.stat().st_mtime_ns // 10**9, time.time_ns() // 10**9}
+        if len(seconds) == 1:
+            break
+    else:
+        raise AssertionError("could not edit a file within one second 50 times in a row")
+    tree = snapshot(info, worktree, head).tree
+    assert git(worktree, "cat-file", "blob", f"{tree}:pkg/mod5.py") == "VALUE = 6\n"
