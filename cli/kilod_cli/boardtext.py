@@ -11,12 +11,10 @@ agent's or a person's words: they go through `visible` and are never read as mar
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 import unicodedata
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from kilod_cli.text import visible
 
@@ -113,8 +111,7 @@ def pad_line(line: Line, cells: int) -> Line:
 # -- the screen --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Screen:
+class Screen(NamedTuple):  # NamedTuples, not dataclasses: importing those costs ~10 ms (inspect, ast)
     width: int
     height: int   # lines the board may take
     terminal: bool
@@ -127,10 +124,24 @@ class Screen:
         Colour only on a terminal (or FORCE_COLOR), never with NO_COLOR or TERM=dumb.
         """
         terminal = stream.isatty()
-        size = shutil.get_terminal_size((PIPED_WIDTH, PIPED_HEIGHT))
+        columns, lines = _terminal_size()
         color = ((terminal or bool(os.environ.get("FORCE_COLOR"))) and "NO_COLOR" not in os.environ
                  and os.environ.get("TERM") != "dumb")
-        return cls(max(1, size.columns), max(1, size.lines), terminal, color)
+        return cls(columns, lines, terminal, color)
+
+
+def _terminal_size() -> tuple[int, int]:
+    """`shutil.get_terminal_size((PIPED_WIDTH, PIPED_HEIGHT))` without importing shutil (and bz2, lzma)."""
+    try:
+        size = os.get_terminal_size(sys.__stdout__.fileno()) if sys.__stdout__ is not None else None
+    except (AttributeError, ValueError, OSError):
+        size = None
+    found = []
+    for name, fallback, measured in (("COLUMNS", PIPED_WIDTH, size.columns if size else 0),
+                                     ("LINES", PIPED_HEIGHT, size.lines if size else 0)):
+        value = os.environ.get(name, "")
+        found.append(int(value) if value.isdigit() and int(value) > 0 else measured if measured > 0 else fallback)
+    return found[0], found[1]
 
 
 def to_ansi(lines: list[Line], color: bool) -> str:
@@ -186,8 +197,7 @@ def per_column_for(height: int) -> int:
     return max(1, (height + 1) // 3)
 
 
-@dataclass(frozen=True)
-class ColumnView:
+class ColumnView(NamedTuple):
     title: str
     cards: list[dict[str, Any]]  # the ones drawn, newest first
     hidden: int  # how many more the column holds
