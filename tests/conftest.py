@@ -20,6 +20,7 @@ from tests.kilod_testing import (
 )
 
 SANDBOX_IMAGE = os.environ.get("KILOD_SANDBOX_IMAGE", "kilod/sandbox")
+SMALL_DISK_MIB = 64
 
 
 def docker_ready() -> str | None:
@@ -84,3 +85,21 @@ def daemon_factory(sandbox_image: str) -> Iterator[type[DaemonProcess]]:
 @pytest.fixture
 def daemon(daemon_factory: type[DaemonProcess]) -> DaemonProcess:
     return daemon_factory().start()
+
+
+@pytest.fixture
+def small_disk() -> Iterator[Path]:
+    """A real small filesystem (a tmpfs of SMALL_DISK_MIB) to fill: what a full disk does to kilod's files."""
+    if os.getuid() != 0:
+        message = "mounting a small tmpfs needs root"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    mount_point = short_tmpdir("kd-disk-")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK_MIB}m,mode=0755", "kilod-test-disk",
+                    str(mount_point)], check=True)
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+        mount_point.rmdir()

@@ -13,12 +13,13 @@ from pathlib import Path
 from kilod.agents.catalog import CATALOG
 from kilod.paths import data_dir
 from kilod_cli.client import CliError
+from kilod_cli.verbs import Subparsers
 
 # kilod.agents.install (zipfile, subprocess, tempfile…) is imported by the handlers only:
 # building the parser must stay cheap for every other verb.
 
 
-def add_parser(verbs: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(verbs: Subparsers) -> None:
     agents = verbs.add_parser(
         "agents", help="install agent CLIs (Claude Code, Codex, aider, mini-swe-agent)",
         description="Agent CLIs live in the data dir (never in an image) and are mounted read-only into "

@@ -8,16 +8,14 @@ filtered this way reads like the daemon's. Standard library only: `--json` loads
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def _folded(value: Any) -> str:
     return str(value or "").casefold()
 
 
-@dataclass(frozen=True)
-class CardFilter:
+class CardFilter(NamedTuple):  # not a dataclass: `ctl board` imports no dataclasses (inspect, ast)
     repos: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     states: tuple[str, ...] = ()

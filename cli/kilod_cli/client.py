@@ -1,4 +1,4 @@
-"""HTTP over the daemon's unix socket, with the standard library only (it must import fast).
+"""Requests and event streams to the daemon over its unix socket (HTTP/1.1 by `wire`; it must import fast).
 
 Every failure becomes a `CliError` that carries the exit code the CLI returns:
 3 when no daemon answers, 1 for everything else (the daemon's own 4xx/5xx included).
@@ -7,15 +7,15 @@ Every failure becomes a `CliError` that carries the exit code the CLI returns:
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
+
+from kilod_cli.wire import ProtocolError, Response, receive, send
 
 if TYPE_CHECKING:
     from kilod_cli.meta import Meta
@@ -78,20 +78,7 @@ def connect_unix(path: Path, timeout: float | None) -> socket.socket:
     return sock
 
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    """An HTTPConnection whose transport is a unix socket instead of TCP."""
-
-    def __init__(self, socket_path: Path, timeout: float | None) -> None:
-        # The host only fills the Host header; "localhost" is what the daemon expects from local clients.
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = socket_path
-
-    def connect(self) -> None:
-        self.sock = connect_unix(self.socket_path, self.timeout)
-
-
-@dataclass(frozen=True)
-class SseFrame:
+class SseFrame(NamedTuple):  # not a dataclass: importing dataclasses costs a short command ~10 ms
     id: str | None
     event: str
     data: str
@@ -152,10 +139,9 @@ class Client:
             self._meta = fetch_meta(self.get, str(self.socket_path))
         return self._meta
 
-    def _open(self, timeout: float | None) -> UnixHTTPConnection:
-        connection = UnixHTTPConnection(self.socket_path, timeout)
+    def _open(self, timeout: float | None) -> socket.socket:
         try:
-            connection.connect()
+            return connect_unix(self.socket_path, timeout)
         except (FileNotFoundError, ConnectionRefusedError):
             raise DaemonNotRunning(self.socket_path) from None
         except PermissionError:
@@ -163,33 +149,36 @@ class Client:
                            "(the socket belongs to another user)") from None
         except OSError as exc:
             raise CliError(f"cannot connect to {self.socket_path}: {exc.strerror or exc}") from None
-        return connection
 
-    def _send(self, connection: UnixHTTPConnection, method: str, path: str,
-              body: dict[str, Any] | None, headers: dict[str, str]) -> http.client.HTTPResponse:
+    def _send(self, connection: socket.socket, method: str, path: str,
+              body: dict[str, Any] | None, headers: dict[str, str]) -> Response:
         payload = None if body is None else json.dumps(body).encode()
         all_headers = {"Accept": "application/json", **headers}
         if payload is not None:
             all_headers["Content-Type"] = "application/json"
         try:
-            connection.request(method, path, body=payload, headers=all_headers)
-            response = connection.getresponse()
+            send(connection, method, path, all_headers, payload)
+            response = receive(connection)
         except TimeoutError:
             raise CliError(f"the daemon did not answer {method} {path} within {self.timeout:g} s") from None
-        except (http.client.HTTPException, ConnectionError) as exc:
+        except (ProtocolError, OSError) as exc:  # a reset, a broken pipe, a socket shut from another thread
             raise CliError(f"the daemon closed the connection during {method} {path} ({exc!r})") from None
         if response.status >= 400:
-            raise _api_error(response.status, response.reason, response.read())
+            try:
+                said = response.read()
+            except (ProtocolError, OSError):  # cut off: the status alone is the answer
+                said = b""
+            raise _api_error(response.status, response.reason, said)
         return response
 
     def _read(self, method: str, path: str, body: dict[str, Any] | None,
-              headers: dict[str, str]) -> tuple[bytes, http.client.HTTPMessage]:
+              headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
         connection = self._open(self.timeout)
         try:
             response = self._send(connection, method, path, body, headers)
             try:
                 return response.read(), response.headers
-            except (TimeoutError, http.client.HTTPException, ConnectionError) as exc:
+            except (ProtocolError, OSError) as exc:  # TimeoutError included
                 raise CliError(f"the answer to {method} {path} was cut off ({exc!r})") from None
         finally:
             connection.close()
@@ -207,8 +196,8 @@ class Client:
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.request("POST", path, body)
 
-    def get_bytes(self, path: str, accept: str) -> tuple[bytes, http.client.HTTPMessage]:
-        """A non-JSON answer exactly as sent (a diff as text), with its headers."""
+    def get_bytes(self, path: str, accept: str) -> tuple[bytes, dict[str, str]]:
+        """A non-JSON answer exactly as sent (a diff as text), with its headers (names lower-cased)."""
         return self._read("GET", path, None, {"Accept": accept})
 
     def stream(self, path: str, last_event_id: int | None = None,
@@ -220,8 +209,8 @@ class Client:
         the stream.
         """
         connection = self._open(STREAM_TIMEOUT_SECONDS)
-        if opened is not None and connection.sock is not None:
-            opened(connection.sock)
+        if opened is not None:
+            opened(connection)
         try:
             headers = {"Accept": "text/event-stream"}
             if last_event_id is not None:
@@ -236,7 +225,7 @@ class Client:
                     yield event
             except TimeoutError:
                 raise CliError(f"the daemon sent nothing on {path} for {STREAM_TIMEOUT_SECONDS:g} s") from None
-            except (http.client.HTTPException, OSError):
+            except (ProtocolError, OSError):
                 return  # the daemon went away mid-stream (or we hung up): same as the stream ending
         finally:
             connection.close()

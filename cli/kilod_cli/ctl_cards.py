@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kilod_cli.boardfilter import CardFilter
-from kilod_cli.client import Client, CliError, segment
+from kilod_cli.client import ChangeFeed, Client, CliError, segment
 from kilod_cli.text import visible
 from kilod_cli.verbs import (
     ATTEMPT_ID,
@@ -91,36 +91,43 @@ def cmd_board(args: argparse.Namespace) -> int:
     if args.json:
         print_json(cards.apply(client.get("/v1/board")))
         return EXIT_OK
-    from kilod_cli.boardview import board_height, board_view, per_column_for, watch_board
+    if args.watch:
+        return watch(client, cards)
+    # drawn without rich: a blink for a board of a thousand cards is mostly not importing it
+    from kilod_cli.boardtext import Screen, board_lines, per_column_for, to_ansi, write
+
+    screen = Screen.of(sys.stdout)
+    if not args.all:
+        # unfiltered, only the newest cards that can fit are fetched; the daemon counts the rest
+        path = "/v1/board" if cards else f"/v1/board?per_column={per_column_for(screen.height)}"
+        write(board_lines(cards.apply(client.get(path)), screen.width, screen.height), screen)
+        return EXIT_OK
+    lines = board_lines(cards.apply(client.get("/v1/board")), screen.width)
+    if not screen.terminal:
+        write(lines, screen)
+        return EXIT_OK
+    from kilod_cli.desk import page
+
+    page(to_ansi(lines, screen.color))
+    return EXIT_OK
+
+
+def watch(client: Client, cards: CardFilter) -> int:
+    """`ctl board --watch`: redrawn live (rich's Live) until Ctrl-C, fitted to the terminal."""
+    from kilod_cli.boardtext import per_column_for
+    from kilod_cli.boardview import board_height, watch_board
     from kilod_cli.render import make_console
 
     console = make_console()
 
-    def fitted_path() -> str:
-        """Unfiltered, only the newest cards that can fit are fetched; the daemon counts the rest."""
-        return "/v1/board" if cards else f"/v1/board?per_column={per_column_for(board_height(console))}"
-
-    if not args.watch:
-        if not args.all:
-            board = cards.apply(client.get(fitted_path()))
-            console.print(board_view(board, console.width, board_height(console)))
-            return EXIT_OK
-        board = cards.apply(client.get("/v1/board"))
-        if not console.is_terminal:
-            console.print(board_view(board, console.width))
-            return EXIT_OK
-        from kilod_cli.desk import page
-
-        with console.capture() as captured:
-            console.print(board_view(board, console.width))
-        page(captured.get())
-        return EXIT_OK
-    from kilod_cli.client import ChangeFeed
+    def fitted() -> dict[str, Any]:
+        path = "/v1/board" if cards else f"/v1/board?per_column={per_column_for(board_height(console))}"
+        return cards.apply(client.get(path))
 
     feed = ChangeFeed.start(client)  # before the first fetch: nothing after it goes unseen
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
-            watch_board(console, lambda: cards.apply(client.get(fitted_path())), changes=feed)
+            watch_board(console, fitted, changes=feed)
     finally:
         if feed is not None:
             feed.close()

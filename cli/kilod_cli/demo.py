@@ -134,7 +134,7 @@ class SettleWatcher:
         self.card: dict[str, Any] = {}
 
     def __call__(self, board: dict[str, Any]) -> bool:
-        from kilod_cli.boardview import find_card
+        from kilod_cli.boardtext import find_card
 
         card = find_card(board, self.card_id) or self.client.get(f"/v1/cards/{segment(self.card_id)}")
         self.card = card

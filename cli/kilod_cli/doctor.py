@@ -21,7 +21,7 @@ from typing import Any, Literal
 from urllib.parse import quote, urlparse
 
 from kilod.paths import config_file, data_dir
-from kilod_cli.client import Client, UnixHTTPConnection
+from kilod_cli.client import Client, connect_unix
 from kilod_cli.disk import disk_line
 
 MIN_GIT = (2, 25)
@@ -47,6 +47,17 @@ class Check:
 
 class DockerUnreachable(Exception):
     pass
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """An HTTPConnection whose transport is a unix socket (the Docker engine's API socket)."""
+
+    def __init__(self, socket_path: Path, timeout: float | None) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self) -> None:
+        self.sock = connect_unix(self.socket_path, self.timeout)
 
 
 class DockerApi:

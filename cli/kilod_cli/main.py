@@ -12,21 +12,151 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from kilod import __version__
-from kilod_cli import agents as agents_verb
-from kilod_cli import cache as cache_verb
-from kilod_cli import completion, ctl_cards, ctl_daemon, ctl_desk, ctl_logs, ctl_shelf, host_verbs
-from kilod_cli import disk as disk_verb
-from kilod_cli import service as service_verb
-from kilod_cli import trust as trust_verb
-from kilod_cli import web as web_verb
 from kilod_cli.client import CliError
 from kilod_cli.text import visible
-from kilod_cli.verbs import EXIT_FAILURE, EXIT_INTERRUPTED, Handler, add_socket_option
+from kilod_cli.verbs import EXIT_FAILURE, EXIT_INTERRUPTED, Handler, Subparsers, add_socket_option
+
+# Registers one group of verbs (`register(verbs, common)`), importing its module only when called.
+Group = Callable[[Subparsers, argparse.ArgumentParser], None]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _host(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import host_verbs
+
+    host_verbs.register(verbs, common)
+
+
+def _service(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import service
+
+    service.add_parser(verbs)
+
+
+def _agents(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import agents
+
+    agents.add_parser(verbs)
+
+
+def _cache(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import cache
+
+    cache.add_parser(verbs, common)
+
+
+def _completion(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import completion
+
+    completion.register(verbs, common)
+
+
+def _cards(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import ctl_cards
+
+    ctl_cards.register(verbs, common)
+
+
+def _logs(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import ctl_logs
+
+    ctl_logs.register(verbs, common)
+
+
+def _desk(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import ctl_desk
+
+    ctl_desk.register(verbs, common)
+
+
+def _shelf(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import ctl_shelf
+
+    ctl_shelf.register(verbs, common)
+
+
+def _web(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import web
+
+    web.add_parser(verbs)
+
+
+def _trust(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import trust
+
+    trust.add_parser(verbs)
+
+
+def _daemon(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import ctl_daemon
+
+    ctl_daemon.register(verbs, common)
+
+
+def _gc(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
+    from kilod_cli import disk
+
+    disk.add_gc_parser(verbs, common)
+
+
+# Each verb's group, in the order `--help` lists them; `ctl` comes between cache and completion.
+# A test checks these name every verb the groups register, and no other.
+TOP_VERBS: dict[str, Group] = {"serve": _host, "demo": _host, "doctor": _host, "images": _host,
+                               "service": _service, "agents": _agents, "cache": _cache, "completion": _completion}
+CTL_VERBS: dict[str, Group] = {
+    "new": _cards, "board": _cards, "show": _cards, "logs": _logs,
+    **dict.fromkeys(("diff", "comment", "comments", "followup", "shell", "open", "approve", "merge", "compare",
+                     "pick", "discard", "cancel", "retry"), _desk),
+    **dict.fromkeys(("archive", "unarchive", "delete", "pause", "resume"), _shelf),
+    "web": _web, "trust": _trust, "status": _daemon, "shutdown": _daemon, "gc": _gc,
+}
+HELP = ("-h", "--help")
+
+
+def _named_verb(argv: list[str]) -> tuple[str | None, list[str]]:
+    """The first word of `argv` that is not an option (`--socket PATH` skipped) and what follows it.
+
+    None when a help option comes first: that level's help lists every verb.
+    """
+    for index, word in enumerate(argv):
+        if word in HELP:
+            return None, []
+        if word.startswith("-"):
+            continue
+        if index > 0 and argv[index - 1] == "--socket":
+            continue
+        return word, argv[index + 1:]
+    return None, []
+
+
+def _unique(groups: list[Group]) -> list[Group]:
+    return list(dict.fromkeys(groups))
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given `argv` that names a verb, only that verb's group is built.
+
+    Importing every verb module and building ~60 sub-parsers was most of a short command's
+    start. A verb's own usage, help and errors are the same either way; a command line naming
+    no known verb (a typo, `--help`, `ctl` alone) builds everything, so its message lists them all.
+    """
+    top_groups = _unique(list(TOP_VERBS.values()))
+    ctl_groups = _unique(list(CTL_VERBS.values()))
+    with_ctl = True
+    if argv is not None:
+        verb, rest = _named_verb(argv)
+        if verb == "ctl":
+            top_groups = []
+            ctl_verb, _ = _named_verb(rest)
+            if ctl_verb in CTL_VERBS:
+                ctl_groups = [CTL_VERBS[ctl_verb]]
+        elif verb in TOP_VERBS:
+            top_groups, with_ctl = [TOP_VERBS[verb]], False
+        elif verb is None and "--version" in argv and not any(word in HELP for word in argv):
+            top_groups, with_ctl = [], False  # answered before any verb is looked at
+
     parser = argparse.ArgumentParser(
         prog="kilod",
         description="Run AI coding agents in parallel, each in its own git worktree and Docker sandbox.",
@@ -39,33 +169,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_socket_option(common, argparse.SUPPRESS)
 
     verbs = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    host_verbs.register(verbs, common)
-    service_verb.add_parser(verbs)
-    agents_verb.add_parser(verbs)
-    cache_verb.add_parser(verbs, common)
-
-    ctl = verbs.add_parser(
-        "ctl", help="talk to the running daemon",
-        description="Cards, attempts and the board, through the daemon's API. The review desk: read an "
-                    "attempt's diff, comment on its lines, send a follow-up, open a shell or an editor on its "
-                    "worktree, then approve (and merge) it or discard it. Several attempts at one card: compare "
-                    "them side by side, then pick one.",
-        epilog="exit codes: 0 ok, 1 failure (the daemon's message on stderr), 2 usage error, 3 daemon not running")
-    ctl_verbs = ctl.add_subparsers(dest="ctl_command", metavar="VERB", required=True)
-    ctl_cards.register(ctl_verbs, common)
-    ctl_logs.register(ctl_verbs, common)
-    ctl_desk.register(ctl_verbs, common)
-    ctl_shelf.register(ctl_verbs, common)
-    web_verb.add_parser(ctl_verbs)
-    trust_verb.add_parser(ctl_verbs)
-    ctl_daemon.register(ctl_verbs, common)
-    disk_verb.add_gc_parser(ctl_verbs, common)
-    completion.register(verbs, common)
+    for group in top_groups:
+        if group is not _completion:
+            group(verbs, common)
+    if with_ctl:
+        ctl = verbs.add_parser(
+            "ctl", help="talk to the running daemon",
+            description="Cards, attempts and the board, through the daemon's API. The review desk: read an "
+                        "attempt's diff, comment on its lines, send a follow-up, open a shell or an editor on its "
+                        "worktree, then approve (and merge) it or discard it. Several attempts at one card: "
+                        "compare them side by side, then pick one.",
+            epilog="exit codes: 0 ok, 1 failure (the daemon's message on stderr), 2 usage error, 3 daemon not "
+                   "running")
+        ctl_verbs = ctl.add_subparsers(dest="ctl_command", metavar="VERB", required=True)
+        for group in ctl_groups:
+            group(ctl_verbs, common)
+    if _completion in top_groups:
+        _completion(verbs, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(words).parse_args(words)
     handler: Handler = args.handler
     try:
         return handler(args)

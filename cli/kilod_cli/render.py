@@ -18,23 +18,11 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from kilod_cli.boardtext import PIPED_WIDTH, STATE_STYLES
 from kilod_cli.text import visible
 
-# When stdout is not a terminal rich would wrap at 80 columns; a wide board reads better in a log file.
-PIPED_WIDTH = 160
-# Colours only: which states exist and how they group comes from the daemon (kilod_cli.meta);
-# a state not named here (a newer daemon's) is shown plain.
-STATE_STYLES = {
-    "queued": "dim",
-    "starting": "yellow",
-    "running": "bold yellow",
-    "review": "bold green",
-    "approved": "bold green",
-    "discarded": "dim",
-    "failed": "bold red",
-    "cancelled": "magenta",
-    "paused": "bold magenta",
-}
+# Which states exist comes from the daemon; their colours, the board's ages and the piped width are
+# the board's (boardtext, which `ctl board` uses without rich).
 KIND_WIDTH = 11  # len("tool_result")
 RESULT_LINES = 5
 LINE_CHARS = 200
@@ -52,23 +40,6 @@ def make_console(stderr: bool = False) -> Console:
 
 def state_text(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
-
-
-def age(seconds: float) -> str:
-    """A short age: 42s, 3m, 5h, 2d."""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{int(seconds)}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds // 86400)}d"
-
-
-def attempt_age(attempt: dict[str, Any], now: float) -> str:
-    since = attempt.get("started_at") or attempt.get("created_at") or now
-    return age(now - float(since))
 
 
 def shorten(text: str, limit: int) -> str:

@@ -23,7 +23,6 @@ from aiohttp import web
 
 from kilod import __version__
 from kilod.agent.models import Models, RetryPolicy
-from kilod.agent.pause import PauseRequests
 from kilod.agents.runner import Stops
 from kilod.agents.step import agents
 from kilod.api import Api, Services, make_app
@@ -139,8 +138,7 @@ class Daemon:
                           settings.gateway_models, metrics)
         stops = Stops()
         gateway.on_budget_spent = stops.request
-        pauses = PauseRequests()   # the API asks, the built-in agent reads between tool calls
-        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments, pauses),
+        pipeline = Pipeline(PipelineServices(settings, lifecycle, sandbox, models, metrics, environments),
                             repositories,
                             default_steps(agents(gateway, stops)))
         scheduler = Scheduler(settings, lifecycle, pipeline.run, sandbox, metrics)
@@ -154,7 +152,7 @@ class Daemon:
             queries=Queries(lifecycle, repositories),
             landing=landing,
             commands=Commands(settings, lifecycle, repositories, pipeline.ensure_container, scheduler.cancel,
-                              scheduler.kick, locks, pauses),
+                              scheduler.kick, locks),
             shelf=Shelf(store, landing),
             store=store, events=events, metrics=metrics,
         )

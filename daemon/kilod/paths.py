@@ -6,7 +6,6 @@ Order: `KILOD_*` environment, then the TOML config file, then the XDG defaults.
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ def default_data_dir() -> Path:
 
 
 def _toml() -> dict[str, Any]:
+    import tomllib  # only when a setting is not in the environment: most CLI runs never parse TOML
+
     try:
         with config_file().open("rb") as handle:
             return tomllib.load(handle)

@@ -155,6 +155,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE attempts ADD COLUMN review_seconds REAL NOT NULL DEFAULT 0;
     ALTER TABLE attempts ADD COLUMN summaries TEXT NOT NULL DEFAULT '[]';
     """,
+    # 9: a person's pause request, until the agent reaches a stopping point (it survives kill -9)
+    """
+    ALTER TABLE attempts ADD COLUMN pause_requested INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 _ATTEMPT_COLUMNS = (
@@ -166,7 +170,7 @@ _UPDATABLE = frozenset(
     {
         "container_id", "state", "step", "error", "summary", "tokens_in", "tokens_out", "cost_usd",
         "steps", "tool_calls", "started_at", "finished_at", "review_tree", "landed_commit", "stop_reason", "run",
-        "tokens_cached", "review_seconds", "summaries",
+        "tokens_cached", "review_seconds", "summaries", "pause_requested",
     }
 )
 
@@ -517,6 +521,26 @@ class Store:
     @staticmethod
     def _steps(db: sqlite3.Connection, attempt_id: str) -> int:
         return int(db.execute("SELECT steps FROM attempts WHERE id = ?", (attempt_id,)).fetchone()[0])
+
+    # -- a person's pause ------------------------------------------------------
+
+    def request_pause(self, attempt_id: str, payload: dict[str, Any]) -> Event | None:
+        """Mark a running agent as asked to pause and log `payload`, in one transaction; None if it is not at work.
+
+        The guard is in the UPDATE itself: a move out of the agent step committed meanwhile (which
+        clears the mark) makes this a no-op instead of leaving a mark for a later run to trip on.
+        """
+        with self.transaction() as db:
+            marked = db.execute("UPDATE attempts SET pause_requested = 1 WHERE id = ? AND state = ? AND step = ?",
+                                (attempt_id, str(State.RUNNING), str(Step.AGENT))).rowcount
+            if not marked:
+                return None
+            self._touched.add(attempt_id)
+            return self._append_event(db, attempt_id, EventKind.LOG, payload)
+
+    def pause_requested(self, attempt_id: str) -> bool:
+        row = self._db.execute("SELECT pause_requested FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
+        return bool(row is not None and row[0])
 
     # -- model gateway tokens ---------------------------------------------------
 

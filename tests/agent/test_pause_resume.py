@@ -9,7 +9,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from kilod.agent.pause import PauseRequests, compose_resume
+from kilod.agent.pause import compose_resume
 from tests.kilod_testing import ApiError, DaemonProcess
 
 PAUSABLE = {"steps": [
@@ -72,12 +72,39 @@ def test_pause_after_the_current_call_change_by_hand_and_resume_with_the_change_
     assert states[-3:] == ["paused", "running", "review"]
 
 
-def test_resume_needs_a_paused_attempt_and_the_message_says_what_changed() -> None:
-    pauses = PauseRequests()
-    pauses.request("a-1")
-    assert pauses.requested("a-1") and not pauses.requested("a-2")
-    pauses.clear("a-1")
-    assert not pauses.requested("a-1")
+def test_a_pause_asked_for_just_before_a_kill_9_is_honoured_by_the_restarted_daemon(
+        daemon_factory: type[DaemonProcess], repo: Path, tmp_path: Path) -> None:
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    (scripts / "pausable.json").write_text(json.dumps(PAUSABLE))
+    daemon = daemon_factory({"KILOD_SCRIPTS_DIR": str(scripts)}).start()
+    card = daemon.request("POST", "/v1/cards", {"prompt": "work", "repo": str(repo), "models": ["scripted/pausable"]})
+    attempt_id = card["attempts"][0]["id"]
+    daemon.wait_for(lambda: any(e["kind"] == "tool_call" for e in daemon.events(attempt_id)), what="the shell call")
+
+    # asked while the first call (3 s) runs, then the daemon dies before the agent reaches a stopping point
+    assert daemon.request("POST", f"/v1/attempts/{attempt_id}/pause")["state"] == "running"
+    daemon.kill9()
+    daemon.start()
+
+    paused = daemon.wait_state(attempt_id, "paused")
+    assert paused["error"] is None  # a person's pause, not the disk's: only /resume ends it
+    time.sleep(2)  # the scheduler and the reconciler leave it paused; the agent went no further
+    assert daemon.attempt(attempt_id)["state"] == "paused"
+    events = daemon.events(attempt_id)
+    assert sum(1 for e in events if e["kind"] == "tool_call") == 1
+    assert not any(e["kind"] == "message" and e["payload"].get("role") == "assistant"
+                   and e["payload"].get("step", 0) > 1 for e in events)  # no model call after the restart
+
+    daemon.request("POST", f"/v1/attempts/{attempt_id}/resume", {"text": "go on"})
+    finished = daemon.wait_state(attempt_id, "review")
+    assert finished["summary"].endswith("Their message: go on")
+    # the request was used up by that pause: the next run is not paused again
+    states = [e["payload"]["to"] for e in daemon.events(attempt_id) if e["kind"] == "state"]
+    assert states[-3:] == ["paused", "running", "review"]
+
+
+def test_the_resume_message_says_what_changed() -> None:
     assert compose_resume(None, "") == ("A person paused you to work in the sandbox by hand; you are resumed now."
                                         "\n\nThey did not change any files.")
     long = compose_resume("go on", "+x\n" * 10_000)

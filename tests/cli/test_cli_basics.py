@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kilod import __version__
+from kilod_cli import main as cli_main
 
 from .conftest import CliEnv
 
@@ -208,3 +210,32 @@ def test_a_json_verb_without_daemon_loads_nothing_heavy(cli: CliEnv, verb: list[
         f"assert cli.main(['ctl', *{verb!r}]) == 3\n"
     )
     assert _modules_after(code) == []
+
+
+def _verbs(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(found.choices)
+
+
+def test_a_command_line_naming_a_verb_builds_that_verb_exactly_as_the_whole_parser_does() -> None:
+    whole = _verbs(cli_main.build_parser())
+    whole_ctl = _verbs(whole["ctl"])
+    assert set(whole) == {*cli_main.TOP_VERBS, "ctl"} and set(whole_ctl) == set(cli_main.CTL_VERBS)
+    for verb in cli_main.TOP_VERBS:
+        narrow = _verbs(cli_main.build_parser([verb, "--json"]))
+        assert set(narrow) <= set(whole) and narrow[verb].format_help() == whole[verb].format_help()
+    for verb in cli_main.CTL_VERBS:
+        narrow = _verbs(cli_main.build_parser(["--socket", "ctl", "ctl", verb, "x"]))
+        assert set(narrow) == {"ctl"}
+        assert _verbs(narrow["ctl"])[verb].format_help() == whole_ctl[verb].format_help()
+    # help at a level, or no verb known there, builds that level whole: its message names every verb
+    assert set(_verbs(cli_main.build_parser(["--help", "ctl"]))) == set(whole)
+    assert set(_verbs(_verbs(cli_main.build_parser(["ctl", "-h", "board"]))["ctl"])) == set(whole_ctl)
+    assert set(_verbs(_verbs(cli_main.build_parser(["ctl", "bord"]))["ctl"])) == set(whole_ctl)
+    assert set(_verbs(cli_main.build_parser(["srve"]))) == set(whole)
+
+
+def test_a_mistyped_verb_is_told_with_every_verb_to_choose_from(cli: CliEnv) -> None:
+    result = cli.run("ctl", "bord")
+    assert result.returncode == 2
+    assert "invalid choice: 'bord'" in result.stderr and "'board'" in result.stderr and "'approve'" in result.stderr

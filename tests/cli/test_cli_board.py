@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import signal
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from kilod_cli import boardview
+from kilod_cli import boardtext, boardview
 from kilod_cli.boardfilter import CardFilter
 
 from .conftest import CLI_TIMEOUT_SECONDS, META, CliEnv, FakeDaemon, Sse, new_fake_daemon, running_daemon, serving
@@ -66,12 +67,12 @@ def test_the_board_fits_the_screen_newest_first_and_counts_the_rest(cli: CliEnv,
 
 def test_the_board_asks_only_for_what_fits_and_counts_from_the_daemon(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
     full = many_cards(50)
-    newest = {"columns": [{**column, "count": len(column["cards"]), "cards": column["cards"][-16:]}
+    newest = {"columns": [{**column, "count": len(column["cards"]), "cards": column["cards"][-10:]}
                           for column in full["columns"]]}
-    fake_daemon.on("GET", "/v1/board?per_column=16", (200, newest))
+    fake_daemon.on("GET", "/v1/board?per_column=10", (200, newest))
     result = cli.run("ctl", "board", extra_env={"LINES": "30"})
     assert result.returncode == 0, result.stderr
-    assert [r.path for r in fake_daemon.calls] == ["/v1/board?per_column=16"]
+    assert [r.path for r in fake_daemon.calls] == ["/v1/board?per_column=10"]
     for title in ("To Do (50)", "Doing (50)", "Review (50)", "Done (50)"):
         assert title in result.stdout
     hidden = [int(n) for n in re.findall(r"\+(\d+) more", result.stdout)]
@@ -98,12 +99,67 @@ def test_all_draws_every_card(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
 
 def test_fit_column_keeps_a_line_for_what_it_leaves_out() -> None:
     cards = many_cards(5)["columns"][0]["cards"]  # each card: title, id, one attempt = 3 lines
-    assert next(c["title"] for c in boardview.fit_column("T", cards, None).cards) == "card 0004"
-    view = boardview.fit_column("T", cards, 8)  # 3 + 1 + 3 = 7 lines, and the "+N more" line
+    assert next(c["title"] for c in boardtext.fit_column("T", cards, None).cards) == "card 0004"
+    view = boardtext.fit_column("T", cards, 8)  # 3 + 1 + 3 = 7 lines, and the "+N more" line
     assert (len(view.cards), view.hidden, view.total) == (2, 3, 5)
-    assert boardview.fit_column("T", cards, 19).hidden == 0  # 5 x 3 + 4 blank lines = 19: all fit
-    assert boardview.fit_column("T", cards, 18).hidden == 1  # 4 cards: 15 lines, and "+1 more"
-    assert boardview.fit_column("T", cards, 15).hidden == 2
+    assert boardtext.fit_column("T", cards, 19).hidden == 0  # 5 x 3 + 4 blank lines = 19: all fit
+    assert boardtext.fit_column("T", cards, 18).hidden == 1  # 4 cards: 15 lines, and "+1 more"
+    assert boardtext.fit_column("T", cards, 15).hidden == 2
+
+
+SGR_ESCAPE = re.compile("\x1b\\[[0-9;]*m")
+
+
+def test_every_line_of_a_side_by_side_board_fills_the_width_wide_characters_included() -> None:
+    board = many_cards(6)
+    wide = board["columns"][1]["cards"][-1]
+    wide["title"] = "漢字のカードの題名がとても長くて列の幅に収まらない" * 3  # two cells a character, cut at the edge
+    wide["attempts"][0]["model"] = "e\u0301" * 80  # combining accents take no cell
+    for width in (100, 137, 160):
+        text = boardtext.to_ansi(boardtext.board_lines(board, width, 30, now=NOW + 60), color=False)
+        lines = text.splitlines()
+        assert len(lines) <= 30 - 1
+        assert all(boardtext.cell_len(line) == width for line in lines), width
+        assert "漢字" in text and "…" in text and "(6)" in lines[1]
+
+
+def test_colour_only_when_asked_and_the_same_text_either_way() -> None:
+    board = filter_board()
+    lines = boardtext.board_lines(board, 120, 30, now=NOW + 60)
+    coloured = boardtext.to_ansi(lines, color=True)
+    plain = boardtext.to_ansi(lines, color=False)
+    assert "\x1b" not in plain and SGR_ESCAPE.sub("", coloured) == plain
+    assert "\x1b[1;32mreview" in coloured and "\x1b[1;31mfailed" in coloured  # states in their colours
+
+
+def test_the_screen_follows_columns_and_lines_colour_follows_the_terminal_and_no_color(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "132")
+    monkeypatch.setenv("LINES", "41")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert boardtext.Screen.of(Tty()) == boardtext.Screen(132, 41, terminal=True, color=True)
+    assert boardtext.Screen.of(io.StringIO()) == boardtext.Screen(132, 41, terminal=False, color=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not boardtext.Screen.of(Tty()).color
+
+
+def test_the_board_is_drawn_without_importing_rich(cli: CliEnv, fake_daemon: FakeDaemon) -> None:
+    fake_daemon.on("GET", "/v1/board?per_column=10", (200, many_cards(3)))
+    probe = ("import sys\nfrom kilod_cli.main import main\ncode = main(['ctl', 'board'])\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('rich', 'pygments')), file=sys.stderr)\n"
+             "sys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", probe], env=cli.env_with({"LINES": "30"}), capture_output=True,
+                            text=True, timeout=CLI_TIMEOUT_SECONDS, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == "[]"
+    assert "To Do (3)" in result.stdout and "card 0011" in result.stdout
 
 
 # -- filters --------------------------------------------------------------------

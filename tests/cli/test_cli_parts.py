@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from kilod_cli import doctor, images
+from kilod_cli.boardtext import age
 from kilod_cli.client import Client, SseFrame, read_sse
 from kilod_cli.demo import DEMO_FILES, create_sample_repo, ensure_daemon
-from kilod_cli.render import age, diffstat_lines, event_text
+from kilod_cli.render import diffstat_lines, event_text
 from kilod_cli.verbs import ATTEMPT_ID
 
 from .conftest import CliEnv, FakeDaemon

@@ -150,6 +150,27 @@ def test_attempts_in_filters_by_state_in_creation_order(store: Store) -> None:
     assert [a.id for a in store.all_attempts()] == [a.id for a in attempts]
 
 
+def test_a_pause_request_is_stored_only_while_the_agent_is_at_work(store: Store, db_path: Path) -> None:
+    card = make_card()
+    working, queued = make_attempts(card, 2)
+    store.insert_card(card, [working, queued])
+    store.update_attempt(working.id, state=State.RUNNING, step=Step.AGENT)
+    assert store.request_pause(queued.id, {"message": "pause"}) is None  # not at work: nothing marked or logged
+    assert not store.pause_requested(queued.id) and len(store.events_of(queued.id)) == 1
+
+    event = store.request_pause(working.id, {"message": "pause"})
+    assert event is not None and event.kind == EventKind.LOG and event.payload == {"message": "pause"}
+    reopened = Store(db_path)  # committed: what a daemon started after a kill -9 reads
+    try:
+        assert reopened.pause_requested(working.id) and not reopened.pause_requested("nope-1")
+        # the agent step's next move clears it in the same transaction
+        reopened.update_attempt(working.id, state=State.PAUSED, pause_requested=False)
+        assert not reopened.pause_requested(working.id)
+        assert reopened.request_pause(working.id, {"message": "again"}) is None  # paused: not at work
+    finally:
+        reopened.close()
+
+
 # -- events ------------------------------------------------------------------
 
 

@@ -3,36 +3,17 @@ test mounts as the data dir), with a real daemon, real Docker and a scripted age
 
 from __future__ import annotations
 
-import os
+import contextlib
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.kilod_testing import ApiError, DaemonProcess, short_tmpdir
+from tests.kilod_testing import ApiError, DaemonProcess
 
-DISK_MIB = 64
 FLOOR_BYTES = 16 * 1024 * 1024
-
-
-@pytest.fixture
-def small_disk() -> Iterator[Path]:
-    if os.getuid() != 0:
-        message = "mounting a small tmpfs needs root"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    mount_point = short_tmpdir("kd-disk-")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m,mode=0755", "kilod-test-disk",
-                    str(mount_point)], check=True)
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", "-l", str(mount_point)], check=False)
-        mount_point.rmdir()
 
 
 def test_a_full_disk_pauses_the_attempt_and_space_coming_back_resumes_it(
@@ -107,4 +88,34 @@ def test_a_paused_attempt_can_be_cancelled_while_the_disk_is_still_full(
     assert not (worktree / "after.txt").exists()
     later = daemon.request("POST", "/v1/cards", {"prompt": "again", "repo": str(repo), "models": ["scripted/hello"]})
     daemon.wait_state(later["attempts"][0]["id"], "review")
+    assert "Traceback" not in daemon.log()
+
+
+def test_approving_on_a_full_disk_answers_503_moves_nothing_and_lands_once_space_is_back(
+        daemon_factory: type[DaemonProcess], small_disk: Path, repo: Path, tmp_path: Path) -> None:
+    daemon = daemon_factory({"KILOD_MIN_FREE_BYTES": str(FLOOR_BYTES)}, data_dir=small_disk / "data")
+    daemon.log_path = tmp_path / "daemon.log"
+    daemon.start()
+    card = daemon.request("POST", "/v1/cards", {"prompt": "hello", "repo": str(repo), "models": ["scripted/hello"]})
+    attempt_id = card["attempts"][0]["id"]
+    daemon.wait_state(attempt_id, "review")
+    tree = daemon.request("GET", f"/v1/attempts/{attempt_id}/diff")["tree"]
+    head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout
+
+    filler = small_disk / "fill.bin"  # the landing journal (landings.db) is the first write an approve makes
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+        while True:
+            out.write(b"\0" * (1024 * 1024))
+    with pytest.raises(ApiError) as full:
+        daemon.request("POST", f"/v1/attempts/{attempt_id}/approve", {"merge": True, "tree": tree})
+    assert full.value.status == 503, full.value.body
+    assert "landing journal cannot be written" in full.value.body["error"]["message"]
+    assert daemon.attempt(attempt_id)["state"] == "review"  # nothing moved
+    assert subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout == head
+
+    filler.unlink()
+    landed = daemon.request("POST", f"/v1/attempts/{attempt_id}/approve", {"merge": True, "tree": tree})
+    assert landed["attempt"]["state"] == "approved"
     assert "Traceback" not in daemon.log()

@@ -1,30 +1,16 @@
 """Pause, fix by hand, pick up: the agent stops after its current tool call and later continues.
 
-A pause request is a flag the loop reads between steps (after each tool result, before
-each model call), so a call in flight always completes and is stored. Resuming is a
-follow-up: a message telling the agent it was paused, what the person changed in the
-worktree meanwhile (a diff) and what they said.
+A pause request is a mark on the attempt in the store (`Store.request_pause`), so one made
+just before the daemon dies is honoured by the next; the loop reads it between steps (after
+each tool result, before each model call), so a call in flight always completes and is
+stored. The agent step clears it with the move it stores next (to `paused`, or on to the
+checks when the agent finished first). Resuming is a follow-up: a message telling the agent
+it was paused, what the person changed in the worktree meanwhile (a diff) and what they said.
 """
 
 from __future__ import annotations
 
 RESUME_DIFF_LIMIT = 8_000
-
-
-class PauseRequests:
-    """Attempts asked to pause; the daemon holds one, the API sets it, each agent run reads it."""
-
-    def __init__(self) -> None:
-        self._asked: set[str] = set()
-
-    def request(self, attempt_id: str) -> None:
-        self._asked.add(attempt_id)
-
-    def requested(self, attempt_id: str) -> bool:
-        return attempt_id in self._asked
-
-    def clear(self, attempt_id: str) -> None:
-        self._asked.discard(attempt_id)
 
 
 def compose_resume(text: str | None, human_diff: str) -> str:

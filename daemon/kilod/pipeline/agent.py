@@ -45,7 +45,7 @@ class BuiltinAgent:
                         settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd),
                         context_window=settings.context_window, manage_context=settings.context_management,
                         environment=environment,
-                        pause_requested=lambda: services.pauses.requested(attempt.id))
+                        pause_requested=lambda: services.lifecycle.store.pause_requested(attempt.id))
         return await loop.run()
 
 
@@ -70,10 +70,12 @@ class AgentStep:
         if result.paused:
             # what the agent left, so the resume can tell it what the person changed meanwhile
             left = await ctx.repo.snapshot(Path(ctx.attempt.worktree), ctx.card.base_commit)
-            return Outcome(fields={"review_tree": left.tree}, state=State.PAUSED, goto=Step.AGENT)
-        ctx.services.pauses.clear(ctx.attempt.id)   # a request the agent finished before seeing
+            return Outcome(fields={"review_tree": left.tree, "pause_requested": False}, state=State.PAUSED,
+                           goto=Step.AGENT)
         if result.stopped_early:
             ctx.services.lifecycle.record(ctx.attempt.id, EventKind.LOG,
                                           {"message": f"stopped: {result.stopped_early}"})
         summary = result.summary or (f"stopped: {result.stopped_early}" if result.stopped_early else "")
-        return Outcome("agent finished", {"summary": summary, "stop_reason": result.stopped_early})
+        # a pause asked for after the agent's last check is dropped with this move: the agent finished first
+        return Outcome("agent finished", {"summary": summary, "stop_reason": result.stopped_early,
+                                          "pause_requested": False})

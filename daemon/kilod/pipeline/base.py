@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kilod.agent.models import Models
-from kilod.agent.pause import PauseRequests
 from kilod.config import Settings
 from kilod.domain import Attempt, Card, State, Step
 from kilod.environments.attach import Environments
@@ -34,7 +33,6 @@ class Services:
     models: Models
     metrics: Metrics | None = None
     environments: Environments | None = None  # images, caches, CA, egress; None: kilod's sandbox image, bare
-    pauses: PauseRequests = field(default_factory=PauseRequests)   # set by the API, read by the agent
 
 
 @dataclass

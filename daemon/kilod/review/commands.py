@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kilod.agent.pause import PauseRequests, compose_resume
+from kilod.agent.pause import compose_resume
 from kilod.agents.catalog import BUILTIN
 from kilod.config import Settings
 from kilod.diskspace import DiskGuard
@@ -36,8 +36,7 @@ class ResumeRequest(BaseModel):
 
 class Commands:
     def __init__(self, settings: Settings, lifecycle: Lifecycle, repositories: Repositories,
-                 containers: Containers, stop: Stop, kick: Callable[[], None], locks: CardLocks,
-                 pauses: PauseRequests | None = None) -> None:
+                 containers: Containers, stop: Stop, kick: Callable[[], None], locks: CardLocks) -> None:
         self.settings = settings
         self.lifecycle = lifecycle
         self.store = lifecycle.store
@@ -46,7 +45,6 @@ class Commands:
         self.stop = stop
         self.kick = kick
         self.locks = locks
-        self.pauses = pauses or PauseRequests()
 
     async def cancel(self, attempt_id: str) -> Attempt:
         attempt = self.store.get_attempt(attempt_id)
@@ -66,9 +64,14 @@ class Commands:
             # an agent CLI runs its own loop: kilod cannot stop it between two of its tool calls
             raise Conflict(f"only the built-in agent can be paused; {attempt.id} runs {attempt.agent} "
                            "(cancel it, or wait for Review and send a follow-up)")
-        self.pauses.request(attempt.id)
-        self.lifecycle.record(attempt.id, EventKind.LOG,
-                              {"message": "pause requested: the agent stops after its current tool call"})
+        # stored, not held in memory: a daemon killed before the agent's next stopping point honours it on start
+        event = self.store.request_pause(
+            attempt.id, {"message": "pause requested: the agent stops after its current tool call"})
+        if event is None:
+            moved = self.store.get_attempt(attempt.id)
+            raise Conflict(f"only an attempt whose agent is at work can be paused; {moved.id} is {moved.state} "
+                           f"at step {moved.step}")
+        self.lifecycle.events.publish(event)
         return attempt
 
     async def resume(self, attempt_id: str, text: str | None) -> Attempt:
@@ -84,7 +87,6 @@ class Commands:
                                f"by itself once space is freed ({attempt.error})")
             human = await self._human_changes(attempt, ctx.repo, ctx.worktree())
             message = compose_resume(text, human)
-            self.pauses.clear(attempt.id)
             attempt = self.lifecycle.follow_up(attempt.id, {"role": "user", "content": message}, [],
                                                step=Step.AGENT)
             self.lifecycle.record(attempt.id, EventKind.MESSAGE, {"role": "user", "content": message})

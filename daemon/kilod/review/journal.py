@@ -6,7 +6,8 @@ move, and which checkout it updates) is stored, synced, before the first move; t
 entry is closed once the attempt is recorded as approved. Entries still open at the
 next start are finished by `Landing.recover` (see `kilod.git.recovery`).
 
-Its own SQLite file next to the store, so a landing never waits on the event log.
+Its own SQLite file next to the store, so a landing never waits on the event log. Like
+the store's, its "disk is full" leaves here as `DiskFull` (503), mapped once at this boundary.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from kilod.diskspace import DiskFull, is_disk_full
 from kilod.git.landing import LandingPlan, MergePlan, MergeTarget
 
 SCHEMA = """
@@ -48,26 +52,39 @@ def _plan_from(text: str) -> LandingPlan:
 
 class LandingJournal:
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")   # the intent is on disk before a ref moves
-        self._db.execute(SCHEMA)
+        with self._disk_full_mapped():
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")   # the intent is on disk before a ref moves
+            self._db.execute(SCHEMA)
+
+    @contextmanager
+    def _disk_full_mapped(self) -> Iterator[None]:
+        """A full disk (SQLite's SQLITE_FULL, the kernel's ENOSPC) leaves as DiskFull; other errors as they are."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            if not is_disk_full(exc):
+                raise
+            raise DiskFull(f"the landing journal cannot be written: {exc} ({self.path})") from exc
 
     def begin(self, attempt_id: str, plan: LandingPlan, target: MergeTarget | None) -> None:
-        with self._lock:
+        """Store the plan, synced; DiskFull (nothing moved, nothing to recover) if the disk is full."""
+        with self._lock, self._disk_full_mapped():
             self._db.execute(
                 "INSERT OR REPLACE INTO landings (attempt_id, plan, target, started_at) VALUES (?, ?, ?, ?)",
                 (attempt_id, json.dumps(asdict(plan)), None if target is None else json.dumps(asdict(target)),
                  time.time()))
 
     def finish(self, attempt_id: str, result: str) -> None:
-        with self._lock:
+        with self._lock, self._disk_full_mapped():
             self._db.execute("UPDATE landings SET finished_at = ?, result = ? WHERE attempt_id = ?",
                              (time.time(), result, attempt_id))
 
     def unfinished(self) -> list[OpenLanding]:
-        with self._lock:
+        with self._lock, self._disk_full_mapped():
             rows = self._db.execute("SELECT attempt_id, plan, target FROM landings WHERE finished_at IS NULL "
                                     "ORDER BY started_at").fetchall()
         return [OpenLanding(attempt_id, _plan_from(plan), None if target is None else MergeTarget(**json.loads(target)))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kilod.config import Settings
 from kilod.crashpoints import crash_point
+from kilod.diskspace import DiskFull
 from kilod.domain import LIVE_STATES, Attempt, Card, EventKind, State, container_name
 from kilod.errors import Conflict, KilodError
 from kilod.git.landing import LandingPlan, MergeResult
@@ -71,7 +72,11 @@ class Landing:
                 raise
             attempt = self._record(ctx.attempt, plan, merged)
             crash_point("recorded")
-            self.journal.finish(attempt_id, "landed")
+            try:
+                self.journal.finish(attempt_id, "landed")
+            except DiskFull as exc:
+                # it landed and is recorded: left open, the entry is found complete and closed at the next start
+                log.warning("landing of %s: %s", attempt_id, exc, extra={"attempt_id": attempt_id})
             discarded = await self._clean_after(attempt, ctx.card, ctx.repo)
         return {
             "attempt": self.store.get_attempt(attempt.id).to_json(),

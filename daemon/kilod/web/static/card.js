@@ -61,6 +61,15 @@ function checksText(checks) {
   return `${checks.passed}/${checks.total} passed` + (checks.failing ? ` (${checks.failed + checks.error} failing)` : "");
 }
 
+/** "2 files changed (+10 −3): a.py, b.py": what an approve lands, for the question before it. */
+function landingSummary(diff) {
+  const files = diff.files || [];
+  const names = files.slice(0, 5).map((f) => f.path).join(", ");
+  const more = files.length > 5 ? `, and ${files.length - 5} more` : "";
+  return `${plural(files.length, "file")} changed (+${diff.additions} −${diff.deletions})`
+    + (files.length ? `: ${names}${more}` : "");
+}
+
 function failingCount(a) {
   return a.checks && a.checks.failing ? (a.checks.failed || 0) + (a.checks.error || 0) : 0;
 }
@@ -76,6 +85,7 @@ export class CardView {
     this.log = null;
     this.diff = null;
     this.diffFor = null;
+    this.diffLoading = null;  // the diff being (or last) loaded: an approve waits for it
     this.compareKey = null;
     this.refresh = batcher(250, () => this.reload());
     this.trust = { trusted: null, redraw: () => this.drawHead() };  // what the trust prompt did on this page
@@ -223,6 +233,7 @@ export class CardView {
     this.log.start();
     this.diff = new DiffView(attemptId, { comment: (path, line, text) => this.addComment(path, line, text) });
     this.diffFor = null;
+    this.diffLoading = null;
     const a = this.attempt();
     this.drawTabs();
     this.drawAttemptHead();
@@ -241,11 +252,28 @@ export class CardView {
     if (id === "diff" && this.diffFor !== this.selected) this.loadDiff();
   }
 
-  async loadDiff() {
-    if (!this.diff) return;
+  /** Load (again) the selected attempt's diff; the diff, or null when there is none to show. */
+  loadDiff() {
+    if (!this.diff) return Promise.resolve(null);
+    const view = this.diff;
     this.diffFor = this.selected;
-    await this.diff.load();
-    this.diff.setComments(this.comments);
+    this.diffLoading = view.load().then((diff) => { view.setComments(this.comments); return diff; });
+    return this.diffLoading;
+  }
+
+  /**
+   * The diff of `a` a person has had on screen; if they have not (approving from the Log tab),
+   * it is loaded and shown now, and `shownNow` says so: the approve must then ask first.
+   */
+  async reviewedDiff(a) {
+    if (this.diff && this.diffFor === a.id && this.diff.tree) return { tree: this.diff.tree, shownNow: null };
+    if (this.selected !== a.id) return null;
+    const fresh = this.diffFor !== a.id;
+    this.showSubtab("diff");  // starts loading it when none was asked for `a` yet
+    let diff = await this.diffLoading;
+    if (!diff && !fresh && this.selected === a.id) diff = await this.loadDiff();  // an earlier load failed: again
+    if (!diff || this.selected !== a.id || !diff.tree) return null;
+    return { tree: diff.tree, shownNow: diff };
   }
 
   // -- line comments ----------------------------------------------------------------
@@ -426,14 +454,24 @@ export class CardView {
 
   /**
    * Approve (and merge). Asks first when it merges, when checks fail, when siblings are
-   * discarded, or when a key asked for it: nothing lands on one stray click.
+   * discarded, when a key asked for it, or when the diff was not on screen (it is shown
+   * first): nothing lands on one stray click, and nothing lands that a person did not see.
    */
   async approve(a, merge, button, viaKey = false) {
+    const reviewed = await this.reviewedDiff(a);
+    if (!reviewed) {  // the Diff tab says why (no diff, an error): approving needs the tree a person saw
+      clear(this.actionStatus).appendChild(h("div", { class: "error-box", role: "alert" },
+        "Nothing was approved: the diff could not be shown (see the Diff tab)."));
+      this.side.hidden = false;
+      return;
+    }
+    const shown = reviewed.shownNow;
     const others = this.card.attempts.filter((x) => x.id !== a.id && x.state !== "approved" && x.state !== "discarded");
     const failing = failingCount(a);
-    if (merge || failing || others.length || viaKey) {
+    if (merge || failing || others.length || viaKey || shown) {
       const lines = [`This commits ${a.model}'s work on ${a.branch}`
         + `${merge ? ` and merges it into ${this.card.base_branch}` : ""}.`];
+      if (shown) lines.push(`What lands is now shown in the Diff tab: ${landingSummary(shown)}.`);
       if (failing) lines.unshift(`${plural(failing, "check")} failed on this attempt (${checksText(a.checks)}).`);
       if (others.length) {
         lines.push(`The other ${plural(others.length, "attempt")} (${others.map((x) => x.model).join(", ")}) `
@@ -441,7 +479,8 @@ export class CardView {
       }
       const verb = merge ? "Approve and merge" : "Approve";
       const ok = await confirmDialog({
-        title: failing ? `Checks failed. ${verb} anyway?` : others.length ? `${verb} and discard the others?` : `${verb}?`,
+        title: failing ? `Checks failed. ${verb} anyway?` : others.length ? `${verb} and discard the others?`
+          : shown ? `${verb} what the Diff tab shows?` : `${verb}?`,
         text: lines.join(" "),
         confirm: failing ? `${verb} anyway` : verb, danger: Boolean(failing || others.length || merge),
       });
@@ -450,7 +489,7 @@ export class CardView {
     const body = { merge };
     const message = this.side.querySelector("#commit-message");
     if (message && message.value.trim()) body.message = message.value.trim();
-    if (this.diff && this.diffFor === a.id && this.diff.tree) body.tree = this.diff.tree;  // what the reviewer saw
+    body.tree = reviewed.tree;  // exactly what the person saw (409 with the new tree if the worktree moved since)
     await this.run(button, () => api("POST", `/v1/attempts/${encodeURIComponent(a.id)}/approve`, body), (r) => {
       let text = `Committed ${r.commit.slice(0, 12)} on ${r.branch}`;
       if (r.merge) text += `; merged into ${r.merge.branch} (${r.merge.fast_forward ? "fast-forward" : "merge commit"})`;
