@@ -80,7 +80,9 @@ def ensure_forwarder(sandbox: DockerSandbox, spec: ForwarderSpec) -> str:
         # its mount may hold a socket directory the gateway has since removed and made anew.
         existing.remove(force=True)
     if not sandbox.image_present(spec.image):
-        raise Unavailable(f"the forwarder image '{spec.image}' is not present; build it with `kilod images build`")
+        raise Unavailable(f"the forwarder image '{spec.image}' is not in the Docker engine; build it with "
+                          "`kilod images build`, or set KILOD_FORWARDER_IMAGE to an image with socat that the "
+                          "engine has (with the Helm chart's dind engine: one in docker.dind.pullImages)")
     try:
         sidecar = client.containers.run(
             spec.image,
