@@ -24,7 +24,7 @@ from tests.fake_openai import LoopbackServer
 CONTENT = "hello from the dind pod"
 MARKER = "checked-in-dind"
 USAGE_IN, USAGE_OUT = 23, 9
-SLOW_SECONDS = 20
+SLOW_SECONDS = 15
 _FILE = re.compile(r"\bwrite ([A-Za-z0-9_.-]+)")
 
 
@@ -73,7 +73,9 @@ class FakeResponses(LoopbackServer):
             if name.startswith("slow"):
                 command = f"sleep {SLOW_SECONDS} && {command}"
             return {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "exec_command",
-                    "arguments": json.dumps({"cmd": command, "workdir": "/workspace"}), "status": "completed"}
+                    # Codex answers after yield_time_ms with the command still running: wait for it
+                    "arguments": json.dumps({"cmd": command, "workdir": "/workspace", "yield_time_ms": 60_000}),
+                    "status": "completed"}
         return {"type": "message", "id": "msg_2", "status": "completed", "role": "assistant",
                 "content": [{"type": "output_text", "text": f"Wrote {name}.", "annotations": []}]}
 

@@ -239,4 +239,6 @@ def test_the_daemon_container_killed_mid_run_and_restarted_reattaches_to_the_age
     assert sum(m.startswith("started codex") for m in logs) == 1, logs
     assert any(m.startswith("re-attaching to codex") for m in logs), logs
     assert [e["payload"]["to"] for e in events if e["kind"] == "state"].count("review") == 1
+    outputs = [e["payload"].get("output", "") for e in events if e["kind"] == "tool_result"]
+    assert sum(MARKER in output for output in outputs) == 1, outputs   # the command ran to its end, once
     assert CONTENT in json.dumps(rig.client.request("GET", f"/v1/attempts/{attempt_id}/diff"))
