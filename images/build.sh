@@ -6,8 +6,10 @@
 # first: debootstrap from the apt mirror this machine is already configured with,
 # then `docker import`. Nothing here names a mirror host.
 #
-# Usage: images/build.sh [sandbox|daemon|proxy ...]    (default: sandbox)
+# Usage: images/build.sh [sandbox|daemon|proxy|dind ...]    (default: sandbox)
 # Env:   KILOD_SANDBOX_IMAGE (default kilod/sandbox), KILOD_PROXY_IMAGE (default kilod/proxy),
+#        KILOD_DAEMON_IMAGE (default kilod/daemon), KILOD_DIND_IMAGE (default kilod/dind: the Helm
+#        chart's Docker-in-Docker engine from Debian's docker.io, where docker:dind cannot be pulled),
 #        KILOD_BASE_IMAGE (default debian:bookworm-slim), KILOD_APT_MIRROR (override the detected mirror),
 #        KILOD_IMAGE_FORCE=1 (rebuild even when the image is up to date).
 set -euo pipefail
@@ -87,7 +89,8 @@ build_one() {
         sandbox) context="$here/sandbox"; tag=${KILOD_SANDBOX_IMAGE:-kilod/sandbox} ;;
         daemon)  context="$repo_root"; tag=${KILOD_DAEMON_IMAGE:-kilod/daemon} ;;
         proxy)   context="$here/proxy"; tag=${KILOD_PROXY_IMAGE:-kilod/proxy} ;;
-        *) die "unknown image '$name' (known: sandbox, daemon, proxy)" ;;
+        dind)    context="$here/dind"; tag=${KILOD_DIND_IMAGE:-kilod/dind} ;;
+        *) die "unknown image '$name' (known: sandbox, daemon, proxy, dind)" ;;
     esac
     if [ "$name" = daemon ]; then
         source_hash=$(cd "$repo_root" && cat Dockerfile pyproject.toml $(find daemon cli -type f -name '*.py' -o -type f -path '*/web/*' | sort) 2>/dev/null | sha256sum | cut -c1-16)

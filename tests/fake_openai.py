@@ -54,9 +54,13 @@ def text_response(model: str, turn: int, content: str) -> dict[str, Any]:
 
 
 class LoopbackServer:
-    """An aiohttp app on 127.0.0.1 (a free port) in its own thread, for `with`: subclasses add their routes."""
+    """An aiohttp app on 127.0.0.1 (a free port) in its own thread, for `with`: subclasses add their routes.
 
-    def __init__(self) -> None:
+    `host` binds another local address instead (e.g. a Docker network's gateway, for containers).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -72,7 +76,7 @@ class LoopbackServer:
         self.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         self._loop.run_until_complete(site.start())
         server: Any = site._server  # aiohttp keeps the listening server private
         self.port = server.sockets[0].getsockname()[1]

@@ -8,7 +8,7 @@ import os
 from kilod_cli.verbs import Subparsers, add_json_option, client_for
 
 # Kept here, not imported from images.py, so that building the parser loads nothing extra.
-IMAGE_TARGETS = ("sandbox", "daemon", "proxy")
+IMAGE_TARGETS = ("sandbox", "daemon", "proxy", "dind")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -80,7 +80,8 @@ def register(verbs: Subparsers, common: argparse.ArgumentParser) -> None:
     build = image_verbs.add_parser("build", help="build images (cheap when up to date)",
                                    description="Build kilod's images with images/build.sh.")
     build.add_argument("targets", nargs="*", type=image_target, metavar="IMAGE",
-                       help="sandbox (default), daemon and/or proxy (the egress proxy)")
+                       help="sandbox (default), daemon, proxy (the egress proxy) and/or dind "
+                            "(the Helm chart's Docker-in-Docker engine)")
     build.set_defaults(handler=cmd_images_build)
     for name, help_text in (("list", "images kilod built (repositories' and its own)"),
                             ("prune", "remove repositories' images no container uses")):

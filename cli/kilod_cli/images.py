@@ -13,7 +13,7 @@ import kilod
 from kilod.paths import socket_path
 from kilod_cli.client import Client, CliError
 
-IMAGE_TARGETS = ("sandbox", "daemon", "proxy")
+IMAGE_TARGETS = ("sandbox", "daemon", "proxy", "dind")
 EXIT_INTERRUPTED = 130
 
 

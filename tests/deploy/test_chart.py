@@ -334,6 +334,18 @@ def test_offline_renders_keep_one_token_with_a_seed() -> None:
     assert token_of(other_release) != token_of(seeded_a)
 
 
+def test_the_forwarder_image_is_the_sandbox_image_unless_set() -> None:
+    """The gateway's forwarder sidecar runs in the chart's engine, which has the images it was told
+    to pull: by default the sandbox image's (registry) name, never kilod's built-in default."""
+    registry = "registry.example.com/kilod/sandbox:1"
+    default, own, proxy = render_docs({"settings": {"sandboxImage": registry}},
+                                      {"settings": {"sandboxImage": registry, "forwarderImage": "fw:2"}},
+                                      {"settings": {"proxyImage": "registry.example.com/kilod/proxy:1"}})
+    assert settings_configmap(default)["data"]["KILOD_FORWARDER_IMAGE"] == registry
+    assert settings_configmap(own)["data"]["KILOD_FORWARDER_IMAGE"] == "fw:2"
+    assert settings_configmap(proxy)["data"]["KILOD_PROXY_IMAGE"] == "registry.example.com/kilod/proxy:1"
+
+
 def helm_test_pod(docs: list[dict[str, Any]]) -> dict[str, Any]:
     [pod] = [d for d in by_kind(docs, "Pod") if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
     return pod

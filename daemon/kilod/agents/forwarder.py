@@ -16,7 +16,9 @@ The sidecar is the existing tool socat in kilod's own sandbox image, hardened li
 attempt container (no capabilities, no new privileges, read-only root, small limits),
 labelled like it (the reconciler removes it with its attempt) and named
 `kilod-<attempt>-gateway`. A namespace dies with its container: when the attempt
-container was re-created or restarted, the sidecar is replaced.
+container was re-created or restarted, the sidecar is replaced. While the daemon is down (a
+kill -9, a pod's container restart) a connection waits for the socket to come back, and the
+next daemon keeps that sidecar, so the agent's call goes on rather than failing.
 
 Blocking (docker-py): call from a thread.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import docker.errors
@@ -40,6 +43,7 @@ SOCKET_DIR = "/run/kilod-gateway"   # where the attempt's gateway socket directo
 LABEL_ROLE = "kilod.role"
 LABEL_TARGET = "kilod.forwards-to"
 BASE_URL = f"http://127.0.0.1:{PORT}"
+RECONNECT_SECONDS = 120             # how long a connection waits for the gateway's socket (a daemon restart)
 
 
 def forwarder_name(attempt_id: str) -> str:
@@ -59,12 +63,37 @@ class ForwarderSpec:
 
 
 def command(socket_name: str) -> list[str]:
+    # retry: while the daemon restarts (a kill -9, a pod's container restart) nobody listens on the
+    # socket; a connection waits for it instead of failing, so the agent's call simply takes longer
     return ["socat", f"TCP-LISTEN:{PORT},bind=127.0.0.1,reuseaddr,fork",
-            f"UNIX-CONNECT:{SOCKET_DIR}/{socket_name}"]
+            f"UNIX-CONNECT:{SOCKET_DIR}/{socket_name},retry={RECONNECT_SECONDS},interval=1"]
+
+
+def _started(container: Container) -> datetime:
+    """When the container last started (Docker gives nanoseconds; Python parses microseconds)."""
+    stamp = str(container.attrs["State"]["StartedAt"]).rstrip("Z")
+    whole, _, fraction = stamp.partition(".")
+    return datetime.fromisoformat(whole).replace(tzinfo=UTC) + timedelta(microseconds=int((fraction + "000000")[:6]))
+
+
+def _still_serves(sidecar: Container, target: Container, spec: ForwarderSpec) -> bool:
+    """A sidecar left by a daemon that was killed is kept when it still bridges this attempt: running,
+    in the namespace of the container as it runs now (started after it), and seeing the socket the
+    gateway just made (the directory was kept). Replacing it would cut the agent's call it holds."""
+    if sidecar.status != "running" or target.status != "running":
+        return False
+    if (sidecar.labels or {}).get(LABEL_TARGET) != str(target.id) or _started(sidecar) < _started(target):
+        return False
+    try:
+        probe = sidecar.exec_run(["test", "-S", f"{SOCKET_DIR}/{spec.socket.name}"], user=f"{spec.uid}:{spec.gid}")
+    except docker.errors.APIError:
+        return False
+    return probe.exit_code == 0
 
 
 def ensure_forwarder(sandbox: DockerSandbox, spec: ForwarderSpec) -> str:
-    """Start the sidecar for this attempt container (replacing an earlier one); returns its id."""
+    """Start the sidecar for this attempt container (replacing an earlier one that no longer bridges
+    it); returns its id."""
     client = sandbox.client
     name = forwarder_name(spec.attempt_id)
     try:
@@ -76,11 +105,15 @@ def ensure_forwarder(sandbox: DockerSandbox, spec: ForwarderSpec) -> str:
         labels = existing.labels or {}
         if labels.get(LABEL_ATTEMPT) != spec.attempt_id or labels.get(LABEL_INSTANCE) != spec.instance:
             raise Conflict(f"a container named {name} exists but is not this attempt's; remove it by hand")
-        # Always a new one: the old one's namespace may have died with a re-created container, and
+        if _still_serves(existing, target, spec):
+            return str(existing.id)
+        # Otherwise a new one: the old one's namespace may have died with a re-created container, and
         # its mount may hold a socket directory the gateway has since removed and made anew.
         existing.remove(force=True)
     if not sandbox.image_present(spec.image):
-        raise Unavailable(f"the forwarder image '{spec.image}' is not present; build it with `kilod images build`")
+        raise Unavailable(f"the forwarder image '{spec.image}' is not in the Docker engine; build it with "
+                          "`kilod images build`, or set KILOD_FORWARDER_IMAGE to an image with socat that the "
+                          "engine has (with the Helm chart's dind engine: one in docker.dind.pullImages)")
     try:
         sidecar = client.containers.run(
             spec.image,
