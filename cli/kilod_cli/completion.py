@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kilod_cli.client import Client, CliError
+from kilod_cli.host_verbs import IMAGE_TARGETS
 from kilod_cli.verbs import EXIT_OK, Subparsers, add_socket_option
 
 SHELLS = ("bash", "zsh", "fish")
 LIST_KINDS = ("cards", "attempts", "ids", "states")
 LIST_TIMEOUT_SECONDS = 1.0
 # What a positional argument completes to, by its metavar; an option's value, by its dest.
-POSITIONAL_KINDS = {"ATTEMPT": "attempts", "CARD": "cards", "CARD_OR_ATTEMPT": "ids", "IMAGE": "words:sandbox daemon",
+POSITIONAL_KINDS = {"ATTEMPT": "attempts", "CARD": "cards", "CARD_OR_ATTEMPT": "ids",
+                    "IMAGE": "words:" + " ".join(IMAGE_TARGETS),
                     "SHELL": "words:" + " ".join(SHELLS), "KIND": "words:" + " ".join(LIST_KINDS)}
 VALUE_KINDS = {"socket": "file", "repo": "dir", "repos": "dir", "states": "states"}
 

@@ -67,7 +67,7 @@ def test_bash_completes_verbs_and_options(cli: CliEnv, on_path: dict[str, str]) 
     assert bash_complete(cli, on_path, "ctl", "delete", "--y") == ["--yes"]
     assert bash_complete(cli, on_path, "--socket", "/x", "ctl", "bo") == ["board"]  # an option's value skipped
     assert bash_complete(cli, on_path, "ctl", "board", "--s") == ["--socket", "--state"]
-    assert bash_complete(cli, on_path, "images", "build", "") == ["sandbox", "daemon"]
+    assert bash_complete(cli, on_path, "images", "build", "") == ["sandbox", "daemon", "proxy", "dind"]
 
 
 def test_bash_asks_the_daemon_for_ids_and_states(cli: CliEnv, on_path: dict[str, str],
