@@ -65,10 +65,15 @@ class Interpreter:
         return f"python3 {self.version} at {self.path} ({self.libc})"
 
 
-def _interpreter_of(installed: Installed) -> Interpreter | None:
-    if installed.interpreter is None or installed.python is None or installed.libc is None:
-        return None  # an install made before interpreters were recorded: known only by its image's name
-    return Interpreter(installed.interpreter, installed.python, installed.libc, True)
+def _interpreter_of(data_dir: Path, installed: Installed) -> Interpreter | None:
+    if installed.interpreter is not None and installed.python is not None and installed.libc is not None:
+        return Interpreter(installed.interpreter, installed.python, installed.libc, True)
+    if installed.image is None:
+        return None
+    try:  # an install made before interpreters were recorded: ask the image it was built with
+        return probe(data_dir, installed.image)
+    except InstallError:
+        return None
 
 
 def image_id(image: str) -> str:
@@ -142,7 +147,7 @@ def for_image(data_dir: Path, name: str, image: str, repo: str | None = None) ->
     if installed.image == image:
         return installed
     interpreter = _usable(image, spec, probe(data_dir, image))
-    first = _interpreter_of(installed)
+    first = _interpreter_of(data_dir, installed)
     if first is not None and first.key == interpreter.key:
         return installed
     for folder in (_folder(data_dir, spec, installed.version, interpreter.key, None),
