@@ -175,8 +175,8 @@ class RepoTrust:
                           field="sha256", content=view["content"], current_sha256=view["sha256"])
         if sha256.lower() != view["sha256"]:
             shown = ", ".join(f["path"] for f in view["files"] if f["exists"])
-            raise Conflict(f"the sandbox files ({shown}) or their build context at {base} are not what was shown "
-                           f"(together they are now sha256 {view['sha256']}); review them again",
+            raise Conflict(f"the sandbox files ({shown}) changed since they were shown (together, with what their "
+                           f"Dockerfiles copy, they are now sha256 {view['sha256']} at {base}); review them again",
                            current_sha256=view["sha256"], content=view["content"], files=view["files"])
         self.store.trust_settings(view["repo"], FILE_NAME, view["sha256"])
         return self.view(repo, base)
