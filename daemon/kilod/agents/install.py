@@ -156,9 +156,13 @@ def install(name: str, data_dir: Path, version: str | None = None, image: str | 
             made = replace(made, path=str(target))
             (staging / MANIFEST).write_text(json.dumps(made.to_json(), indent=2) + "\n")
             os.chmod(staging, 0o755)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
+            if target.exists() and not force:
+                # another install of this version finished meanwhile: keep it (attempts may run it now)
+                say(f"{spec.name} {spec.version} was installed meanwhile at {target}; keeping that one")
+            else:
+                if target.exists():
+                    shutil.rmtree(target)
+                staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     _point(base, spec.version)
