@@ -20,17 +20,18 @@ from kilod.git.runner import SAFE_ENV, TIED_TO_DAEMON, git_command, run
 LINK_MODE = "120000"
 
 
-def _entry(repo: RepoPaths, commit: str, path: str) -> tuple[str, str, str] | None:
-    """(mode, type, object id) of `path` in the commit's tree; None when absent."""
-    found = run("ls-tree", "-z", "--full-tree", commit, "--", path, git_dir=repo.common_dir)
-    line = found.stdout.split("\0", 1)[0]
-    if not line:
-        return None
-    meta, _, name = line.partition("\t")
-    if name != path:
-        return None
-    mode, kind, oid = meta.split(" ")
-    return mode, kind, oid
+def _entries(repo: RepoPaths, commit: str, paths: list[str]) -> dict[str, tuple[str, str, str]]:
+    """(mode, type, object id) of each of `paths` present in the commit's tree, in one `ls-tree`."""
+    if not paths:
+        return {}
+    found = run("ls-tree", "-z", "--full-tree", commit, "--", *paths, git_dir=repo.common_dir)
+    entries = {}
+    for line in found.stdout.split("\0"):
+        meta, _, name = line.partition("\t")
+        if name in paths:
+            mode, kind, oid = meta.split(" ")
+            entries[name] = (mode, kind, oid)
+    return entries
 
 
 def _blob_head(repo: RepoPaths, oid: str, limit: int) -> bytes:
@@ -46,14 +47,16 @@ def _blob_head(repo: RepoPaths, oid: str, limit: int) -> bytes:
 
 def write_out(repo: RepoPaths, commit: str, paths: list[str], into: Path, limit: int) -> None:
     """Each of `paths` (relative, '/'-separated) of `commit` under `into`, as the commit's tree has it."""
-    for relative in paths:
-        parts = PurePosixPath(relative).parts
-        if not parts or any(p in ("..", "") for p in parts) or PurePosixPath(relative).is_absolute():
-            continue
+    wanted = [PurePosixPath(p).parts for p in paths if not PurePosixPath(p).is_absolute()]
+    wanted = [parts for parts in wanted if parts and not any(p in ("..", "") for p in parts)]
+    entries: dict[str, tuple[str, str, str]] = {}
+    # one `ls-tree` per depth: given a folder and a path in it at once, git lists the folder only
+    for depth in range(1, max((len(parts) for parts in wanted), default=0) + 1):
+        entries.update(_entries(repo, commit, sorted({"/".join(p[:depth]) for p in wanted if len(p) >= depth})))
+    for parts in wanted:
         for depth in range(1, len(parts) + 1):
-            prefix = "/".join(parts[:depth])
             target = into.joinpath(*parts[:depth])
-            entry = _entry(repo, commit, prefix)
+            entry = entries.get("/".join(parts[:depth]))
             if entry is None:
                 break
             mode, kind, oid = entry
@@ -65,7 +68,7 @@ def write_out(repo: RepoPaths, commit: str, paths: list[str], into: Path, limit:
             if kind == "tree":
                 target.mkdir(parents=True, exist_ok=True)
                 continue
-            if kind == "blob" and depth == len(parts):
+            if kind == "blob" and depth == len(parts) and not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(_blob_head(repo, oid, limit))
             break   # a blob on the way, or a submodule: nothing below it
