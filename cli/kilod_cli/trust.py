@@ -2,7 +2,9 @@
 
 Settings in a repository's own files that widen a sandbox (network, copy, setup, image …)
 apply only once a person trusted their content hash for that repository. The files are
-`.kilod.toml`, the devcontainer file and any Dockerfile either names, hashed together:
+`.kilod.toml`, the devcontainer file and any Dockerfile either names, and what those
+Dockerfiles COPY or ADD from their build context, all as committed at a base (default
+HEAD; a card reads its base commit, the bytes its image is built from), hashed together:
 a change to any of them needs a new trust. This verb shows every file's content (escape
 sequences made visible: a file may come from an agent, and must not be able to hide a
 line from the person reading it), then asks; the daemon trusts only the hash that was
@@ -40,6 +42,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("repo", nargs="?", default=".", help="the git repository (default: the current directory)")
     parser.add_argument("--socket", metavar="PATH", default=argparse.SUPPRESS,
                         help="the daemon's unix socket (default: $KILOD_SOCKET or <data dir>/kilod.sock)")
+    parser.add_argument("--base", metavar="REF", default="HEAD",
+                        help="the branch or commit whose files to show and trust (default HEAD; cards on "
+                             "another base read that base's files)")
     parser.add_argument("-y", "--yes", action="store_true", help="trust what is shown without asking")
     parser.add_argument("--revoke", action="store_true",
                         help="forget every trust given to this repository's sandbox files")
@@ -63,7 +68,11 @@ def show(view: dict[str, Any]) -> None:
         print("-" * 60, file=sys.stderr)
         if file.get("error"):
             print(f"error: {visible(str(file['error']))}", file=sys.stderr)
-    print(f"all of the above together: sha256 {view['sha256']}", file=sys.stderr)
+    for item in view.get("inputs") or []:   # copied into the image from the build context: covered by id
+        print(f"copied into the image: {visible(str(item['path']))}  git object {item['id'] or '(absent)'}",
+              file=sys.stderr)
+    print(f"all of the above together (at commit {str(view.get('base', ''))[:12]}): sha256 {view['sha256']}",
+          file=sys.stderr)
     if view.get("error") and view["error"] not in {f.get("error") for f in view.get("files") or []}:
         print(f"error: {visible(str(view['error']))}", file=sys.stderr)
     widening = view.get("widening") or []
@@ -83,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     socket = getattr(args, "socket", None)
     client = Client(Path(socket) if socket else socket_path())
     repo = str(Path(args.repo).expanduser().resolve())
-    query = f"/v1/repos/trust?repo={quote(repo, safe='')}"
+    query = f"/v1/repos/trust?repo={quote(repo, safe='')}&base={quote(args.base, safe='')}"
     if args.revoke:
         result = client.request("DELETE", query)
         if args.json:
@@ -118,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
             print("not trusted", file=sys.stderr)
             return EXIT_FAILURE
     # the hash of what was shown: if the file changed meanwhile the daemon refuses (409)
-    trusted = client.post("/v1/repos/trust", {"repo": repo, "sha256": view["sha256"]})
+    trusted = client.post("/v1/repos/trust", {"repo": repo, "sha256": view["sha256"],
+                                              "base": view.get("base") or args.base})
     if args.json:
         print(json.dumps(trusted, indent=2))
     else:

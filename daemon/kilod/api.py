@@ -105,6 +105,11 @@ def _repo_query(request: web.Request) -> str:
     return repo
 
 
+def _base_query(request: web.Request) -> str:
+    """`?base=REF`: the commit whose sandbox files to show (HEAD unless named), as a card's base is read."""
+    return request.query.get("base") or "HEAD"
+
+
 @dataclass(frozen=True)
 class Services:
     """What the routes call: one object per job."""
@@ -290,14 +295,14 @@ class Api:
         return web.json_response(await self.commands.shell_target(request.match_info["attempt_id"]))
 
     async def get_trust(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.cards.trust.view_of(_repo_query(request)))
+        return web.json_response(await self.cards.trust.view_of(_repo_query(request), _base_query(request)))
 
     async def post_trust(self, request: web.Request) -> web.Response:
         choice = parse(TrustRequest, await read_json(request))
-        return web.json_response(await self.cards.trust.trust_of(choice.repo, choice.sha256))
+        return web.json_response(await self.cards.trust.trust_of(choice.repo, choice.sha256, choice.base))
 
     async def delete_trust(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.cards.trust.revoke_of(_repo_query(request)))
+        return web.json_response(await self.cards.trust.revoke_of(_repo_query(request), _base_query(request)))
 
     async def attempt_events(self, request: web.Request) -> web.StreamResponse:
         attempt_id = request.match_info["attempt_id"]

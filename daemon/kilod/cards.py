@@ -23,10 +23,12 @@ from kilod.domain import Card, EventKind, new_card_id, now, queued_attempt
 from kilod.environments.devcontainer import apply_trusted as with_devcontainer
 from kilod.errors import Invalid
 from kilod.events import EventLog
+from kilod.git.paths import RepoPaths
 from kilod.git.repository import Repositories
-from kilod.repo_settings import parse_override
+from kilod.repo_settings import RepoSettings, parse_override
 from kilod.store import Store
-from kilod.trust import RepoTrust, decide, read_settings_file, sandbox_files
+from kilod.trust import RepoTrust, SettingsSource, decide
+from kilod.trust_files import at_commit, commit_files
 
 MAX_ATTEMPTS_PER_CARD = 16
 
@@ -85,6 +87,20 @@ class Cards:
         self.trust = RepoTrust(store, repositories)
         self.disk = DiskGuard(settings.data_dir, settings.min_free_bytes)
 
+    def _settings_at(self, repo: RepoPaths, commit: str, override: RepoSettings | None, typed: frozenset[str]
+                     ) -> tuple[RepoSettings, SettingsSource]:
+        """The card's settings from its base commit's sandbox files: the bytes its image is built from.
+
+        Trust is about every file that configures the sandbox (.kilod.toml, devcontainer,
+        Dockerfiles) and the build contexts, all as committed, never the checkout's.
+        """
+        with commit_files(repo, commit) as root:
+            settings_file, files = at_commit(repo, commit, root)
+            from_file, source = decide(settings_file, self.trust.is_trusted(repo.path, files), str(repo.path),
+                                       typed, files)
+            merged = from_file.merged(override)  # what the person typed is trusted
+            return with_devcontainer(root, merged, source, repo.path), source
+
     async def create_card(self, request: NewCard) -> dict[str, Any]:
         self.disk.check_floor("a new card")  # 503 before the disk is full, not a crash once it is
         repo = await self.repositories.open(request.repo)
@@ -96,16 +112,10 @@ class Cards:
             require_agent(self.settings.data_dir, agent)
         models = [m for _, m in plan]
         override = parse_override(request.settings) if request.settings is not None else None
-        settings_file = await asyncio.to_thread(read_settings_file, repo.path)
-        # trust is about every file that configures the sandbox (.kilod.toml, devcontainer, Dockerfiles)
-        files = await asyncio.to_thread(sandbox_files, repo.path, settings_file)
         typed = frozenset(override.model_dump(by_alias=True, exclude_unset=True)) if override else frozenset()
         if request.network is not None:
             typed |= {"network"}
-        from_file, source = decide(settings_file, self.trust.is_trusted(repo.path, files), str(repo.path),
-                                   typed, files)
-        repo_settings = from_file.merged(override)  # what the person typed is trusted
-        repo_settings = await asyncio.to_thread(with_devcontainer, repo.path, repo_settings, source)
+        repo_settings, source = await asyncio.to_thread(self._settings_at, repo.paths, base_commit, override, typed)
         for model in dict.fromkeys(models):
             await self.models.validate(model)
         if request.network is not None:

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from kilod.environments.allowlist import normalise
+from kilod.environments.subnets import parse_pool
 from kilod.paths import config_file, default_data_dir
 
 # A root daemon must not hand root to its sandboxes: they run as this id instead.
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     network: bool | list[str] = Field(False, description="sandbox network unless a card or .kilod.toml says "
                                                          "otherwise: true, false or a JSON list of allowed hosts")
     proxy_image: str = Field("kilod/proxy", description="image of the egress proxy (tinyproxy) for allowlists")
+    egress_subnets: str = Field(
+        "172.31.240.0/20", description="IPv4 pool each allowlisted attempt's internal network gets a /28 of "
+                                       "(a /20: 256 at once; Docker's own pools hold ~30 networks)")
     extra_ca_certs: Path | None = Field(
         None, description="PEM file of extra CA certificates (a TLS-inspecting proxy's) every sandbox trusts")
     gc_idle_after: float = Field(3 * 86400, ge=0, description="seconds an attempt may rest (Review, failed, "
@@ -98,6 +102,11 @@ class Settings(BaseSettings):
     @classmethod
     def _allowlist(cls, value: bool | list[str]) -> bool | list[str]:
         return normalise(value) if isinstance(value, list) else value
+
+    @field_validator("egress_subnets")
+    @classmethod
+    def _pool(cls, value: str) -> str:
+        return str(parse_pool(value))
 
     @field_validator("instance")
     @classmethod

@@ -63,6 +63,7 @@ class Step(StrEnum):
 
     WORKTREE = "worktree"
     IMAGE = "image"  # the repository's own sandbox image: pulled or built (kilod.environments)
+    INSTALL = "install"  # an agent CLI for that image: a Python agent's venv for its python3 (kilod.agents.venvs)
     CONTAINER = "container"
     SETUP = "setup"
     AGENT = "agent"

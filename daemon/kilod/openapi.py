@@ -39,6 +39,8 @@ _ATTEMPT = {"name": "attempt_id", "in": "path", "required": True, "schema": {"ty
 _CARD = {"name": "card_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _REPO = {"name": "repo", "in": "query", "required": True, "schema": {"type": "string"},
          "description": "absolute path of the repository"}
+_BASE = {"name": "base", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "the commit or branch whose sandbox files to read (default HEAD)"}
 _AFTER = {"name": "after", "in": "query", "schema": {"type": "integer"}, "required": False}
 _OBJECT: Schema = {"type": "object"}
 
@@ -136,14 +138,15 @@ OPENAPI: dict[str, Any] = {
                                    "responses": {"201": _json(_OBJECT), **_ERRORS}}},
         "/v1/repos/trust": {
             "get": {"summary": "a repository's sandbox files (.kilod.toml, devcontainer, the Dockerfiles they "
-                               "name) as they are now: each file's content, their combined sha256, trusted or "
-                               "not, which keys widen the sandbox", "parameters": [_REPO],
+                               "name) as committed at `base` (default HEAD; cards read their base commit the "
+                               "same way): each file's content, the build contexts' tree ids, their combined "
+                               "sha256, trusted or not, which keys widen the sandbox", "parameters": [_REPO, _BASE],
                     "responses": {"200": _json(ref("Trust")), **_ERRORS}},
             "post": {"summary": "trust the files' current content for the repository; sha256 must name the "
                                 "combined hash shown (400 without it, 409 if any file changed since)",
                      "requestBody": _body("TrustRequest"), "responses": {"200": _json(ref("Trust")), **_ERRORS}},
             "delete": {"summary": "forget every trusted hash of the repository's sandbox files",
-                       "parameters": [_REPO], "responses": {"200": _json(ref("Trust")), **_ERRORS}},
+                       "parameters": [_REPO, _BASE], "responses": {"200": _json(ref("Trust")), **_ERRORS}},
         },
         "/v1/events": {"get": {"summary": "every attempt's events (global ids); SSE follows live",
                                "parameters": [_AFTER], "responses": {"200": _EVENTS}}},

@@ -137,7 +137,9 @@ _TRUST = _object({"repo": STRING, "file": STRING, "exists": BOOL, "content": nul
                   "sha256": nullable(STRING), "files": {"type": "array", "items": _SANDBOX_FILE},
                   "trusted": BOOL, "widening": {"type": "array", "items": STRING},
                   "settings": nullable({"type": "object"}), "error": nullable(STRING),
-                  "trusted_hashes": {"type": "array", "items": _object({"sha256": STRING, "trusted_at": NUMBER})}})
+                  "trusted_hashes": {"type": "array", "items": _object({"sha256": STRING, "trusted_at": NUMBER})}},
+                 {"base": STRING,
+                  "inputs": {"type": "array", "items": _object({"path": STRING, "id": nullable(STRING)})}})
 _ERROR = _object({"error": _object({"status": INT, "message": STRING}, {"reason": STRING})})
 
 

@@ -137,7 +137,7 @@ def test_meta_serves_every_constant_clients_need() -> None:
     assert served["columns"] == [{"id": "todo", "title": "To Do"}, {"id": "doing", "title": "Doing"},
                                  {"id": "review", "title": "Review"}, {"id": "done", "title": "Done"},
                                  {"id": "closed", "title": "Closed"}]
-    assert served["steps"] == ["worktree", "image", "container", "setup", "agent", "checks", "review"]
+    assert served["steps"] == ["worktree", "image", "install", "container", "setup", "agent", "checks", "review"]
     assert set(served["event_kinds"]) == {"state", "message", "tool_call", "tool_result", "log", "check", "output"}
 
 

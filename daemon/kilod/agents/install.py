@@ -7,13 +7,16 @@ Layout (the daemon mounts `<version>/` read-only at /opt/kilod/agents/<name> in 
                                         is used without asking the index, so CI and offline
                                         machines install from it
     <cache>/pip/                        pip's cache for the Python agents' venvs
+    <cache>/wheelhouse/<project>-<ver>/ every wheel a Python agent's venv needed: a later venv
+                                        (another interpreter, a reinstall) skips the index
     <data_dir>/agents/<name>/<version>/ the extracted executable (or venv) + kilod-agent.json
     <data_dir>/agents/<name>/current    the version attempts use
 
 Binary agents (Claude Code, Codex) are extracted from their wheel. Python agents (aider,
 mini-swe-agent) get a venv built by the sandbox image's own python3, in a throwaway
 container of that image, at the very path it is mounted at later, so its scripts'
-shebangs resolve in the attempt's container. Stdlib only (the CLI imports this): pip and
+shebangs resolve in the attempt's container; images with another python3 get their own
+(kilod.agents.venvs). Stdlib only (the CLI imports this): pip and
 docker run as child processes, their progress shown as they print it.
 """
 
@@ -57,6 +60,8 @@ class Installed:
     wheel: str | None = None
     image: str | None = None     # python agents: the image whose python3 built the venv
     python: str | None = None    # … and that python's version
+    interpreter: str | None = None   # … its real path (the venv's links point there)
+    libc: str | None = None          # … and its C library (compiled wheels need it)
     current: bool = False
 
     def to_json(self) -> dict[str, object]:
@@ -127,8 +132,19 @@ def install(name: str, data_dir: Path, version: str | None = None, image: str | 
     base = agents_root(data_dir) / spec.name
     target = base / spec.version
     existing = _read_manifest(target)
-    if existing is not None and not force and (spec.kind == "binary" or image in (None, existing.image)):
+    other_image = existing is not None and spec.kind == "python" and image not in (None, existing.image)
+    if existing is not None and not force and not other_image:
         say(f"{spec.name} {spec.version} is already installed at {target}")
+    elif existing is not None and not force:
+        # another image: its own venv only if its python3 differs (kilod.agents.venvs), the first one stays
+        from kilod.agents.venvs import ensure
+
+        _point(base, spec.version)
+        assert image is not None
+        made, built = ensure(data_dir, spec.name, image, trusted_image=True, ca_bundle=ca_bundle, say=say)
+        if not built:
+            say(f"{spec.name} {spec.version} is already installed for {image}'s python3 at {made.path}")
+        return replace(made, current=True)
     else:
         base.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{spec.version}-", dir=base))
@@ -136,22 +152,31 @@ def install(name: str, data_dir: Path, version: str | None = None, image: str | 
             if spec.kind == "binary":
                 made = _install_binary(spec, staging, say)
             else:
-                made = _install_python(spec, staging, image or _default_image(), ca_bundle, say)
+                made = build_venv(spec, staging, image or _default_image(), ca_bundle, say)
             made = replace(made, path=str(target))
             (staging / MANIFEST).write_text(json.dumps(made.to_json(), indent=2) + "\n")
             os.chmod(staging, 0o755)
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
+            if target.exists() and not force:
+                # another install of this version finished meanwhile: keep it (attempts may run it now)
+                say(f"{spec.name} {spec.version} was installed meanwhile at {target}; keeping that one")
+            else:
+                if target.exists():
+                    shutil.rmtree(target)
+                staging.rename(target)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    pointer = base / ".current.tmp"
-    pointer.write_text(spec.version + "\n")
-    pointer.replace(base / "current")
+    _point(base, spec.version)
     installed = current(data_dir, spec.name)
     assert installed is not None
     say(f"{spec.name} {spec.version} ready ({installed.size / 1e6:.0f} MB) at {target}")
     return installed
+
+
+def _point(base: Path, version: str) -> None:
+    """Make `version` the one attempts use (an atomic rename)."""
+    pointer = base / ".current.tmp"
+    pointer.write_text(version + "\n")
+    pointer.replace(base / "current")
 
 
 def _install_binary(spec: AgentPackage, staging: Path, say: Say) -> Installed:
@@ -248,53 +273,94 @@ def _sandbox_ids() -> tuple[int, int]:
     return (SANDBOX_UID_WHEN_ROOT, SANDBOX_UID_WHEN_ROOT) if uid == 0 else (uid, os.getgid())
 
 
-def _venv_script(spec: AgentPackage) -> str:
+# what the venv build (and the interpreter probe, kilod.agents.venvs) prints last: the interpreter itself,
+# at its real path (the venv links to that path, so an image must have that very file)
+INTERPRETER_JSON = (
+    "import importlib.util, json, os, platform, sys; print(json.dumps({"
+    "'path': os.path.realpath(sys.executable), 'version': '%d.%d.%d' % sys.version_info[:3], "
+    "'libc': '-'.join(platform.libc_ver()) or 'unknown', "
+    "'venv': all(importlib.util.find_spec(m) is not None for m in ('venv', 'ensurepip'))}))")
+WHEELHOUSE = "/kilod-wheelhouse"   # <cache>/wheelhouse/<project>-<version>, shared by every interpreter
+
+
+def wheelhouse(spec: AgentPackage) -> Path:
+    """The agent's downloaded wheels (every dependency), kept once per machine so a venv for another
+    interpreter, or a reinstall, reads them instead of the index; pip picks what fits each interpreter."""
+    return cache_root() / "wheelhouse" / f"{spec.project}-{spec.version}"
+
+
+def _venv_script(spec: AgentPackage, writable: bool) -> str:
     home = spec.mounted_at()
+    pip = f"{home}/venv/bin/pip install --disable-pip-version-check --progress-bar off --no-index"
+    # download into the shared wheelhouse only from kilod's own images; a repository's image
+    # (its own python3) downloads into the throwaway container and leaves the cache as it was
+    fetched = WHEELHOUSE if writable else "/tmp/kilod-download"
     return (
         f"command -v python3 >/dev/null 2>&1 || exit {NO_PYTHON}\n"
-        f"python3 -m venv {home}/venv >&2 || exit {NO_VENV}\n"
-        f"{home}/venv/bin/pip install --disable-pip-version-check --progress-bar on '{spec.requirement}' >&2 "
-        "|| exit 1\n"
-        "python3 -c 'import sys; print(\"%d.%d.%d\" % sys.version_info[:3])'\n"
+        "PY=$(python3 -c 'import os, sys; print(os.path.realpath(sys.executable))') || exit 1\n"
+        f'"$PY" -m venv {home}/venv >&2 || exit {NO_VENV}\n'
+        "echo 'installing from the wheelhouse (no index)' >&2\n"
+        f"{pip} --find-links {WHEELHOUSE} '{spec.requirement}' >&2 || {{\n"
+        "  echo 'not all of it is in the wheelhouse: downloading' >&2\n"
+        f"  {home}/venv/bin/pip download --disable-pip-version-check --progress-bar off -d {fetched} "
+        f"'{spec.requirement}' >&2 &&\n"
+        f"  {pip} --find-links {fetched} --find-links {WHEELHOUSE} '{spec.requirement}' >&2; }} || exit 1\n"
+        f'"$PY" -c "{INTERPRETER_JSON}"\n'
     )
 
 
-def _install_python(spec: AgentPackage, staging: Path, image: str, ca_bundle: Path | None,
-                    say: Say) -> Installed:
+def build_venv(spec: AgentPackage, staging: Path, image: str, ca_bundle: Path | None, say: Say,
+               writable_cache: bool = True) -> Installed:
+    """A venv of `spec` in `staging`, built by `image`'s python3 in a throwaway container, mounted where it runs."""
     if shutil.which("docker") is None:
         raise InstallError(f"{spec.name} is a Python package: installing it needs the docker CLI, "
                            "to build its venv with the sandbox image's python3")
-    pip_cache = cache_root() / "pip"
-    pip_cache.mkdir(parents=True, exist_ok=True)
+    pip_cache, wheels = cache_root() / "pip", wheelhouse(spec)
+    for folder in (pip_cache, wheels):
+        folder.mkdir(parents=True, exist_ok=True)
     uid, gid = _sandbox_ids()
     if os.getuid() == 0:
-        for folder in (staging, pip_cache):
+        for folder in (staging, pip_cache, wheels):
             os.chown(folder, uid, gid)
+    mode = "" if writable_cache else ":ro"
     command = ["docker", "run", "--rm", "--user", f"{uid}:{gid}", "--network", "bridge",
-               "--label", "kilod.agents-install=1", "--entrypoint", "sh",
-               "-e", "HOME=/tmp", "-e", "PIP_CACHE_DIR=/kilod-pip-cache",
-               "-v", f"{staging}:{spec.mounted_at()}", "-v", f"{pip_cache}:/kilod-pip-cache"]
+               "--label", "kilod.agents-install=1", "--entrypoint", "sh", "-e", "HOME=/tmp",
+               "-v", f"{staging}:{spec.mounted_at()}", "-v", f"{wheels}:{WHEELHOUSE}{mode}"]
+    command += (["-e", "PIP_CACHE_DIR=/kilod-pip-cache", "-v", f"{pip_cache}:/kilod-pip-cache"] if writable_cache
+                else ["-e", "PIP_NO_CACHE_DIR=1"])
     bundle = ca_bundle or (Path(os.environ["KILOD_CA_BUNDLE"]) if os.environ.get("KILOD_CA_BUNDLE") else None)
     if bundle is not None:
         if not bundle.is_file():
             raise InstallError(f"CA bundle {bundle} does not exist")
         command += ["-v", f"{bundle.resolve()}:/etc/kilod-ca.pem:ro", "-e", "PIP_CERT=/etc/kilod-ca.pem",
                     "-e", "SSL_CERT_FILE=/etc/kilod-ca.pem"]
-    command += [image, "-c", _venv_script(spec)]
+    command += [image, "-c", _venv_script(spec, writable_cache)]
     say(f"building a venv with {spec.requirement} for {image}'s python3 (in a throwaway container)")
-    result = subprocess.run(command, stdout=subprocess.PIPE, text=True)
-    if result.returncode == NO_PYTHON:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          errors="replace") as process:
+        assert process.stderr is not None and process.stdout is not None
+        for line in process.stderr:   # pip's progress, line by line, as it happens
+            if line.strip():
+                say(line.rstrip())
+        out = process.stdout.read()
+    code = process.returncode
+    if code == NO_PYTHON:
         raise InstallError(f"image {image} has no python3: {spec.name} cannot run in it "
                            "(use an image with python3, or a binary agent: claude-code, codex)")
-    if result.returncode == NO_VENV:
+    if code == NO_VENV:
         raise InstallError(f"image {image}'s python3 cannot make a venv (on Debian: install python3-venv)")
-    if result.returncode != 0:
-        raise InstallError(f"installing {spec.requirement} in {image} failed (exit {result.returncode}; "
+    if code != 0:
+        raise InstallError(f"installing {spec.requirement} in {image} failed (exit {code}; "
                            "output above). Offline? With a TLS-inspecting proxy, pass --ca-bundle or set "
                            "KILOD_CA_BUNDLE.")
     entry = staging / spec.entrypoint
     if not entry.is_file():
         raise InstallError(f"{spec.requirement} installed no {spec.entrypoint}")
+    try:
+        interpreter = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise InstallError(f"building {spec.name}'s venv in {image} did not say which python3 it used") from None
     size = sum(p.stat().st_size for p in staging.rglob("*") if p.is_file() and not p.is_symlink())
     return Installed(spec.name, spec.version, spec.kind, spec.project, spec.entrypoint, "", size, time.time(),
-                     image=image, python=result.stdout.strip().splitlines()[-1] if result.stdout.strip() else None)
+                     image=image, python=str(interpreter["version"]), interpreter=str(interpreter["path"]),
+                     libc=str(interpreter["libc"]))

@@ -34,9 +34,10 @@ from kilod.agents.catalog import CATALOG, STATE_MOUNT, package
 from kilod.agents.claude_code import ClaudeCode
 from kilod.agents.codex import Codex
 from kilod.agents.forwarder import BASE_URL, ForwarderSpec, ensure_forwarder, remove_forwarder
-from kilod.agents.install import current
+from kilod.agents.install import InstallError, current
 from kilod.agents.mini_swe_agent import MiniSweAgent
 from kilod.agents.process import AgentProcess, RunFiles, run_files
+from kilod.agents.venvs import for_image
 from kilod.config import Settings
 from kilod.domain import Attempt, Card, EventKind, State
 from kilod.errors import KilodError, Unavailable
@@ -102,19 +103,21 @@ def sandbox_ids(settings: Settings) -> tuple[int, int]:
     return settings.sandbox_owner
 
 
-def agent_mounts(settings: Settings, attempt: Attempt) -> list[MountSpec]:
-    """For the attempt's container: the installed agent (read-only) and its state dir."""
+def agent_mounts(settings: Settings, attempt: Attempt, image: str, repo: str) -> list[MountSpec]:
+    """For the attempt's container in `image`: the agent's install for that image (read-only) and its state dir.
+
+    Blocking (it may ask the image for its python3 once): call from a thread.
+    """
     if attempt.agent not in CATALOG:
         return []
     spec = package(attempt.agent)
-    installed = current(settings.data_dir, attempt.agent)
-    if installed is None:
-        raise Unavailable(f"agent '{attempt.agent}' is not installed; run `kilod agents install {attempt.agent}`")
-    if installed.image is not None and installed.image != settings.sandbox_image:
-        # a venv runs only with the python3 that made it (its interpreter is a link into the image)
-        raise Unavailable(f"agent '{attempt.agent}' was installed for image {installed.image}, but attempts run "
-                          f"in {settings.sandbox_image}; run `kilod agents install {attempt.agent} --image "
-                          f"{settings.sandbox_image}`")
+    try:
+        installed = for_image(settings.data_dir, attempt.agent, image, repo)
+    except InstallError as exc:
+        raise Unavailable(str(exc)) from None
+    if installed is None:  # the pipeline's install step builds it; a container re-made later finds it
+        raise Unavailable(f"agent '{attempt.agent}' has no venv for the python3 of image {image} yet; "
+                          "retry the attempt (its install step builds one)")
     folder = state_dir(settings, attempt.id)
     owner = sandbox_ids(settings) if os.getuid() == 0 else None
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)   # the daemon's own: the agent sees only its inside

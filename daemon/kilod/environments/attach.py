@@ -21,6 +21,7 @@ from kilod.environments.caches import Caches, plan
 from kilod.environments.certificates import CaFiles, prepare
 from kilod.environments.egress import Egress
 from kilod.environments.images import Images, recipe_of
+from kilod.environments.subnets import SubnetPool, parse_pool
 from kilod.git.paths import RepoPaths
 from kilod.sandbox.base import SANDBOX_ENV, MountSpec
 
@@ -74,7 +75,9 @@ class Environments:
     @property
     def egress(self) -> Egress:
         if self._egress is None:
-            self._egress = Egress(self._client(), self.settings.proxy_image, self.settings.instance)
+            client = self._client()
+            self._egress = Egress(client, self.settings.proxy_image, self.settings.instance,
+                                  SubnetPool(client, parse_pool(self.settings.egress_subnets)))
         return self._egress
 
     @property

@@ -159,8 +159,11 @@ def _plain_file(repo: Path, relative: str) -> bool:
     return path.is_file()
 
 
-def apply_trusted(repo: Path, settings: RepoSettings, source: SettingsSource) -> RepoSettings:
+def apply_trusted(repo: Path, settings: RepoSettings, source: SettingsSource, shown: Path | None = None
+                  ) -> RepoSettings:
     """`apply` when the repository's settings are trusted; otherwise the devcontainer is noted, not used.
+
+    `repo`: where the files are (a commit's, written out); `shown`: the repository named in notes.
 
     A devcontainer builds an image (its RUN lines run in Docker) and sets setup commands:
     like `.kilod.toml`'s widening keys it waits for a person's trust (`kilod ctl trust`), which
@@ -175,7 +178,7 @@ def apply_trusted(repo: Path, settings: RepoSettings, source: SettingsSource) ->
         source["ignored"] = [*source["ignored"], found]
         files = ", ".join(source.get("files") or [found])
         note = (f"{found} not used (no image built, no containerEnv, no setup from it): the repository's "
-                f"sandbox files are not trusted; review {files} and trust them with `kilod ctl trust {repo}`")
+                f"sandbox files are not trusted; review {files} and trust them with `kilod ctl trust {shown or repo}`")
         source["note"] = f"{source['note']}; {note}" if source["note"] else note
         return settings
     return apply(repo, settings)

@@ -32,6 +32,7 @@ from kilod.environments.allowlist import (
     proxy_config,
     proxy_env,
 )
+from kilod.environments.subnets import SubnetPool
 from kilod.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -64,17 +65,18 @@ class EgressAttachment:
 
 
 class Egress:
-    def __init__(self, client: docker.DockerClient, image: str, instance: str) -> None:
+    def __init__(self, client: docker.DockerClient, image: str, instance: str, subnets: SubnetPool) -> None:
         self.client = client
         self.image = image
         self.instance = instance
+        self.subnets = subnets  # each network gets a /28 of kilod's pool, not one of Docker's ~30 defaults
 
     def _labels(self, attempt_id: str, card_id: str, role: str) -> dict[str, str]:
         return {LABEL_ATTEMPT: attempt_id, LABEL_CARD: card_id, LABEL_INSTANCE: self.instance, LABEL_ROLE: role}
 
     def ensure(self, attempt_id: str, card_id: str, allow: list[str]) -> EgressAttachment:
         """The attempt's internal network with a running proxy on it (created, adopted or restarted)."""
-        network = self._network(attempt_id, card_id)
+        network = self.ensure_network(attempt_id, card_id)
         proxy = self._proxy(attempt_id, card_id, allow, network)
         if proxy.status != "running":
             try:
@@ -83,14 +85,16 @@ class Egress:
                 raise Unavailable(f"cannot start the egress proxy {proxy.name}: {exc.explanation or exc}") from exc
         return EgressAttachment(network=str(network.name), env=proxy_env().variables())
 
-    def _network(self, attempt_id: str, card_id: str) -> Network:
+    def ensure_network(self, attempt_id: str, card_id: str) -> Network:
+        """The attempt's internal network on its own /28 (created, or adopted when it is the attempt's)."""
         name = network_name(attempt_id)
         with contextlib.suppress(docker.errors.NotFound):
             return self._owned(self.client.networks.get(name), attempt_id)
         try:
             # internal: Docker gives it no gateway, so nothing on it can route out
-            return self.client.networks.create(name, driver="bridge", internal=True, check_duplicate=True,
-                                               labels=self._labels(attempt_id, card_id, "network"))
+            return self.subnets.create(name, lambda ipam: self.client.networks.create(
+                name, driver="bridge", internal=True, check_duplicate=True, ipam=ipam,
+                labels=self._labels(attempt_id, card_id, "network")))
         except docker.errors.APIError as exc:
             if exc.status_code == 409:
                 return self._owned(self.client.networks.get(name), attempt_id)

@@ -13,10 +13,11 @@ from kilod.errors import Conflict
 from kilod.git.repository import Repository
 from kilod.pipeline.base import Outcome, Services, StepContext
 from kilod.pipeline.image import sandbox_image
-from kilod.sandbox.base import ContainerSpec
+from kilod.sandbox.base import ContainerSpec, MountSpec
 
 
-def container_spec(services: Services, attempt: Attempt, card: Card, repo: Repository) -> ContainerSpec:
+def container_spec(services: Services, attempt: Attempt, card: Card, repo: Repository,
+                   mounts: tuple[MountSpec, ...] = ()) -> ContainerSpec:
     settings = services.settings
     uid, gid = settings.sandbox_owner
     worktree = Path(attempt.worktree)
@@ -35,7 +36,7 @@ def container_spec(services: Services, attempt: Attempt, card: Card, repo: Repos
         memory_limit=settings.memory_limit,
         cpu_limit=settings.cpu_limit,
         pids_limit=settings.pids_limit,
-        mounts=tuple(agent_mounts(settings, attempt)),   # an agent CLI and its state (kilod.agents)
+        mounts=mounts,
     )
 
 
@@ -45,12 +46,14 @@ async def ensure_container(services: Services, attempt: Attempt, card: Card, rep
     worktree = Path(attempt.worktree)
     if not repo.pointer_is_intact(worktree):
         raise Conflict(f"the worktree's .git pointer at {worktree / '.git'} was changed; refusing to mount it")
-    spec = container_spec(services, attempt, card, repo)
-    if services.environments is not None:  # the repository's image, caches, CA files, egress network
-        image = await sandbox_image(services, attempt, card, repo)
+    image = await sandbox_image(services, attempt, card, repo)
+    # an agent CLI and its state (kilod.agents): a Python agent's venv for this image's python3
+    mounts = await asyncio.to_thread(agent_mounts, services.settings, attempt, image, card.repo)
+    spec = replace(container_spec(services, attempt, card, repo, tuple(mounts)), image=image)
+    if services.environments is not None:  # the repository's caches, CA files, egress network
         attached = await asyncio.to_thread(services.environments.attach, attempt.id, card.id, card.repo, image,
                                            card.settings, spec.uid, spec.gid)
-        spec = replace(spec, image=image, mounts=(*spec.mounts, *attached.mounts), env={**spec.env, **attached.env},
+        spec = replace(spec, mounts=(*spec.mounts, *attached.mounts), env={**spec.env, **attached.env},
                        network_mode=attached.network_name)
     return await asyncio.to_thread(services.sandbox.ensure, spec)
 

@@ -23,6 +23,7 @@ from kilod.pipeline.base import Outcome, PipelineStep, Services, StepContext
 from kilod.pipeline.checks import ChecksStep
 from kilod.pipeline.container import ContainerStep, ensure_container
 from kilod.pipeline.image import ImageStep
+from kilod.pipeline.install import InstallStep
 from kilod.pipeline.review import ReviewStep
 from kilod.pipeline.setup import SetupStep
 from kilod.pipeline.worktree import WorktreeStep
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 
 
 def default_steps(agents: Mapping[str, Agent] | None = None) -> tuple[PipelineStep, ...]:
-    return (WorktreeStep(), ImageStep(), ContainerStep(), SetupStep(), AgentStep(agents), ChecksStep(), ReviewStep())
+    return (WorktreeStep(), ImageStep(), InstallStep(), ContainerStep(), SetupStep(), AgentStep(agents),
+            ChecksStep(), ReviewStep())
 
 
 class Pipeline:
