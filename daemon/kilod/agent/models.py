@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kilod.agent import scripts
+from kilod.agent.prices import Prices
 from kilod.agent.retry import ModelError, RetryPolicy, map_model_error
 from kilod.errors import Invalid, Unavailable
 from kilod.metrics import Metrics
@@ -57,6 +58,7 @@ class Models:
         self._timeout = timeout
         self._metrics = metrics
         self.retry = retry or RetryPolicy()
+        self.prices = Prices()   # which models have no price, asked of litellm once (shared with the gateway)
         self._loading: asyncio.Future[Any] | None = None
         self._calls_loop: asyncio.AbstractEventLoop | None = None  # litellm's loop, in its own thread
 
@@ -245,15 +247,8 @@ class Models:
         # retries are ours (with the attempt told about each wait): none inside litellm or openai's client
         response = await litellm.acompletion(model=model, messages=messages, timeout=self._timeout,
                                              num_retries=0, max_retries=0, **extra)
-        return response, self._cost(litellm, response, model)
-
-    @staticmethod
-    def _cost(litellm: Any, response: Any, model: str) -> float | None:
-        try:
-            cost = litellm.completion_cost(completion_response=response, model=model)
-        except Exception:
-            return None
-        return float(cost) if cost is not None else None
+        return response, self.prices.cost(
+            litellm, model, lambda: litellm.completion_cost(completion_response=response, model=model))
 
 
 def cached_tokens(usage: Any) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kilod.agent.loop import Budget
+from kilod.agent.prices import Prices
 from kilod.domain import EventKind
 from kilod.events import EventLog
 from kilod.gateway.errors import BudgetSpent, GatewayError
@@ -30,8 +31,9 @@ BudgetHook = Callable[[str, str], None]   # (attempt_id, reason)
 
 class Meter:
     def __init__(self, store: Store, events: EventLog, metrics: Metrics | None = None,
-                 on_budget_spent: BudgetHook | None = None) -> None:
+                 on_budget_spent: BudgetHook | None = None, prices: Prices | None = None) -> None:
         self.store = store
+        self.prices = prices or Prices()
         self.events = events
         self.metrics = metrics
         self.on_budget_spent = on_budget_spent
@@ -104,7 +106,7 @@ class Meter:
                       seconds: float, stream: bool, error: GatewayError | None, called: bool) -> None:
         """A failed call reaches the log, and is a step if the provider answered (`called`: a stream
         started) or reported tokens."""
-        cost = cost_of(litellm, model, usage) if usage.reported else None
+        cost = cost_of(litellm, model, usage, self.prices) if usage.reported else None
         payload: dict[str, Any] = {
             "source": "gateway", "agent": agent, "model": model, "wire": str(wire), "stream": stream,
             "tokens_in": usage.tokens_in, "tokens_out": usage.tokens_out,
@@ -142,12 +144,11 @@ class Meter:
             m.cost.labels(model, agent).inc(cost)
 
 
-def cost_of(litellm: Any, model: str, usage: Usage) -> float | None:
+def cost_of(litellm: Any, model: str, usage: Usage, prices: Prices) -> float | None:
     """The call's cost from litellm's price map (cache reads/writes at their own prices), or None."""
-    try:
+    def price() -> float:
         prompt, completion = litellm.cost_per_token(
             model=model, prompt_tokens=usage.tokens_in, completion_tokens=usage.tokens_out,
             cache_read_input_tokens=usage.cache_read, cache_creation_input_tokens=usage.cache_write)
-    except Exception:
-        return None
-    return float(prompt) + float(completion)
+        return float(prompt) + float(completion)
+    return prices.cost(litellm, model, price)

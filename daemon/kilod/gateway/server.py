@@ -50,7 +50,7 @@ class Gateway:
         self.timeout = timeout
         self.model_map = dict(model_map or {})
         self.tokens = TokenBook(store)
-        self.meter = Meter(store, events, metrics, on_budget_spent)
+        self.meter = Meter(store, events, metrics, on_budget_spent, models.prices)
         self._sites: dict[str, tuple[web.AppRunner, Path]] = {}
         self._native_streaming: bool | None = None   # set on the first call, once litellm is loaded
 

@@ -8,14 +8,12 @@ more `Agent` in the mapping.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import partial
 from pathlib import Path
 from typing import Protocol
 
 from kilod.agent.loop import AgentResult, AgentRun, Budget
 from kilod.agent.prompt import Environment
 from kilod.agent.tools import ToolRunner
-from kilod.container_guard import while_container_lives
 from kilod.domain import EventKind, State, Step
 from kilod.errors import Unavailable
 from kilod.pipeline.base import Outcome, StepContext
@@ -65,8 +63,7 @@ class AgentStep:
     async def run(self, ctx: StepContext) -> Outcome:
         container_id = ctx.container()
         # a container removed under the agent fails the attempt ("container removed"), never a silent Review
-        result = await while_container_lives(self.agent_for(ctx).run(ctx),
-                                             partial(ctx.services.sandbox.is_running, container_id), container_id)
+        result = await ctx.services.containers.guard(self.agent_for(ctx).run(ctx), container_id)
         if result.paused:
             # what the agent left, so the resume can tell it what the person changed meanwhile
             left = await ctx.repo.snapshot(Path(ctx.attempt.worktree), ctx.card.base_commit)

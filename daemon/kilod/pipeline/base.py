@@ -9,10 +9,12 @@ step not yet done. Every step must be safe to run again: adopt what exists.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any, Protocol
 
 from kilod.agent.models import Models
 from kilod.config import Settings
+from kilod.container_guard import ContainerWatch
 from kilod.domain import Attempt, Card, State, Step
 from kilod.environments.attach import Environments
 from kilod.errors import Conflict
@@ -33,6 +35,11 @@ class Services:
     models: Models
     metrics: Metrics | None = None
     environments: Environments | None = None  # images, caches, CA, egress; None: kilod's sandbox image, bare
+
+    @cached_property
+    def containers(self) -> ContainerWatch:
+        """One watch over every running attempt's container (one list a second, not an inspect per attempt)."""
+        return ContainerWatch(partial(self.sandbox.running_ids, self.settings.instance), self.sandbox.is_running)
 
 
 @dataclass

@@ -129,6 +129,9 @@ class Sandbox(Protocol):
     def list_labelled(self, instance: str) -> list[SandboxInfo]:
         """Every sandbox this daemon instance labelled."""
 
+    def running_ids(self, instance: str) -> set[str]:
+        """The ids of this daemon instance's running sandboxes: one request, whatever their number."""
+
 
 def absolute(path: str) -> str:
     """Paths the agent gives are relative to the workspace unless absolute."""
