@@ -59,13 +59,13 @@ def cmd_followup(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    from kilod_cli.desk import shell
+    from kilod_cli.desk_open import shell
 
     return shell(client_for(args), args.attempt, args.host)
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from kilod_cli.desk import open_editor
+    from kilod_cli.desk_open import open_editor
 
     return open_editor(client_for(args), args.attempt)
 

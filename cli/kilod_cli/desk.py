@@ -1,5 +1,5 @@
 """The review desk from the command line: diff, comments, approve and merge, discard, cancel,
-retry, a shell in the sandbox (or on the host), the worktree in an editor.
+retry, follow up (a shell and an editor on the worktree: desk_open.py).
 
 Standard library only at import time; rich and pygments load only to draw a diff for a
 person. Data goes to stdout, messages to stderr; failures raise `CliError`.
@@ -7,7 +7,6 @@ person. Data goes to stdout, messages to stderr; failures raise `CliError`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shlex
@@ -15,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from kilod_cli.client import ApiError, Client, CliError, segment
@@ -26,14 +24,9 @@ EXIT_FAILURE = 1
 DEFAULT_PAGER = "less -R"
 # What git sets when LESS is unset: quit if it fits on one screen, colours, keep the output on screen.
 DEFAULT_LESS = "FRX"
-DEFAULT_EDITOR = "code --new-window {path}"
-DEFAULT_HOST_SHELL = "/bin/sh"
-# Inside the sandbox: bash when the image has it, sh otherwise (an image needs only sh).
-SANDBOX_SHELL = ["sh", "-c", "command -v bash >/dev/null && exec bash || exec sh"]
-NESTED_REPOSITORY = "nested repository: its own .git can set git config and hooks that run when git runs in it"
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -150,125 +143,6 @@ def diff(client: Client, attempt_id: str, stat: bool, as_json: bool, use_pager: 
     return EXIT_OK
 
 
-# -- risks ---------------------------------------------------------------
-
-
-def flagged_paths(diff: dict[str, Any]) -> list[tuple[str, str]]:
-    """(path, why) for everything in a diff that can run code on a person's machine later."""
-    flagged: list[tuple[str, str]] = []
-    named: set[str] = set()
-    for file in diff.get("files") or []:
-        reasons = [str(r) for r in file.get("risks") or []]
-        if reasons:
-            path = str(file["path"])
-            if file.get("status") == "deleted":
-                path += " (deleted)"
-            flagged.append((path, "; ".join(reasons)))
-            named.update(reasons)
-    for nested in diff.get("nested_repositories") or []:
-        flagged.append((str(nested), NESTED_REPOSITORY))
-    named.add("nested repository")
-    # a risk the daemon reports for the whole diff that no file above accounts for
-    flagged.extend(("(this attempt)", str(risk)) for risk in diff.get("risks") or [] if str(risk) not in named)
-    return flagged
-
-
-def warn_about(flagged: list[tuple[str, str]], risk: str) -> None:
-    """A warning block on stderr: `risk` ("opening this folder in an editor can run code"), then each path and why."""
-    if not flagged:
-        return
-    width = max(len(visible(path)) for path, _ in flagged)
-    lines = [f"kilod: warning: {risk}: the agent changed files that editors, git or build tools act on; "
-             "read them first (kilod ctl diff):"]
-    lines += [f"  {visible(path):<{width}}  {visible(why)}" for path, why in flagged]
-    _say("\n".join(lines))
-
-
-def _worktree_of(client: Client, attempt_id: str) -> tuple[dict[str, Any], Path]:
-    attempt: dict[str, Any] = client.get(attempt_path(attempt_id))
-    worktree = Path(str(attempt.get("worktree") or ""))
-    if not attempt.get("worktree") or not worktree.is_dir():
-        raise CliError(f"attempt {attempt_id} has no worktree on this machine (state: {attempt.get('state')}; "
-                       f"expected at {worktree})")
-    return attempt, worktree
-
-
-# -- open ----------------------------------------------------------------
-
-
-def editor_command(template: str, path: Path) -> list[str]:
-    """KILOD_EDITOR split like a shell would; `{path}` replaced, or the path appended if absent."""
-    try:
-        argv = shlex.split(template)
-    except ValueError as exc:
-        raise CliError(f"KILOD_EDITOR is not a valid command line ({exc}): {template}") from None
-    if not argv:
-        raise CliError("KILOD_EDITOR is empty; set it to an editor command, e.g. 'code --new-window {path}'")
-    if any("{path}" in arg for arg in argv):
-        return [arg.replace("{path}", str(path)) for arg in argv]
-    return [*argv, str(path)]
-
-
-def open_editor(client: Client, attempt_id: str) -> int:
-    _, worktree = _worktree_of(client, attempt_id)
-    warn_about(flagged_paths(client.get(attempt_path(attempt_id, "diff"))),
-               "opening this folder in an editor can run code")
-    argv = editor_command(os.environ.get("KILOD_EDITOR") or DEFAULT_EDITOR, worktree)
-    print(worktree, flush=True)
-    if shutil.which(argv[0]) is None:
-        _say(f"kilod: editor '{argv[0]}' not found (set KILOD_EDITOR); open the worktree yourself:\n"
-             f"  {shlex.join(argv)}")
-        return EXIT_OK
-    try:
-        done = subprocess.run(argv, check=False)
-    except OSError as exc:
-        raise CliError(f"could not run {shlex.join(argv)}: {exc.strerror or exc}") from None
-    if done.returncode != 0:
-        raise CliError(f"the editor exited with code {done.returncode}: {shlex.join(argv)}")
-    return EXIT_OK
-
-
-# -- shell ---------------------------------------------------------------
-
-
-def _exec(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> int:
-    """Become `argv` (its TTY, signals and exit code are its own). Returns only on failure."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        if cwd is not None:
-            os.chdir(cwd)
-        if env is None:
-            os.execvp(argv[0], argv)
-        else:
-            os.execvpe(argv[0], argv, env)
-    except OSError as exc:
-        raise CliError(f"could not run {argv[0]}: {exc.strerror or exc}") from None
-    return EXIT_FAILURE  # not reached: exec replaced this process
-
-
-def shell(client: Client, attempt_id: str, host: bool) -> int:
-    if host:
-        attempt, worktree = _worktree_of(client, attempt_id)
-        with contextlib.suppress(ApiError):  # the warning is a courtesy here; the shell is what was asked for
-            warn_about(flagged_paths(client.get(attempt_path(attempt_id, "diff"))),
-                       "a shell in this folder can run code (a prompt that runs git, direnv, make, ...)")
-        program = os.environ.get("SHELL") or DEFAULT_HOST_SHELL
-        _say(f"shell on the host in {worktree} (attempt {attempt['id']}); exit to leave")
-        return _exec([program], cwd=worktree, env={**os.environ, "KILOD_ATTEMPT": str(attempt["id"])})
-    docker = shutil.which("docker")
-    if docker is None:
-        raise CliError("docker is not on PATH; install the Docker CLI to open a shell in the sandbox "
-                       "(or use --host for a shell in the worktree on this machine)")
-    target = client.post(attempt_path(attempt_id, "shell"))
-    flags = "-it" if sys.stdin.isatty() else "-i"
-    argv = ["docker", "exec", flags, "-u", str(target["user"]), "-w", str(target["workdir"]),
-            str(target["container"]), *SANDBOX_SHELL]
-    _say(f"shell in container {target['container']} as {target['user']} in {target['workdir']} "
-         f"(the worktree {target['worktree']}); exit to leave")
-    return _exec(argv)
-
-
 # -- comments ------------------------------------------------------------
 
 
@@ -278,7 +152,7 @@ def comment(client: Client, attempt_id: str, path: str, line: int, text: str, as
         _print_json(created)
         return EXIT_OK
     print(created["id"])
-    _say(f"comment {created['id']} on {visible(path)}:{line}; the agent reads it with the next follow-up "
+    say(f"comment {created['id']} on {visible(path)}:{line}; the agent reads it with the next follow-up "
          f"(kilod ctl followup {attempt_id} \"…\")")
     return EXIT_OK
 
@@ -306,7 +180,7 @@ def list_comments(client: Client, attempt_id: str, as_json: bool) -> int:
         return EXIT_OK
     comments: list[dict[str, Any]] = answer.get("comments") or []
     if not comments:
-        _say(f"no comments on {attempt_id}")
+        say(f"no comments on {attempt_id}")
     for line in comment_lines(comments):
         print(line)
     return EXIT_OK
@@ -345,11 +219,11 @@ def reviewed_tree(client: Client, attempt_id: str, merge: bool, assume_yes: bool
     shown: dict[str, Any] = client.get(attempt_path(attempt_id, "diff"))
     from kilod_cli.render import diffstat_lines  # rich only once there is something to draw
     tree = str(shown["tree"])
-    _say(f"{'merge' if merge else 'approve'} {attempt_id} lands exactly this (tree {tree}):")
+    say(f"{'merge' if merge else 'approve'} {attempt_id} lands exactly this (tree {tree}):")
     for line in diffstat_lines(diffstat_of(shown)):
-        _say(line.plain)
+        say(line.plain)
     for item in shown.get("left_out") or []:  # in the worktree, not in what lands
-        _say(f" left out: {visible(str(item.get('path')))} ({visible(str(item.get('note')))})")
+        say(f" left out: {visible(str(item.get('path')))} ({visible(str(item.get('note')))})")
     if assume_yes:
         return tree
     if not (sys.stdin.isatty() and sys.stderr.isatty()):
@@ -382,7 +256,7 @@ def land(client: Client, attempt_id: str, message: str | None, merge: bool,
         lines.append(f"nothing was committed or moved; {attempt_id} is still in review. Send a follow-up "
                      f"(kilod ctl followup {attempt_id} \"…\"), or approve without --merge and merge its branch "
                      "yourself.")
-        _say("\n".join(lines))
+        say("\n".join(lines))
         return None
     return result
 
@@ -412,7 +286,7 @@ def discard(client: Client, attempt_id: str, as_json: bool) -> int:
         _print_json(attempt)
         return EXIT_OK
     print(f"{attempt['id']} {attempt['state']}")
-    _say(f"removed {attempt_id}'s container, worktree and branch")
+    say(f"removed {attempt_id}'s container, worktree and branch")
     return EXIT_OK
 
 
@@ -431,7 +305,7 @@ def retry(client: Client, attempt_id: str, as_json: bool) -> int:
         _print_json(attempt)
         return EXIT_OK
     print(attempt["id"])
-    _say(f"retrying {attempt_id} as {attempt['id']} ({attempt['model']}, {attempt['state']})")
+    say(f"retrying {attempt_id} as {attempt['id']} ({attempt['model']}, {attempt['state']})")
     return EXIT_OK
 
 

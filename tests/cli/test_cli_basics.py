@@ -164,7 +164,7 @@ def test_parsing_a_verb_loads_nothing_heavy() -> None:
 
 # The review desk's modules: the verbs that print data or talk to the daemon load no rich;
 # the diff view loads rich and pygments, and still none of the daemon's dependencies.
-DESK_MODULES = ("kilod_cli.desk", "kilod_cli.text", "kilod_cli.client", "kilod_cli.compare")
+DESK_MODULES = ("kilod_cli.desk", "kilod_cli.desk_open", "kilod_cli.text", "kilod_cli.client", "kilod_cli.compare")
 
 
 @pytest.mark.parametrize("module", DESK_MODULES)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from kilod_cli.desk import NESTED_REPOSITORY
+from kilod_cli.desk_open import NESTED_REPOSITORY
 
 from .conftest import CLI_TIMEOUT_SECONDS, CliEnv, FakeDaemon, Recorded, Sse
 from .test_cli_fake_daemon import HISTORY, LIVE, attempt, event, sse_frame, status

@@ -20,7 +20,8 @@ from rich.text import Text
 
 from kilod_cli import boardview, render
 from kilod_cli.client import ChangeFeed, Client
-from kilod_cli.desk import diffstat_of, editor_command, flagged_paths, landing_lines, rename_display
+from kilod_cli.desk import diffstat_of, landing_lines, rename_display
+from kilod_cli.desk_open import editor_command, flagged_paths
 from kilod_cli.diffview import HunkLines, default_theme, highlight_block, highlight_hunk, lexer_for
 from kilod_cli.text import pieces, visible
 from kilod_cli.verbs import attempt_id, location
