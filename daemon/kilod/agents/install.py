@@ -76,8 +76,11 @@ def _stderr(message: str) -> None:
     print(f"[agents] {message}", file=sys.stderr, flush=True)
 
 
+CACHE_ENV = "KILOD_AGENTS_CACHE"   # read here, not a Settings field: the CLI installs without the daemon
+
+
 def cache_root() -> Path:
-    explicit = os.environ.get("KILOD_AGENTS_CACHE")
+    explicit = os.environ.get(CACHE_ENV)
     if explicit:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
@@ -345,10 +348,15 @@ def build_venv(spec: AgentPackage, staging: Path, image: str, ca_bundle: Path | 
     else:
         env["PIP_NO_CACHE_DIR"] = "1"
     bundle = ca_bundle or (Path(os.environ["KILOD_CA_BUNDLE"]) if os.environ.get("KILOD_CA_BUNDLE") else None)
+    copied = staging.with_name(f"{staging.name}.ca.pem")
     if bundle is not None:
         if not bundle.is_file():
             raise InstallError(f"CA bundle {bundle} does not exist")
-        mounts.append((str(bundle.resolve()), "/etc/kilod-ca.pem", True))
+        # a copy beside the staging folder (in the data dir): the engine that mounts it may be another
+        # machine's (the Helm chart's dind sidecar shares only the data dir), where `bundle` is not
+        shutil.copyfile(bundle, copied)
+        os.chmod(copied, 0o644)
+        mounts.append((str(copied), "/etc/kilod-ca.pem", True))
         env.update(PIP_CERT="/etc/kilod-ca.pem", SSL_CERT_FILE="/etc/kilod-ca.pem")
     job = Job(image, _venv_script(spec, writable_cache), user=f"{uid}:{gid}", network="bridge", env=env,
               mounts=tuple(mounts), timeout=VENV_TIMEOUT)
@@ -357,6 +365,8 @@ def build_venv(spec: AgentPackage, staging: Path, image: str, ca_bundle: Path | 
         finished = (containers or ChildContainers()).run(job, say)
     except HelperError as exc:
         raise InstallError(f"cannot build {spec.name}'s venv in {image}: {exc}") from None
+    finally:
+        copied.unlink(missing_ok=True)
     code, out = finished.code, finished.stdout
     if finished.timed_out:
         raise InstallError(f"installing {spec.requirement} in {image} took over {VENV_TIMEOUT:.0f} s and was "
