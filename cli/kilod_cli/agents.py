@@ -1,7 +1,8 @@
 """`kilod agents install NAME` and `kilod agents list`: real agent CLIs in the data dir.
 
-Runs pip (and, for Python agents, `docker run`) itself; talks to no daemon, imports
-nothing heavy (kilod.agents.install is stdlib only).
+Runs pip (and, for Python agents, a build container through docker-py in a child process,
+kilod.agents.helper) itself; talks to no daemon, imports nothing heavy (kilod.agents.install
+is stdlib only).
 """
 
 from __future__ import annotations

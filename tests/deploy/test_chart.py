@@ -187,6 +187,8 @@ def test_dind_mounts_the_data_dir_at_the_same_path_in_both_containers(
         config = settings_configmap(docs)
         assert config["data"]["DOCKER_HOST"] == f"unix://{daemon['dind-socket']}/docker.sock"
         assert config["data"]["KILOD_DATA_DIR"] == VALUES["dataDir"]
+        # what a Python agent's venv build bind-mounts (wheels, pip's cache) the pod's engine must see
+        assert config["data"]["KILOD_AGENTS_CACHE"] == f"{VALUES['dataDir']}/cache/agents"
 
 
 def test_socket_mode_uses_the_node_socket_and_the_node_path(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -261,10 +263,11 @@ def test_the_configmap_holds_settings_the_daemon_accepts(rendered: dict[str, lis
                                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every KILOD_* variable the chart sets names a setting (a misspelt one would be ignored
     silently), and the daemon's Settings parse them all."""
+    from kilod.agents.install import CACHE_ENV
     from kilod.config import Settings
     from kilod.logs import FORMAT_ENV, LEVEL_ENV
 
-    known = {f"KILOD_{name.upper()}" for name in Settings.model_fields} | {FORMAT_ENV, LEVEL_ENV}
+    known = {f"KILOD_{name.upper()}" for name in Settings.model_fields} | {FORMAT_ENV, LEVEL_ENV, CACHE_ENV}
     for name, docs in rendered.items():
         data = settings_configmap(docs)["data"]
         unknown = sorted(key for key in data if key.startswith("KILOD_") and key not in known)

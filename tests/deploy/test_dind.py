@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from kilod.agents.catalog import package
-from kilod.agents.install import cached_wheel, download_wheel
+from kilod.agents.install import cached_wheel, download_wheel, wheelhouse
 from tests.deploy.fake_responses import CONTENT, MARKER, USAGE_IN, FakeResponses
 from tests.deploy.pod import Pod, PodSpec, docker, remove_labelled
 from tests.deploy.tools import CHART, REPO_ROOT, helm, unavailable
@@ -151,8 +151,8 @@ def rig(sandbox_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             pod.wait_probe("kilod")
             data_dir = spec.env(spec.container("kilod"))["KILOD_DATA_DIR"]
             with wheel.open("rb") as source:   # as `kubectl cp` would, into the daemon's own wheel cache
-                pod.exec("kilod", "sh", "-c", 'mkdir -p "$HOME/.cache/kilod/agents/wheels" && '
-                         'cat > "$HOME/.cache/kilod/agents/wheels/$1"', "sh", wheel.name, stdin=source)
+                pod.exec("kilod", "sh", "-c", 'mkdir -p "$KILOD_AGENTS_CACHE/wheels" && '
+                         'cat > "$KILOD_AGENTS_CACHE/wheels/$1"', "sh", wheel.name, stdin=source)
             pod.exec("kilod", "kilod", "agents", "install", "codex", timeout=600)
             repo = make_repo(tmp_path_factory.mktemp("dind") / "app", {"README.md": "# dind\n"})
             packed = subprocess.Popen(["tar", "-C", str(repo.parent), "-c", repo.name], stdout=subprocess.PIPE)
@@ -242,3 +242,30 @@ def test_the_daemon_container_killed_mid_run_and_restarted_reattaches_to_the_age
     outputs = [e["payload"].get("output", "") for e in events if e["kind"] == "tool_result"]
     assert sum(MARKER in output for output in outputs) == 1, outputs   # the command ran to its end, once
     assert CONTENT in json.dumps(rig.client.request("GET", f"/v1/attempts/{attempt_id}/diff"))
+
+
+def test_a_python_agent_installs_from_inside_the_pod_whose_image_has_no_docker_binary(rig: Rig) -> None:
+    """mini-swe-agent's venv is built by a helper container of the pod's engine (docker-py, no `docker`
+    in the daemon's image) from the wheelhouse copied in, and its `mini` runs in the pod's sandbox image."""
+    spec = package("mini-swe-agent")
+    assert rig.pod.exec("kilod", "sh", "-c", "command -v docker", check=False).returncode != 0
+    # the machine's wheelhouse (tests/agents fill it): the build needs no index, as offline
+    folder = wheelhouse(spec)
+    if not any(folder.glob("*.whl")):
+        pytest.fail(f"no wheels in {folder}: run tests/agents/test_no_docker_cli.py first on this machine")
+    packed = subprocess.Popen(["tar", "-C", str(folder.parent), "-c", folder.name], stdout=subprocess.PIPE)
+    rig.pod.exec("kilod", "sh", "-c", 'mkdir -p "$KILOD_AGENTS_CACHE/wheelhouse" && '
+                 'tar -x -C "$KILOD_AGENTS_CACHE/wheelhouse"', stdin=packed.stdout)
+    assert packed.wait(60) == 0
+    done = rig.pod.exec("kilod", "kilod", "agents", "install", "mini-swe-agent", "--image", POD_SANDBOX_IMAGE,
+                        "--json", timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "installing from the wheelhouse" in done.stderr and "Successfully installed" in done.stderr
+    installed = json.loads(done.stdout)
+    assert installed["path"].startswith(rig.data_dir + "/") and installed["image"] == POD_SANDBOX_IMAGE
+    ran = rig.inner("run", "--rm", "--network", "none", "-v", f"{installed['path']}:{spec.mounted_at()}:ro",
+                    "--entrypoint", f"{spec.mounted_at()}/{spec.entrypoint}", POD_SANDBOX_IMAGE, "--help",
+                    check=False)
+    assert ran.returncode == 0 and "mini" in (ran.stdout + ran.stderr).lower(), ran.stdout + ran.stderr
+    leftover = rig.inner("ps", "-aq", "--filter", "label=kilod.agents-install=1").stdout.split()
+    assert leftover == []   # the helper container went with the build

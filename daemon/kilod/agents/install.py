@@ -16,12 +16,14 @@ Binary agents (Claude Code, Codex) are extracted from their wheel. Python agents
 mini-swe-agent) get a venv built by the sandbox image's own python3, in a throwaway
 container of that image, at the very path it is mounted at later, so its scripts'
 shebangs resolve in the attempt's container; images with another python3 get their own
-(kilod.agents.venvs). Stdlib only (the CLI imports this): pip and
-docker run as child processes, their progress shown as they print it.
+(kilod.agents.venvs). Stdlib only (the CLI imports this): pip runs as a child process;
+the throwaway container through kilod.agents.helperjob (docker-py in the daemon, in a child
+process from the CLI: no `docker` binary anywhere), progress shown as it is printed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -36,11 +38,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from kilod.agents.catalog import AgentPackage, package
+from kilod.agents.helperjob import ChildContainers, Containers, HelperError, Job
 
 MANIFEST = "kilod-agent.json"
 Say = Callable[[str], None]
 NO_PYTHON, NO_VENV = 90, 91   # exit codes of the venv build script
 SANDBOX_UID_WHEN_ROOT = 1000  # as kilod.config: a root daemon's sandboxes run as this id
+VENV_TIMEOUT = 1800.0         # seconds for one venv build (pip downloading hundreds of MB), then it is stopped
 
 
 class InstallError(Exception):
@@ -72,8 +76,11 @@ def _stderr(message: str) -> None:
     print(f"[agents] {message}", file=sys.stderr, flush=True)
 
 
+CACHE_ENV = "KILOD_AGENTS_CACHE"   # read here, not a Settings field: the CLI installs without the daemon
+
+
 def cache_root() -> Path:
-    explicit = os.environ.get("KILOD_AGENTS_CACHE")
+    explicit = os.environ.get(CACHE_ENV)
     if explicit:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME")
@@ -121,8 +128,13 @@ def list_installed(data_dir: Path) -> list[Installed]:
 # -- installing ----------------------------------------------------------------
 
 def install(name: str, data_dir: Path, version: str | None = None, image: str | None = None,
-            ca_bundle: Path | None = None, force: bool = False, say: Say = _stderr) -> Installed:
-    """Install `name` (at `version`, default the catalog's pin) and make it the current one."""
+            ca_bundle: Path | None = None, force: bool = False, say: Say = _stderr,
+            containers: Containers | None = None) -> Installed:
+    """Install `name` (at `version`, default the catalog's pin) and make it the current one.
+
+    `containers` runs the Python agents' build container (default: docker-py in a child process).
+    """
+    containers = containers or ChildContainers(_instance(data_dir))
     try:
         spec = package(name)
     except ValueError as exc:
@@ -141,7 +153,8 @@ def install(name: str, data_dir: Path, version: str | None = None, image: str | 
 
         _point(base, spec.version)
         assert image is not None
-        made, built = ensure(data_dir, spec.name, image, trusted_image=True, ca_bundle=ca_bundle, say=say)
+        made, built = ensure(data_dir, spec.name, image, trusted_image=True, ca_bundle=ca_bundle, say=say,
+                             containers=containers)
         if not built:
             say(f"{spec.name} {spec.version} is already installed for {image}'s python3 at {made.path}")
         return replace(made, current=True)
@@ -152,7 +165,7 @@ def install(name: str, data_dir: Path, version: str | None = None, image: str | 
             if spec.kind == "binary":
                 made = _install_binary(spec, staging, say)
             else:
-                made = build_venv(spec, staging, image or _default_image(), ca_bundle, say)
+                made = build_venv(spec, staging, image or _default_image(), ca_bundle, say, containers=containers)
             made = replace(made, path=str(target))
             (staging / MANIFEST).write_text(json.dumps(made.to_json(), indent=2) + "\n")
             os.chmod(staging, 0o755)
@@ -261,6 +274,14 @@ def _extract(wheel: Path, keep: str, staging: Path, say: Say) -> int:
 
 # -- Python agents: a venv made by the image's own python3 ------------------------
 
+def _instance(data_dir: Path | None = None) -> str:
+    """The daemon's instance label for this data dir (as kilod.config.Settings): its helper containers carry it."""
+    explicit = os.environ.get("KILOD_INSTANCE")
+    if explicit or data_dir is None:
+        return explicit or ""
+    return "kilod-" + hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+
+
 def _default_image() -> str:
     return os.environ.get("KILOD_SANDBOX_IMAGE") or "kilod/sandbox"
 
@@ -310,11 +331,8 @@ def _venv_script(spec: AgentPackage, writable: bool) -> str:
 
 
 def build_venv(spec: AgentPackage, staging: Path, image: str, ca_bundle: Path | None, say: Say,
-               writable_cache: bool = True) -> Installed:
+               writable_cache: bool = True, containers: Containers | None = None) -> Installed:
     """A venv of `spec` in `staging`, built by `image`'s python3 in a throwaway container, mounted where it runs."""
-    if shutil.which("docker") is None:
-        raise InstallError(f"{spec.name} is a Python package: installing it needs the docker CLI, "
-                           "to build its venv with the sandbox image's python3")
     pip_cache, wheels = cache_root() / "pip", wheelhouse(spec)
     for folder in (pip_cache, wheels):
         folder.mkdir(parents=True, exist_ok=True)
@@ -322,28 +340,37 @@ def build_venv(spec: AgentPackage, staging: Path, image: str, ca_bundle: Path | 
     if os.getuid() == 0:
         for folder in (staging, pip_cache, wheels):
             os.chown(folder, uid, gid)
-    mode = "" if writable_cache else ":ro"
-    command = ["docker", "run", "--rm", "--user", f"{uid}:{gid}", "--network", "bridge",
-               "--label", "kilod.agents-install=1", "--entrypoint", "sh", "-e", "HOME=/tmp",
-               "-v", f"{staging}:{spec.mounted_at()}", "-v", f"{wheels}:{WHEELHOUSE}{mode}"]
-    command += (["-e", "PIP_CACHE_DIR=/kilod-pip-cache", "-v", f"{pip_cache}:/kilod-pip-cache"] if writable_cache
-                else ["-e", "PIP_NO_CACHE_DIR=1"])
+    mounts = [(str(staging), spec.mounted_at(), False), (str(wheels), WHEELHOUSE, not writable_cache)]
+    env = {"HOME": "/tmp"}
+    if writable_cache:
+        mounts.append((str(pip_cache), "/kilod-pip-cache", False))
+        env["PIP_CACHE_DIR"] = "/kilod-pip-cache"
+    else:
+        env["PIP_NO_CACHE_DIR"] = "1"
     bundle = ca_bundle or (Path(os.environ["KILOD_CA_BUNDLE"]) if os.environ.get("KILOD_CA_BUNDLE") else None)
+    copied = staging.with_name(f"{staging.name}.ca.pem")
     if bundle is not None:
         if not bundle.is_file():
             raise InstallError(f"CA bundle {bundle} does not exist")
-        command += ["-v", f"{bundle.resolve()}:/etc/kilod-ca.pem:ro", "-e", "PIP_CERT=/etc/kilod-ca.pem",
-                    "-e", "SSL_CERT_FILE=/etc/kilod-ca.pem"]
-    command += [image, "-c", _venv_script(spec, writable_cache)]
+        # a copy beside the staging folder (in the data dir): the engine that mounts it may be another
+        # machine's (the Helm chart's dind sidecar shares only the data dir), where `bundle` is not
+        shutil.copyfile(bundle, copied)
+        os.chmod(copied, 0o644)
+        mounts.append((str(copied), "/etc/kilod-ca.pem", True))
+        env.update(PIP_CERT="/etc/kilod-ca.pem", SSL_CERT_FILE="/etc/kilod-ca.pem")
+    job = Job(image, _venv_script(spec, writable_cache), user=f"{uid}:{gid}", network="bridge", env=env,
+              mounts=tuple(mounts), timeout=VENV_TIMEOUT)
     say(f"building a venv with {spec.requirement} for {image}'s python3 (in a throwaway container)")
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          errors="replace") as process:
-        assert process.stderr is not None and process.stdout is not None
-        for line in process.stderr:   # pip's progress, line by line, as it happens
-            if line.strip():
-                say(line.rstrip())
-        out = process.stdout.read()
-    code = process.returncode
+    try:   # pip's progress reaches `say` line by line, as it happens
+        finished = (containers or ChildContainers()).run(job, say)
+    except HelperError as exc:
+        raise InstallError(f"cannot build {spec.name}'s venv in {image}: {exc}") from None
+    finally:
+        copied.unlink(missing_ok=True)
+    code, out = finished.code, finished.stdout
+    if finished.timed_out:
+        raise InstallError(f"installing {spec.requirement} in {image} took over {VENV_TIMEOUT:.0f} s and was "
+                           "stopped (output above). A slow or blocked index? Check the network or PIP_INDEX_URL.")
     if code == NO_PYTHON:
         raise InstallError(f"image {image} has no python3: {spec.name} cannot run in it "
                            "(use an image with python3, or a binary agent: claude-code, codex)")

@@ -34,6 +34,7 @@ from kilod.agents.catalog import CATALOG, STATE_MOUNT, package
 from kilod.agents.claude_code import ClaudeCode
 from kilod.agents.codex import Codex
 from kilod.agents.forwarder import BASE_URL, ForwarderSpec, ensure_forwarder, remove_forwarder
+from kilod.agents.helper import for_instance
 from kilod.agents.install import InstallError, current
 from kilod.agents.mini_swe_agent import MiniSweAgent
 from kilod.agents.process import AgentProcess, RunFiles, run_files
@@ -112,7 +113,7 @@ def agent_mounts(settings: Settings, attempt: Attempt, image: str, repo: str) ->
         return []
     spec = package(attempt.agent)
     try:
-        installed = for_image(settings.data_dir, attempt.agent, image, repo)
+        installed = for_image(settings.data_dir, attempt.agent, image, repo, for_instance(settings.instance))
     except InstallError as exc:
         raise Unavailable(str(exc)) from None
     if installed is None:  # the pipeline's install step builds it; a container re-made later finds it

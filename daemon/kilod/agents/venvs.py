@@ -3,7 +3,7 @@
 A venv runs only with the python3 that made it: `venv/bin/python` links to that
 interpreter's path, its site-packages is for that version, and compiled wheels need that
 C library. So a venv is keyed by the interpreter (real path, version, libc), probed once
-per image id (a throwaway `docker run`, cached in `<data_dir>/agents/.interpreters.json`:
+per image id (a throwaway container, cached in `<data_dir>/agents/.interpreters.json`:
 an image id never changes), and every image with the same interpreter shares one venv:
 a repository's Dockerfile `FROM kilod/sandbox` uses the venv `kilod agents install` made.
 
@@ -16,7 +16,8 @@ kilod's own sandbox image (or `kilod agents install`) is shared by all; one buil
 repository's image, whose python3 that repository's Dockerfile controls, is used only by
 that repository's attempts, and its build cannot write to the machine's wheel cache.
 Binary agents (Claude Code, Codex) are self-contained: the same install runs anywhere.
-Stdlib only and blocking (the daemon calls it from a thread).
+Stdlib only and blocking (the daemon calls it from a thread); containers run through
+`Containers` (kilod.agents.helperjob): the daemon passes its docker-py one.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kilod.agents.catalog import AgentPackage, package
+from kilod.agents.helperjob import ChildContainers, Containers, HelperError, Job
 from kilod.agents.install import (
     INTERPRETER_JSON,
     MANIFEST,
@@ -65,28 +66,27 @@ class Interpreter:
         return f"python3 {self.version} at {self.path} ({self.libc})"
 
 
-def _interpreter_of(data_dir: Path, installed: Installed) -> Interpreter | None:
+PROBE_TIMEOUT = 300.0   # seconds: python3 printing its own description (a cold engine may be slow to start it)
+
+
+def _interpreter_of(data_dir: Path, installed: Installed, containers: Containers) -> Interpreter | None:
     if installed.interpreter is not None and installed.python is not None and installed.libc is not None:
         return Interpreter(installed.interpreter, installed.python, installed.libc, True)
     if installed.image is None:
         return None
     try:  # an install made before interpreters were recorded: ask the image it was built with
-        return probe(data_dir, installed.image)
+        return probe(data_dir, installed.image, containers)
     except InstallError:
         return None
 
 
-def image_id(image: str) -> str:
-    result = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", image], capture_output=True,
-                            text=True)
-    if result.returncode != 0:
-        raise InstallError(f"image {image} is not present: {result.stderr.strip()[-300:]}")
-    return result.stdout.strip()
-
-
-def probe(data_dir: Path, image: str) -> Interpreter | None:
+def probe(data_dir: Path, image: str, containers: Containers | None = None) -> Interpreter | None:
     """The image's python3 (None: it has none), asked once per image id."""
-    ident = image_id(image)
+    containers = containers or ChildContainers()
+    try:
+        ident = containers.image_id(image)
+    except HelperError as exc:
+        raise InstallError(str(exc)) from None
     cache = agents_root(data_dir) / ".interpreters.json"
     try:
         known = json.loads(cache.read_text())
@@ -95,13 +95,17 @@ def probe(data_dir: Path, image: str) -> Interpreter | None:
     if ident in known:
         found = known[ident]
         return Interpreter(**found) if found else None
-    result = subprocess.run(["docker", "run", "--rm", "--network", "none", "--label", "kilod.agents-install=1",
-                             "--entrypoint", "sh", ident, "-c", PROBE_SCRIPT], capture_output=True, text=True)
-    if result.returncode == NO_PYTHON:
+    errors: list[str] = []
+    try:
+        result = containers.run(Job(ident, PROBE_SCRIPT, network="none", timeout=PROBE_TIMEOUT), errors.append)
+    except HelperError as exc:
+        raise InstallError(f"cannot ask image {image} for its python3: {exc}") from None
+    stderr = "\n".join(errors)
+    if result.code == NO_PYTHON:
         interpreter = None
-    elif result.returncode != 0:
-        raise InstallError(f"cannot ask image {image} for its python3 (exit {result.returncode}): "
-                           f"{result.stderr.strip()[-300:]}")
+    elif result.code != 0 or result.timed_out:
+        raise InstallError(f"cannot ask image {image} for its python3 (exit {result.code}"
+                           f"{', timed out' if result.timed_out else ''}): {stderr.strip()[-300:]}")
     else:
         try:
             data = json.loads(result.stdout.strip().splitlines()[-1])
@@ -139,15 +143,17 @@ def _usable(image: str, spec: AgentPackage, interpreter: Interpreter | None) -> 
     return interpreter
 
 
-def for_image(data_dir: Path, name: str, image: str, repo: str | None = None) -> Installed | None:
+def for_image(data_dir: Path, name: str, image: str, repo: str | None = None,
+              containers: Containers | None = None) -> Installed | None:
     """The install of `name` that runs in `image` (None: a venv for its interpreter is not built yet)."""
+    containers = containers or ChildContainers()
     spec, installed = _required(data_dir, name)
     if installed.kind != "python":
         return installed
     if installed.image == image:
         return installed
-    interpreter = _usable(image, spec, probe(data_dir, image))
-    first = _interpreter_of(data_dir, installed)
+    interpreter = _usable(image, spec, probe(data_dir, image, containers))
+    first = _interpreter_of(data_dir, installed, containers)
     if first is not None and first.key == interpreter.key:
         return installed
     for folder in (_folder(data_dir, spec, installed.version, interpreter.key, None),
@@ -159,17 +165,19 @@ def for_image(data_dir: Path, name: str, image: str, repo: str | None = None) ->
 
 
 def ensure(data_dir: Path, name: str, image: str, trusted_image: bool, repo: str | None = None,
-           ca_bundle: Path | None = None, say: Say = lambda _: None) -> tuple[Installed, bool]:
+           ca_bundle: Path | None = None, say: Say = lambda _: None,
+           containers: Containers | None = None) -> tuple[Installed, bool]:
     """The install of `name` for `image`, its venv built now if missing; (install, whether it was built).
 
     `trusted_image`: kilod's own sandbox image (its venv is shared by every repository);
     otherwise the venv is `repo`'s alone.
     """
-    found = for_image(data_dir, name, image, repo)
+    containers = containers or ChildContainers()
+    found = for_image(data_dir, name, image, repo, containers)
     if found is not None:
         return found, False
     spec, installed = _required(data_dir, name)
-    interpreter = _usable(image, spec, probe(data_dir, image))
+    interpreter = _usable(image, spec, probe(data_dir, image, containers))
     target = _folder(data_dir, spec, installed.version, interpreter.key, None if trusted_image else repo)
     with _guard:
         lock = _locks.setdefault(str(target), threading.Lock())
@@ -182,7 +190,8 @@ def ensure(data_dir: Path, name: str, image: str, trusted_image: bool, repo: str
         staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
         try:
             version_spec = AgentPackage(**{**asdict(spec), "version": installed.version})
-            made = build_venv(version_spec, staging, image, ca_bundle, say, writable_cache=trusted_image)
+            made = build_venv(version_spec, staging, image, ca_bundle, say, writable_cache=trusted_image,
+                              containers=containers)
             made = Installed(**{**asdict(made), "path": str(target)})
             (staging / MANIFEST).write_text(json.dumps(made.to_json(), indent=2) + "\n")
             os.chmod(staging, 0o755)

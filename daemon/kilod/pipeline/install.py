@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 from kilod.agents.catalog import CATALOG
+from kilod.agents.helper import for_instance
 from kilod.agents.install import InstallError
 from kilod.agents.venvs import ensure
 from kilod.domain import EventKind, Step
@@ -41,7 +42,7 @@ class InstallStep:
             # kilod's own image builds a venv every repository may share; a repository's image, its own
             installed, built = await asyncio.to_thread(
                 ensure, services.settings.data_dir, agent, image, image == services.settings.sandbox_image,
-                ctx.card.repo, ca.bundle if ca is not None else None, log)
+                ctx.card.repo, ca.bundle if ca is not None else None, log, for_instance(services.settings.instance))
         except InstallError as exc:
             raise Unavailable(f"cannot install agent {agent} for image {image}: {exc}") from None
         finally:
