@@ -31,7 +31,8 @@ import pytest
 import yaml
 
 from kilod.agents.catalog import package
-from kilod.agents.install import cached_wheel, download_wheel, wheelhouse
+from kilod.agents.install import cache_root, cached_wheel, download_wheel, install, wheelhouse
+from tests.conftest import SANDBOX_IMAGE
 from tests.deploy.fake_responses import CONTENT, MARKER, USAGE_IN, FakeResponses
 from tests.deploy.pod import Pod, PodSpec, docker, remove_labelled
 from tests.deploy.tools import CHART, REPO_ROOT, helm, unavailable
@@ -249,10 +250,14 @@ def test_a_python_agent_installs_from_inside_the_pod_whose_image_has_no_docker_b
     in the daemon's image) from the wheelhouse copied in, and its `mini` runs in the pod's sandbox image."""
     spec = package("mini-swe-agent")
     assert rig.pod.exec("kilod", "sh", "-c", "command -v docker", check=False).returncode != 0
-    # the machine's wheelhouse (tests/agents fill it): the build needs no index, as offline
+    # the machine's wheelhouse (filled by installing on the host once per machine, as tests/agents do):
+    # the build in the pod needs no index, as offline
     folder = wheelhouse(spec)
     if not any(folder.glob("*.whl")):
-        pytest.fail(f"no wheels in {folder}: run tests/agents/test_no_docker_cli.py first on this machine")
+        bundle = Path(os.environ.get("KILOD_CA_BUNDLE") or "/etc/ssl/certs/ca-certificates.crt")
+        install("mini-swe-agent", cache_root() / "test-home", image=SANDBOX_IMAGE,
+                ca_bundle=bundle if bundle.is_file() else None, say=lambda message: None)
+    assert any(folder.glob("*.whl")), f"installing mini-swe-agent left no wheels in {folder}"
     packed = subprocess.Popen(["tar", "-C", str(folder.parent), "-c", folder.name], stdout=subprocess.PIPE)
     rig.pod.exec("kilod", "sh", "-c", 'mkdir -p "$KILOD_AGENTS_CACHE/wheelhouse" && '
                  'tar -x -C "$KILOD_AGENTS_CACHE/wheelhouse"', stdin=packed.stdout)
