@@ -14,7 +14,10 @@ from tests.kilod_testing import DaemonProcess
 def containers_of(attempt_id: str) -> list[str]:
     client = docker.from_env()
     try:
-        return [c.id for c in client.containers.list(all=True, filters={"label": f"kilod.attempt={attempt_id}"})]
+        # sparse: the list call alone; a full list inspects each container and fails with NotFound if one goes
+        # in between, which would end the watch's thread and leave it counting nothing
+        listed = client.containers.list(all=True, sparse=True, filters={"label": f"kilod.attempt={attempt_id}"})
+        return [c.id for c in listed]
     finally:
         client.close()
 
