@@ -55,8 +55,14 @@ class Repository:
         return self.paths.worktree_git_dir(worktree_path)
 
     async def _thread(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        work = asyncio.ensure_future(asyncio.to_thread(fn, *args, **kwargs))
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # a thread cannot be stopped: a cancelled caller waits for git to finish before it lets go of the
+            # lock it holds, or a cancel followed by a discard removes a worktree `worktree add` is still writing
+            await asyncio.gather(work, return_exceptions=True)
+            raise
         except GitFailed as exc:
             raise _mapped(exc) from exc
 
