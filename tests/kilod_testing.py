@@ -122,12 +122,19 @@ class DaemonProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def connection(self) -> http.client.HTTPConnection:
+        """How requests reach this daemon (a subclass may use TCP and add credentials below)."""
+        return UnixHTTPConnection(self.socket)
+
+    def credentials(self) -> dict[str, str]:
+        return {}
+
     def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
                 headers: dict[str, str] | None = None) -> Any:
-        connection = UnixHTTPConnection(self.socket)
+        connection = self.connection()
         try:
             payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-            all_headers = {"Content-Type": "application/json", **(headers or {})}
+            all_headers = {"Content-Type": "application/json", **self.credentials(), **(headers or {})}
             connection.request(method, path, body=payload, headers=all_headers)
             response = connection.getresponse()
             data = response.read()

@@ -18,8 +18,8 @@ PAUSABLE = {"steps": [
 ]}
 
 
-def test_pause_after_the_current_call_change_by_hand_and_resume_with_the_change_told(
-        daemon_factory: type[DaemonProcess], repo: Path, tmp_path: Path) -> None:
+def start_pausable(daemon_factory: type[DaemonProcess], repo: Path, tmp_path: Path) -> tuple[DaemonProcess, str]:
+    """A daemon whose one attempt is inside its first, 3-second shell call: the moment a pause is asked for."""
     scripts = tmp_path / "scripts"
     scripts.mkdir()
     (scripts / "pausable.json").write_text(json.dumps(PAUSABLE))
@@ -27,6 +27,12 @@ def test_pause_after_the_current_call_change_by_hand_and_resume_with_the_change_
     card = daemon.request("POST", "/v1/cards", {"prompt": "work", "repo": str(repo), "models": ["scripted/pausable"]})
     attempt_id = card["attempts"][0]["id"]
     daemon.wait_for(lambda: any(e["kind"] == "tool_call" for e in daemon.events(attempt_id)), what="the shell call")
+    return daemon, attempt_id
+
+
+def test_pause_after_the_current_call_change_by_hand_and_resume_with_the_change_told(
+        daemon_factory: type[DaemonProcess], repo: Path, tmp_path: Path) -> None:
+    daemon, attempt_id = start_pausable(daemon_factory, repo, tmp_path)
 
     asked = daemon.request("POST", f"/v1/attempts/{attempt_id}/pause")
     assert asked["state"] == "running"
@@ -74,13 +80,7 @@ def test_pause_after_the_current_call_change_by_hand_and_resume_with_the_change_
 
 def test_a_pause_asked_for_just_before_a_kill_9_is_honoured_by_the_restarted_daemon(
         daemon_factory: type[DaemonProcess], repo: Path, tmp_path: Path) -> None:
-    scripts = tmp_path / "scripts"
-    scripts.mkdir()
-    (scripts / "pausable.json").write_text(json.dumps(PAUSABLE))
-    daemon = daemon_factory({"KILOD_SCRIPTS_DIR": str(scripts)}).start()
-    card = daemon.request("POST", "/v1/cards", {"prompt": "work", "repo": str(repo), "models": ["scripted/pausable"]})
-    attempt_id = card["attempts"][0]["id"]
-    daemon.wait_for(lambda: any(e["kind"] == "tool_call" for e in daemon.events(attempt_id)), what="the shell call")
+    daemon, attempt_id = start_pausable(daemon_factory, repo, tmp_path)
 
     # asked while the first call (3 s) runs, then the daemon dies before the agent reaches a stopping point
     assert daemon.request("POST", f"/v1/attempts/{attempt_id}/pause")["state"] == "running"

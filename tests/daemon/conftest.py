@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from kilod.domain import Attempt
 from kilod.events import EventLog
 from kilod.lifecycle import Lifecycle
 from kilod.store import Store
+from tests.daemon.records import make_attempts, make_card
 
 
 @pytest.fixture
@@ -32,3 +34,11 @@ def event_log(store: Store) -> EventLog:
 @pytest.fixture
 def lifecycle(store: Store, event_log: EventLog) -> Lifecycle:
     return Lifecycle(store, event_log)
+
+
+@pytest.fixture
+def attempt(store: Store) -> Attempt:
+    card = make_card()
+    (created,) = make_attempts(card)
+    store.insert_card(card, [created])
+    return created

@@ -24,7 +24,7 @@ from kilod.diskspace import (
 from kilod.domain import EventKind
 from kilod.errors import Unavailable
 from kilod.store import Store
-from tests.daemon.records import make_attempts, make_card
+from tests.daemon.records import fill_database, make_attempts, make_card, make_room
 
 
 def test_a_full_disk_is_recognised_in_every_form_it_arrives_in() -> None:
@@ -102,9 +102,7 @@ async def test_a_group_commit_write_held_through_a_full_database_is_written_once
     card = make_card()
     (attempt,) = make_attempts(card)
     store.insert_card(card, [attempt])
-    with store._write_lock:  # SQLite's own "database or disk is full": no page may be added
-        pages = store._wdb.execute("PRAGMA page_count").fetchone()[0]
-        store._wdb.execute(f"PRAGMA max_page_count = {pages}")
+    fill_database(store)
     waited: list[str] = []
 
     async def wait(exc: DiskFull, held: Held | None) -> bool:
@@ -112,8 +110,7 @@ async def test_a_group_commit_write_held_through_a_full_database_is_written_once
         assert held is not None
         waited.append(str(exc))
         if len(waited) == 2:
-            with store._write_lock:
-                store._wdb.execute("PRAGMA max_page_count = 1073741823")
+            make_room(store)
         with contextlib.suppress(DiskFull):
             await held()
         return True

@@ -13,15 +13,6 @@ from kilod.errors import Conflict, NotFound
 from kilod.events import EventLog
 from kilod.lifecycle import Lifecycle
 from kilod.store import Store
-from tests.daemon.records import make_attempts, make_card
-
-
-@pytest.fixture
-def attempt(store: Store) -> Attempt:
-    card = make_card()
-    (created,) = make_attempts(card)
-    store.insert_card(card, [created])
-    return created
 
 
 def committed_state(db_path: Path, attempt_id: str) -> str:

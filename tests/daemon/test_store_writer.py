@@ -14,7 +14,7 @@ from kilod.board import Board
 from kilod.diskspace import DiskFull
 from kilod.domain import Column, EventKind, State
 from kilod.store import Store
-from tests.daemon.records import make_attempts, make_card
+from tests.daemon.records import fill_database, make_attempts, make_card, make_room
 
 
 def committed_events(db_path: Path, attempt_id: str) -> list[int]:
@@ -122,16 +122,13 @@ async def test_a_full_database_fails_every_caller_of_the_batch_as_disk_full(stor
     card = make_card()
     (attempt,) = make_attempts(card)
     store.insert_card(card, [attempt])
-    with store._write_lock:  # SQLite's own "database or disk is full": no page may be added
-        pages = store._wdb.execute("PRAGMA page_count").fetchone()[0]
-        store._wdb.execute(f"PRAGMA max_page_count = {pages}")
+    fill_database(store)
     big = "x" * 200_000  # needs new pages
     results = await asyncio.gather(*(store.append_event_async(attempt.id, EventKind.LOG, {"n": n, "text": big})
                                      for n in range(5)), return_exceptions=True)
     assert all(isinstance(r, DiskFull) for r in results), results
     assert "cannot be written" in str(results[0])
     assert committed_events(db_path, attempt.id) == [1]  # nothing half-written
-    with store._write_lock:
-        store._wdb.execute("PRAGMA max_page_count = 1073741823")
+    make_room(store)
     event = await store.append_event_async(attempt.id, EventKind.LOG, {"text": big})  # room again: writes go on
     assert committed_events(db_path, attempt.id) == [1, event.seq]

@@ -71,21 +71,11 @@ class PodClient(DaemonProcess):
     def log(self) -> str:
         return self.pod.logs("kilod")
 
-    def request(self, method: str, path: str, body: Any = None, raw: bytes | None = None,
-                headers: dict[str, str] | None = None) -> Any:
-        connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        try:
-            payload = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-            connection.request(method, path, body=payload, headers={
-                "Content-Type": "application/json", "Authorization": f"Bearer {self.token}", **(headers or {})})
-            response = connection.getresponse()
-            data = response.read()
-        finally:
-            connection.close()
-        parsed = json.loads(data) if data else None
-        if response.status >= 400:
-            raise ApiError(response.status, parsed)
-        return parsed
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def credentials(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 @dataclass

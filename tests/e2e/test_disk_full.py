@@ -16,11 +16,15 @@ from tests.kilod_testing import ApiError, DaemonProcess
 FLOOR_BYTES = 16 * 1024 * 1024
 
 
-def test_a_full_disk_pauses_the_attempt_and_space_coming_back_resumes_it(
-        daemon_factory: type[DaemonProcess], small_disk: Path, repo: Path, tmp_path: Path) -> None:
+def start_on_small_disk(daemon_factory: type[DaemonProcess], small_disk: Path, tmp_path: Path) -> DaemonProcess:
     daemon = daemon_factory({"KILOD_MIN_FREE_BYTES": str(FLOOR_BYTES)}, data_dir=small_disk / "data")
     daemon.log_path = tmp_path / "daemon.log"  # the log must not live on the disk that fills
-    daemon.start()
+    return daemon.start()
+
+
+def test_a_full_disk_pauses_the_attempt_and_space_coming_back_resumes_it(
+        daemon_factory: type[DaemonProcess], small_disk: Path, repo: Path, tmp_path: Path) -> None:
+    daemon = start_on_small_disk(daemon_factory, small_disk, tmp_path)
     assert (small_disk / "data" / ".kilod-reserve").stat().st_size > 0
     card = daemon.request("POST", "/v1/cards", {"prompt": "fill it", "repo": str(repo), "models": ["scripted/filler"]})
     attempt_id = card["attempts"][0]["id"]
@@ -73,9 +77,7 @@ def test_a_full_disk_pauses_the_attempt_and_space_coming_back_resumes_it(
 
 def test_a_paused_attempt_can_be_cancelled_while_the_disk_is_still_full(
         daemon_factory: type[DaemonProcess], small_disk: Path, repo: Path, tmp_path: Path) -> None:
-    daemon = daemon_factory({"KILOD_MIN_FREE_BYTES": str(FLOOR_BYTES)}, data_dir=small_disk / "data")
-    daemon.log_path = tmp_path / "daemon.log"
-    daemon.start()
+    daemon = start_on_small_disk(daemon_factory, small_disk, tmp_path)
     card = daemon.request("POST", "/v1/cards", {"prompt": "fill it", "repo": str(repo), "models": ["scripted/filler"]})
     attempt_id = card["attempts"][0]["id"]
     worktree = Path(daemon.wait_state(attempt_id, "paused", timeout=120)["worktree"])
@@ -93,9 +95,7 @@ def test_a_paused_attempt_can_be_cancelled_while_the_disk_is_still_full(
 
 def test_approving_on_a_full_disk_answers_503_moves_nothing_and_lands_once_space_is_back(
         daemon_factory: type[DaemonProcess], small_disk: Path, repo: Path, tmp_path: Path) -> None:
-    daemon = daemon_factory({"KILOD_MIN_FREE_BYTES": str(FLOOR_BYTES)}, data_dir=small_disk / "data")
-    daemon.log_path = tmp_path / "daemon.log"
-    daemon.start()
+    daemon = start_on_small_disk(daemon_factory, small_disk, tmp_path)
     card = daemon.request("POST", "/v1/cards", {"prompt": "hello", "repo": str(repo), "models": ["scripted/hello"]})
     attempt_id = card["attempts"][0]["id"]
     daemon.wait_state(attempt_id, "review")

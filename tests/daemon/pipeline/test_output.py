@@ -5,23 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
-
 from kilod.domain import Attempt, EventKind
 from kilod.lifecycle import Lifecycle
 from kilod.pipeline.output import BATCH_BYTES, LiveOutput
 from kilod.store import Store
-from tests.daemon.records import make_attempts, make_card
 
 LABEL = {"step": "setup", "command": "make it"}
 
 
-@pytest.fixture
-def attempt(store: Store) -> Attempt:
-    card = make_card()
-    (created,) = make_attempts(card)
-    store.insert_card(card, [created])
-    return created
 
 
 def outputs(store: Store, attempt_id: str) -> list[dict[str, Any]]:
