@@ -45,6 +45,11 @@ class DockerSandbox:
     def __init__(self) -> None:
         self._client: docker.DockerClient | None = None
         self._has_shell: set[tuple[str, int, int]] = set()   # (image id, uid, gid) whose sh ran
+        # Docker answers 204 to a remove that looked the container up before another remove finished it
+        # (moby ContainerRm: "check if container wasn't deregistered by previous rm since Get"), so two
+        # removes of one name in this process take turns: the second then sees it gone and says so.
+        self._removing: dict[str, tuple[threading.Lock, int]] = {}   # name -> (its lock, removes holding it)
+        self._removing_guard = threading.Lock()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -156,6 +161,21 @@ class DockerSandbox:
 
     def remove(self, name: str) -> bool:
         """Remove a container this daemon labelled; False if it was already gone."""
+        with self._removing_guard:
+            lock, holders = self._removing.get(name, (threading.Lock(), 0))
+            self._removing[name] = (lock, holders + 1)
+        try:
+            with lock:
+                return self._remove(name)
+        finally:
+            with self._removing_guard:
+                lock, holders = self._removing[name]
+                if holders == 1:
+                    del self._removing[name]
+                else:
+                    self._removing[name] = (lock, holders - 1)
+
+    def _remove(self, name: str) -> bool:
         container = self._labelled(name, "remove")
         if container is None:
             return False
