@@ -13,6 +13,7 @@ one holding the GIL (`gil`); the latencies of such a run are not figures (sampli
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -48,15 +49,57 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def sample(daemon: DaemonProcess, until: threading.Event | None, count: int, pause: float) -> list[float]:
-    """Latencies of GET /v1/board: `count` of them, or until `until` is set."""
-    latencies: list[float] = []
-    while (until is None and len(latencies) < count) or (until is not None and not until.is_set()):
-        started = time.perf_counter()
-        daemon.request("GET", "/v1/board")
-        latencies.append(time.perf_counter() - started)
-        time.sleep(pause)
-    return latencies
+# The sampler runs in a process of its own: in this one, the watcher's requests would hold the GIL
+# while a board answer waits to be read, and the figure would include the bench's own waits.
+SAMPLER = r"""
+import http.client, socket, sys, time
+class Unix(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost")
+        self.path = path
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+path, count, pause, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+import os
+latencies = []
+while (count and len(latencies) < count) or (not count and not os.path.exists(stop)):
+    started = time.perf_counter()
+    connection = Unix(path)
+    connection.request("GET", "/v1/board")
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    assert response.status == 200, response.status
+    latencies.append(time.perf_counter() - started)
+    time.sleep(pause)
+print(" ".join(f"{value:.6f}" for value in latencies))
+"""
+
+
+FLOOR_SERVER = r"""
+import sys
+from aiohttp import web
+body = open(sys.argv[2]).read()
+async def board(request):
+    return web.Response(text=body, content_type="application/json")
+app = web.Application()
+app.router.add_get("/v1/board", board)
+web.run_app(app, path=sys.argv[1], print=None)
+"""
+
+
+def sample(socket_path: str, until: threading.Event | None, count: int, pause: float) -> list[float]:
+    """Latencies of GET /v1/board, taken by a process of its own: `count` of them, or until `until` is set."""
+    stop = Path(tempfile.mkdtemp(prefix="ka-stop-", dir="/tmp")) / "stop"
+    sampler = subprocess.Popen([sys.executable, "-c", SAMPLER, socket_path, str(count), str(pause), str(stop)],
+                               stdout=subprocess.PIPE, text=True)
+    if until is not None:
+        until.wait()
+        stop.touch()
+    out, _ = sampler.communicate(timeout=600)
+    shutil.rmtree(stop.parent, ignore_errors=True)
+    return [float(value) for value in out.split()]
 
 
 def main() -> None:
@@ -66,6 +109,7 @@ def main() -> None:
     parser.add_argument("--profile-mode", choices=("cpu", "idle", "gil"), default="cpu")
     args = parser.parse_args()
     profiler: subprocess.Popen[bytes] | None = None
+    floor_server: subprocess.Popen[bytes] | None = None
     data_dir = Path(tempfile.mkdtemp(prefix="ka-", dir="/tmp"))
     daemon = DaemonProcess(data_dir, new_instance(), {
         "KILOD_SCRIPTS_DIR": str(SCRIPTS), "KILOD_MAX_PARALLEL": str(args.attempts),
@@ -81,7 +125,15 @@ def main() -> None:
         for attempt in warm["attempts"]:
             daemon.wait_state(attempt["id"], "review", timeout=300)
         idle_rss = rss_mib(daemon.process.pid)
-        idle = sample(daemon, None, 300, 0.005)
+        idle = sample(str(daemon.socket), None, 300, 0.005)
+        # the machine's floor: the same board's bytes from a bare aiohttp server in a process of its own,
+        # sampled alongside the daemon under the same load (what any server here would see)
+        board_file = data_dir / "board.json"
+        board_file.write_text(json.dumps(daemon.request("GET", "/v1/board")))
+        floor_socket = str(data_dir / "floor.sock")
+        floor_server = subprocess.Popen([sys.executable, "-c", FLOOR_SERVER, floor_socket, str(board_file)])
+        daemon.wait_for(lambda: Path(floor_socket).exists(), what="the floor server")
+        floor_idle = sample(floor_socket, None, 300, 0.005)
 
         card = daemon.request("POST", "/v1/cards", {"prompt": "load", "repo": str(repo),
                                                     "models": ["scripted/busy"], "repeat": 1})
@@ -112,7 +164,11 @@ def main() -> None:
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        loaded = sample(daemon, done, 0, 0.005)
+        floor: list[float] = []
+        floor_sampler = threading.Thread(target=lambda: floor.extend(sample(floor_socket, done, 0, 0.005)))
+        floor_sampler.start()
+        loaded = sample(str(daemon.socket), done, 0, 0.005)
+        floor_sampler.join()
         watcher.join()
         seconds = time.monotonic() - load_started
         cpu = cpu_seconds(daemon.process.pid) - cpu_before
@@ -122,8 +178,11 @@ def main() -> None:
         events = daemon.request("GET", "/v1/status")["last_event_id"] - events_before
         # idle again (every attempt in review): the machine's other load drifts over a run, so
         # the ratio is taken against the idle samples of both ends
-        idle_after = sample(daemon, None, 300, 0.005)
+        idle_after = sample(str(daemon.socket), None, 300, 0.005)
     finally:
+        if floor_server is not None:
+            floor_server.terminate()
+            floor_server.wait(timeout=30)
         daemon.stop()
         remove_labelled(daemon.instance)
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -138,6 +197,8 @@ def main() -> None:
     row("idle", idle)
     row(f"{args.attempts} live attempts", loaded)
     row("idle after", idle_after)
+    row("floor: bare server, idle", floor_idle)
+    row("floor: bare server, load", floor)
     print(f"{'p99 ratio loaded / idle':>24} {percentile(loaded, 0.99) / percentile(idle + idle_after, 0.99):>6.1f}x"
           "   (idle: both ends; target ≤ 3, and p99 ≤ 20 ms under load)")
     print(f"{'daemon CPU while loaded':>24} {cpu / seconds * 100:>6.0f} %   of one core "
