@@ -5,7 +5,13 @@ calls alternate between the two paths in one run against a local provider that s
 a remote model (a pause before every event). Prints medians and the ratio gateway/direct for
 the whole call and for the time to the first streamed byte (goal ≤ 1.1). Asserts nothing.
 
-    .venv/bin/python bench/gateway.py [--calls 30] [--event-delay 0.02]
+Both paths share this process's event loop, so each call waits `--settle` seconds after the one
+before: litellm finishes a call's logging on the loop after its last byte, and back to back that
+tail (~3 ms) landed mostly in the gateway's figure: its request waited for the loop before it was
+read (measured: 3.5 ms from send to handler back to back, 1 ms settled), while a direct call does
+litellm's own work first and the tail runs while it waits. An agent's next call follows tool runs.
+
+    .venv/bin/python bench/gateway.py [--calls 30] [--event-delay 0.02] [--settle 0.05]
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ async def via_gateway(client: aiohttp.ClientSession, token: str, wire: str, stre
     return first, time.perf_counter() - started
 
 
-async def measure(calls: int, run_direct: Callable[[], Awaitable[Timing]],
+async def measure(calls: int, settle: float, run_direct: Callable[[], Awaitable[Timing]],
                   run_gateway: Callable[[], Awaitable[Timing]]) -> tuple[list[Timing], list[Timing]]:
     await run_direct()
     await run_gateway()   # warm both paths (connection pools, lazy imports)
@@ -88,10 +94,11 @@ async def measure(calls: int, run_direct: Callable[[], Awaitable[Timing]],
             direct_times.append(await run_direct())
         else:
             gateway_times.append(await run_gateway())
+        await asyncio.sleep(settle)
     return direct_times, gateway_times
 
 
-async def main(calls: int, event_delay: float) -> None:
+async def main(calls: int, event_delay: float, settle: float) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="kgwb-", dir="/tmp"))
     with FakeProvider(chunk_delay=event_delay, pieces=4) as provider:
         os.environ["HOSTED_VLLM_API_BASE"] = provider.base_url
@@ -110,14 +117,14 @@ async def main(calls: int, event_delay: float) -> None:
         litellm = await models.litellm()
         client = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(path)), base_url="http://gw")
         print(f"{calls} calls per path and case, alternating; provider pauses {event_delay * 1000:.0f} ms "
-              f"before each event; {os.cpu_count()} CPUs")
+              f"before each event; {settle * 1000:.0f} ms between calls; {os.cpu_count()} CPUs")
         print(f"{'case':<20}{'direct ms':>10}{'gateway ms':>11}{'added ms':>9}{'ratio':>7}   "
               f"{'first byte direct / gateway ms':>30}{'ratio':>7}")
         try:
             for wire in WIRES:
                 for stream in (True, False):
                     d, g = await measure(
-                        calls, lambda w=wire, s=stream: direct(litellm, w, s),  # type: ignore[misc]
+                        calls, settle, lambda w=wire, s=stream: direct(litellm, w, s),  # type: ignore[misc]
                         lambda w=wire, s=stream: via_gateway(client, token, w, s))  # type: ignore[misc]
                     whole_d = statistics.median(t[1] for t in d) * 1000
                     whole_g = statistics.median(t[1] for t in g) * 1000
@@ -140,5 +147,7 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=30)
     parser.add_argument("--event-delay", type=float, default=0.02,
                         help="seconds the provider pauses before each streamed event (and a whole answer)")
+    parser.add_argument("--settle", type=float, default=0.05,
+                        help="seconds between calls, for the loop to finish the last call's logging (0: back to back)")
     args = parser.parse_args()
-    asyncio.run(main(args.calls, args.event_delay))
+    asyncio.run(main(args.calls, args.event_delay, args.settle))
