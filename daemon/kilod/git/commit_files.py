@@ -34,6 +34,10 @@ def _entries(repo: RepoPaths, commit: str, paths: list[str]) -> dict[str, tuple[
     return entries
 
 
+def _is_folder(entry: tuple[str, str, str] | None) -> bool:
+    return entry is not None and entry[1] == "tree" and entry[0] != LINK_MODE
+
+
 def _blob_head(repo: RepoPaths, oid: str, limit: int) -> bytes:
     """The blob's first `limit + 1` bytes (a huge blob is never read whole)."""
     command = TIED_TO_DAEMON + git_command("cat-file", "blob", oid, git_dir=repo.common_dir)
@@ -50,9 +54,12 @@ def write_out(repo: RepoPaths, commit: str, paths: list[str], into: Path, limit:
     wanted = [PurePosixPath(p).parts for p in paths if not PurePosixPath(p).is_absolute()]
     wanted = [parts for parts in wanted if parts and not any(p in ("..", "") for p in parts)]
     entries: dict[str, tuple[str, str, str]] = {}
-    # one `ls-tree` per depth: given a folder and a path in it at once, git lists the folder only
+    # one `ls-tree` per depth: given a folder and a path in it at once, git lists the folder only;
+    # a depth is asked only below folders the one above found (no .devcontainer: one `ls-tree` in all)
     for depth in range(1, max((len(parts) for parts in wanted), default=0) + 1):
-        entries.update(_entries(repo, commit, sorted({"/".join(p[:depth]) for p in wanted if len(p) >= depth})))
+        below = {"/".join(p[:depth]) for p in wanted if len(p) >= depth and
+                 (depth == 1 or _is_folder(entries.get("/".join(p[:depth - 1]))))}
+        entries.update(_entries(repo, commit, sorted(below)))
     for parts in wanted:
         for depth in range(1, len(parts) + 1):
             target = into.joinpath(*parts[:depth])

@@ -23,10 +23,19 @@ def branch_exists(repo: RepoPaths, branch: str) -> bool:
 
 
 def require_free_branches(repo: RepoPaths, branches: list[str]) -> None:
-    """Conflict if a branch already exists: kilod never adopts a branch it did not make."""
-    for branch in branches:
-        if branch_exists(repo, branch):
-            raise Conflict(f"branch {branch} already exists in {repo.path}")
+    """Conflict if a branch already exists: kilod never adopts a branch it did not make.
+
+    One `for-each-ref` for all of a fan-out's branches. A pattern matches its ref exactly or the
+    refs below it as a folder (`kilod/c-1/x`), which would block the branch just the same.
+    """
+    if not branches:
+        return
+    found = run("for-each-ref", "--format=%(refname)", "--", *(f"refs/heads/{b}" for b in branches),
+                git_dir=repo.common_dir)
+    taken = [ref.removeprefix("refs/heads/") for ref in found.stdout.splitlines() if ref]
+    if taken:
+        clash = next((b for b in branches if b in taken), taken[0])
+        raise Conflict(f"branch {clash} already exists in {repo.path}")
 
 
 def base_branch_of(repo: RepoPaths, base_ref: str) -> str | None:

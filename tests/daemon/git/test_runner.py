@@ -97,6 +97,11 @@ async def test_repository_refuses_a_taken_branch_and_a_bad_base(repo: Path) -> N
     with pytest.raises(Conflict, match="already exists"):
         await repository.require_free_branches(["kilod/free-1", "kilod/taken-1"])
     await repository.require_free_branches(["kilod/free-1"])
+    # a branch below the name as a folder blocks it just the same; a name that only starts alike does not
+    git(repo, "branch", "kilod/folder-1/x")
+    with pytest.raises(Conflict, match="kilod/folder-1/x already exists"):
+        await repository.require_free_branches(["kilod/free-1", "kilod/folder-1", "kilod/free-2"])
+    await repository.require_free_branches(["kilod/taken", "kilod/free-1", "kilod/free-2"])
     with pytest.raises(Invalid, match="unknown base ref"):
         await repository.resolve_base("no-such-branch")
     assert await repository.base_branch_of("HEAD") == "main"
