@@ -238,11 +238,7 @@ class AgentRun:
         message = repair_tool_calls(completion.message)
         # persist: on a full disk the reply (paid for) is kept and written once space is back
         counters = self._account(completion, steps=attempt.steps + 1)
-        await persist_async(partial(self.store.append_messages_async, self.attempt_id, len(messages), [message],
-                                    **counters))
-        self._written(counters)
-        messages.append(message)
-        await persist_async(partial(self.lifecycle.record_async, self.attempt_id, EventKind.MESSAGE, {
+        shown = (EventKind.MESSAGE, {
             "role": "assistant",
             "content": completion.message.get("content"),
             "step": attempt.steps + 1,
@@ -251,7 +247,14 @@ class AgentRun:
             "tokens_cached": completion.tokens_cached,
             "cacheable": round(cacheable, 3),   # share of this request repeating the previous one's start
             "cost_usd": completion.cost_usd,
-        }))
+        })
+        # the reply, its counters and the event that shows it: one commit (one fsync per model call, not two)
+        event = await persist_async(partial(self.store.append_messages_async, self.attempt_id, len(messages),
+                                            [message], shown, **counters))
+        self._written(counters)
+        messages.append(message)
+        if event is not None:
+            self.lifecycle.events.publish(event)
 
     async def _run_tools(self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         for call in calls:
