@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from kilod.board import Board
 from kilod.domain import Column, State, now
 from kilod.store import Store
@@ -61,3 +63,38 @@ def test_a_batch_refresh_reads_every_changed_card_with_its_latest_checks(store: 
     fresh = Board(store)
     fresh.load()
     assert fresh.board_json() == board.board_json()
+
+
+async def test_a_commit_applies_its_change_so_reading_the_board_asks_sqlite_nothing(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    board = Board(store)
+    board.load()
+    card = make_card("feed0100")
+    store.insert_card(card, make_attempts(card, 1))
+    await store.update_attempt_async(f"{card.id}-1", state=State.STARTING)   # the writer thread's group commit
+
+    def no_sqlite(*args: object) -> None:
+        raise AssertionError("the board read the store on a board read")
+
+    for read in ("cards_by_id", "attempts_of_cards", "latest_checks", "card_ids_of", "all_attempts", "list_cards"):
+        monkeypatch.setattr(store, read, no_sqlite)
+    doing = {c["id"]: c for c in json.loads(board.board_json())["columns"]}[str(Column.DOING)]
+    assert [c["id"] for c in doing["cards"]] == [card.id]
+    assert board.card(card.id)["attempts"][0]["state"] == "starting"
+
+
+def test_a_change_the_notice_could_not_read_is_read_by_the_next_board_read(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    board = Board(store)
+    board.load()
+    card = make_card("feed0101")
+    store.insert_card(card, make_attempts(card, 1))
+    real = store.cards_by_id
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("read failed")
+
+    monkeypatch.setattr(store, "cards_by_id", broken)
+    store.update_attempt(f"{card.id}-1", state=State.STARTING)   # committed; the notice's read fails (logged)
+    monkeypatch.setattr(store, "cards_by_id", real)
+    assert board.card(card.id)["attempts"][0]["state"] == "starting"

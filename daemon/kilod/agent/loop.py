@@ -12,7 +12,7 @@ fsync, and the event loop (which serves the API) never waits for one.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -64,6 +64,10 @@ class Budget:
         return None
 
 
+async def _never_paused() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class AgentResult:
     summary: str
@@ -76,7 +80,7 @@ class AgentRun:
                  tools: ToolRunner, step_limit: int, budget: Budget | None = None, *,
                  context_window: int = DEFAULT_CONTEXT_WINDOW, manage_context: bool = True,
                  context_policy: ContextPolicy | None = None, environment: Environment | None = None,
-                 pause_requested: Callable[[], bool] = lambda: False) -> None:
+                 pause_requested: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.attempt_id = attempt_id
         self.model = model
         self.prompt = prompt
@@ -90,7 +94,8 @@ class AgentRun:
         self.manage_context = manage_context
         self.context_policy = context_policy
         self.environment = environment
-        self.pause_requested = pause_requested   # read between steps: a running tool call always completes
+        # read between steps (a running tool call always completes); a store read, so off the event loop
+        self.pause_requested = pause_requested or _never_paused
         self.context: ContextView | None = None
         self.prefix = PrefixMeter()
         self._started_ids: set[str] = set()
@@ -174,7 +179,7 @@ class AgentRun:
             await self.lifecycle.record_async(self.attempt_id, EventKind.LOG,
                                               {"message": f"resuming the conversation at message {len(messages)}"})
         while True:
-            if self.pause_requested():
+            if await self.pause_requested():
                 await self.lifecycle.record_async(self.attempt_id, EventKind.LOG, {"message": "paused by a person"})
                 return AgentResult("", paused=True)
             pending = pending_tool_calls(messages)
@@ -258,7 +263,7 @@ class AgentRun:
 
     async def _run_tools(self, messages: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         for call in calls:
-            if self.pause_requested():
+            if await self.pause_requested():
                 return   # the calls not started yet run after the resume
             name = call["function"]["name"]
             if call["id"] in self._started():

@@ -7,7 +7,9 @@ more `Agent` in the mapping.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -43,7 +45,8 @@ class BuiltinAgent:
                         settings.step_limit, Budget(card.budget_tokens, card.budget_cost_usd),
                         context_window=settings.context_window, manage_context=settings.context_management,
                         environment=environment,
-                        pause_requested=lambda: services.lifecycle.store.pause_requested(attempt.id))
+                        pause_requested=partial(asyncio.to_thread, services.lifecycle.store.pause_requested,
+                                                attempt.id))
         return await loop.run()
 
 
