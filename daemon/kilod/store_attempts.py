@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -11,6 +12,9 @@ from kilod.domain import Attempt, Card, Event, EventKind, State, Step, now
 from kilod.errors import NotFound
 from kilod.store_base import StoreBase
 from kilod.store_rows import ATTEMPT_COLUMNS, attempt_of, card_of, check_updatable, set_fields
+
+# what a move will write, decided from the attempt as the transaction reads it: (event, fields); raises to refuse
+MovePlan = Callable[[Attempt], tuple[tuple[EventKind, dict[str, Any]], dict[str, Any]]]
 
 
 class AttemptTables(StoreBase):
@@ -126,6 +130,29 @@ class AttemptTables(StoreBase):
         check_updatable(fields)
         return await self._write(partial(self._update_attempt, attempt_id=attempt_id, event=event, message=message,
                                          sent_comments=None, fields=fields))
+
+    async def move_attempt_async(self, attempt_id: str, plan: MovePlan) -> tuple[Attempt, Event, Attempt]:
+        """Read the attempt, let `plan` check the move and say its event and fields, write them: one transaction.
+
+        Through the writer thread's group commit, so the check sees the state the write replaces
+        (no other move can come between) and the event loop does not wait for the fsync.
+        Returns (before, the event, after).
+        """
+        def work(db: sqlite3.Connection) -> tuple[Attempt, Event, Attempt]:
+            before = self._attempt_in(db, attempt_id)
+            event, fields = plan(before)
+            check_updatable(fields)
+            written = self._update_attempt(db, attempt_id, event, None, None, fields)
+            assert written is not None
+            return before, written, self._attempt_in(db, attempt_id)
+        return await self._write(work)
+
+    @staticmethod
+    def _attempt_in(db: sqlite3.Connection, attempt_id: str) -> Attempt:
+        row = db.execute(f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no attempt '{attempt_id}'")
+        return attempt_of(row)
 
     def _update_attempt(self, db: sqlite3.Connection, attempt_id: str, event: tuple[EventKind, dict[str, Any]] | None,
                         message: dict[str, Any] | None, sent_comments: list[int] | None,

@@ -160,3 +160,24 @@ def test_record_appends_and_publishes(store: Store, event_log: EventLog, lifecyc
     published = queue.get_nowait()
     assert published == store.events_of(attempt.id)[-1]
     assert store.get_attempt(attempt.id).state == State.QUEUED
+
+
+async def test_async_moves_are_checked_in_the_transaction_that_writes_them(
+        store: Store, lifecycle: Lifecycle, attempt: Attempt) -> None:
+    started = await lifecycle.transition_async(attempt.id, State.STARTING, step=Step.WORKTREE)
+    assert started.state == State.STARTING and started.started_at is not None
+    assert committed_state(store.path, attempt.id) == "starting"   # durable once it returned
+    await lifecycle.transition_async(attempt.id, State.RUNNING)
+    # a finish and a cancel asked at once: both are checked against the state the other wrote, so one is refused
+    outcomes = await asyncio.gather(lifecycle.transition_async(attempt.id, State.REVIEW, summary="done"),
+                                    lifecycle.transition_async(attempt.id, State.CANCELLED),
+                                    return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, Conflict)]
+    moved = [o for o in outcomes if isinstance(o, Attempt)]
+    assert len(refused) == 1 and len(moved) == 1, outcomes
+    final = store.get_attempt(attempt.id)
+    assert final.state == moved[0].state and final.finished_at is not None
+    moves = [(e.payload["from"], e.payload["to"]) for e in store.events_of(attempt.id) if e.kind == EventKind.STATE]
+    assert moves == [(None, "queued"), ("queued", "starting"), ("starting", "running"), ("running", str(final.state))]
+    with pytest.raises(NotFound):
+        await lifecycle.transition_async("nope-1", State.STARTING)

@@ -30,7 +30,7 @@ class ChecksStep:
         for index, check in enumerate(ctx.repo_settings.checks):
             timeout = check.timeout or services.settings.check_timeout
             label = {"step": str(Step.CHECKS), "name": check.name, "command": check.run}
-            services.lifecycle.record(attempt.id, EventKind.LOG, {
+            await services.lifecycle.record_async(attempt.id, EventKind.LOG, {
                 **label, "status": "running", "message": f"check {check.name}: {check.run}"})
             live = LiveOutput(services.lifecycle, attempt.id, label, services.settings.command_output_limit)
             result = {"name": check.name, "command": check.run,

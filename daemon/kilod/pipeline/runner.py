@@ -158,7 +158,7 @@ class Pipeline:
         attempt = self.store.get_attempt(attempt_id)
         card = self.store.get_card(attempt.card_id)
         if attempt.state == State.QUEUED:
-            attempt = self.lifecycle.transition(attempt.id, State.STARTING, step=self.steps[0].step)
+            attempt = await self.lifecycle.transition_async(attempt.id, State.STARTING, step=self.steps[0].step)
         repo = await self.repositories.open(card.repo)
         ctx = StepContext(self.services, attempt, card, repo, RepoSettings.model_validate(card.settings))
         names = [s.step for s in self.steps]
@@ -184,7 +184,8 @@ class Pipeline:
         """Steps from here run in the container: after a restart it may have stopped or gone."""
         container_id = await ensure_container(self.services, ctx.attempt, ctx.card, ctx.repo)
         if ctx.attempt.state == State.STARTING:
-            ctx.attempt = self.lifecycle.transition(ctx.attempt.id, State.RUNNING, container_id=container_id)
+            ctx.attempt = await self.lifecycle.transition_async(ctx.attempt.id, State.RUNNING,
+                                                                container_id=container_id)
         elif container_id != ctx.attempt.container_id:
             ctx.attempt = await self._move(ctx.attempt, ctx.attempt.step,
                                            Outcome("sandbox container recreated", {"container_id": container_id}))
@@ -193,7 +194,7 @@ class Pipeline:
     async def _move(self, attempt: Attempt, step: Step, outcome: Outcome) -> Attempt:
         """Store the move to `step` with the outcome: a state change, a logged line, or just the fields."""
         if outcome.state is not None:
-            return self.lifecycle.transition(attempt.id, outcome.state, step=step, **outcome.fields)
+            return await self.lifecycle.transition_async(attempt.id, outcome.state, step=step, **outcome.fields)
         event = None if outcome.message is None else (EventKind.LOG, {"message": outcome.message, "step": str(step)})
         published = await self.store.update_attempt_async(attempt.id, event, message=outcome.to_agent, step=step,
                                                           **outcome.fields)

@@ -20,11 +20,11 @@ class SetupStep:
         for command in commands:
             label = {"step": str(Step.SETUP), "command": command}
             # said before it runs: a long setup shows what it is waiting for, then its output as it comes
-            lifecycle.record(ctx.attempt.id, EventKind.LOG, {**label, "status": "running",
-                                                             "message": f"setup: {command}"})
+            await lifecycle.record_async(ctx.attempt.id, EventKind.LOG, {**label, "status": "running",
+                                                                         "message": f"setup: {command}"})
             live = LiveOutput(lifecycle, ctx.attempt.id, label, settings.command_output_limit)
             result = await run_command(ctx.services.sandbox, ctx.container(), command, settings.setup_timeout, live)
-            lifecycle.record(ctx.attempt.id, EventKind.LOG, {
+            await lifecycle.record_async(ctx.attempt.id, EventKind.LOG, {
                 "step": "setup", "command": command, **result,
                 "message": f"setup {result['status']} (exit {result['exit_code']}): {command}"})
             if result["status"] != "passed":
