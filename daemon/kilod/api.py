@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from kilod import __version__
 from kilod.board import Board
 from kilod.cards import Cards, NewCard
-from kilod.domain import checks_summary, meta
+from kilod.domain import meta
 from kilod.errors import Invalid, KilodError
 from kilod.events import EventLog
 from kilod.git.names import raw, readable
@@ -227,8 +227,8 @@ class Api:
                             content_type="application/json")
 
     async def get_attempt(self, request: web.Request) -> web.Response:
-        attempt = self.store.get_attempt(request.match_info["attempt_id"])
-        return web.json_response({**attempt.to_json(), "checks": checks_summary(self.store.checks_of(attempt.id))})
+        # from the board's projection (kept current by every commit): polled often, and no query on the loop
+        return web.json_response(self.board.attempt(request.match_info["attempt_id"]))
 
     async def attempt_diffstat(self, request: web.Request) -> web.Response:
         return web.json_response(await self.queries.diffstat(request.match_info["attempt_id"]))

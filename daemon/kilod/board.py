@@ -145,6 +145,16 @@ class Board:
             raise NotFound(f"no card '{card_id}'")
         return entry.view
 
+    def attempt(self, attempt_id: str) -> dict[str, Any]:
+        """An attempt as the API shows it (its checks summed up), from the projection: no query."""
+        with self._lock:
+            entries = self._current()
+            entry = entries.get(self._card_of.get(attempt_id, ""))
+        for item in entry.view["attempts"] if entry is not None else []:
+            if item["id"] == attempt_id:
+                return dict(item)
+        raise NotFound(f"no attempt '{attempt_id}'")
+
     def cards(self) -> list[dict[str, Any]]:
         with self._lock:
             return [entry.view for entry in self._current().values()]

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from kilod.board import Board
-from kilod.domain import Column, State, now
+from kilod.domain import Column, State, checks_summary, now
+from kilod.errors import NotFound
 from kilod.store import Store
 from tests.daemon.records import make_attempts, make_card
 
@@ -81,6 +82,24 @@ async def test_a_commit_applies_its_change_so_reading_the_board_asks_sqlite_noth
     doing = {c["id"]: c for c in json.loads(board.board_json())["columns"]}[str(Column.DOING)]
     assert [c["id"] for c in doing["cards"]] == [card.id]
     assert board.card(card.id)["attempts"][0]["state"] == "starting"
+    assert board.attempt(f"{card.id}-1")["state"] == "starting"
+    with pytest.raises(NotFound):
+        board.attempt(f"{card.id}-9")
+
+
+def test_an_attempt_from_the_board_is_the_stored_attempt_with_its_latest_checks(store: Store) -> None:
+    board = Board(store)
+    board.load()
+    card = make_card("feed0102")
+    store.insert_card(card, make_attempts(card, 2))
+    attempt_id = f"{card.id}-2"
+    store.update_attempt(attempt_id, state=State.STARTING, summary="s")
+    store.record_check(attempt_id, 1, 0, check("old", "failed"))
+    store.record_check(attempt_id, 2, 0, check("lint", "passed"))
+    store.record_check(attempt_id, 2, 1, check("test", "failed"))
+    shown = board.attempt(attempt_id)
+    assert shown == {**store.get_attempt(attempt_id).to_json(), "checks": checks_summary(store.checks_of(attempt_id))}
+    assert shown["checks"] == {"passed": 1, "failed": 1, "error": 0, "total": 2, "failing": True}
 
 
 def test_a_change_the_notice_could_not_read_is_read_by_the_next_board_read(
