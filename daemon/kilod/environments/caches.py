@@ -12,14 +12,23 @@ and blocking: call it from a thread.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 
 import docker
 import docker.errors
 
 from kilod.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+# `docker system df` runs one at a time engine-wide: how long to wait for another one to end
+DF_TRIES = 10
+DF_PAUSE = 0.5
 
 LABEL_INSTANCE = "kilod.instance"
 LABEL_CACHE = "kilod.cache"          # the tool (pip, npm, …) or "path" for a repository's own entry
@@ -167,7 +176,7 @@ class Caches:
         volumes = self.client.volumes.list(filters={"label": [f"{LABEL_INSTANCE}={self.instance}", LABEL_CACHE]})
         usage: dict[str, tuple[int | None, int | None]] = {}
         if with_sizes and volumes:
-            for item in self.client.df().get("Volumes") or []:
+            for item in self._disk_usage().get("Volumes") or []:
                 data = item.get("UsageData") or {}
                 size, refs = data.get("Size"), data.get("RefCount")
                 usage[item.get("Name", "")] = (size if size is not None and size >= 0 else None,
@@ -180,6 +189,23 @@ class Caches:
                                    repo=labels.get(LABEL_REPO, ""), image_family=labels.get(LABEL_FAMILY, ""),
                                    path=labels.get(LABEL_PATH, ""), size_bytes=size, in_use=refs))
         return sorted(found, key=lambda c: (c.repo, c.image_family, c.tool, c.path))
+
+    def _disk_usage(self) -> dict[str, Any]:
+        """The engine's `system df`; {} (sizes unknown) while another one keeps running.
+
+        The engine computes one at a time and refuses the rest ("a disk usage operation is
+        already running", a 500), and a df over large volumes takes a while, even after the
+        client that asked has gone: wait a few seconds for it, then answer without sizes.
+        """
+        for _ in range(DF_TRIES):
+            try:
+                return dict(self.client.df())
+            except docker.errors.APIError as exc:
+                if "already running" not in str(exc.explanation or exc):
+                    raise Unavailable(f"cannot read the engine's disk usage: {exc.explanation or exc}") from exc
+            time.sleep(DF_PAUSE)
+        log.info("cache sizes left out: the engine is still busy with another disk usage operation")
+        return {}
 
     def clear(self, repo: str | None = None) -> tuple[list[str], list[str]]:
         """Remove this daemon's cache volumes (of one repository); returns (removed, in use and kept)."""
