@@ -28,7 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.kilod_testing import DaemonProcess, make_repo, new_instance, remove_labelled
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = ROOT / "bench" / "scripts"
 
 
 def rss_mib(pid: int) -> float:
@@ -52,20 +53,14 @@ def percentile(values: list[float], share: float) -> float:
 # The sampler runs in a process of its own: in this one, the watcher's requests would hold the GIL
 # while a board answer waits to be read, and the figure would include the bench's own waits.
 SAMPLER = r"""
-import http.client, socket, sys, time
-class Unix(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost")
-        self.path = path
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
+import os, sys, time
+sys.path.insert(0, sys.argv[5])
+from tests.kilod_testing import UnixHTTPConnection
 path, count, pause, stop = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-import os
 latencies = []
 while (count and len(latencies) < count) or (not count and not os.path.exists(stop)):
     started = time.perf_counter()
-    connection = Unix(path)
+    connection = UnixHTTPConnection(path)
     connection.request("GET", "/v1/board")
     response = connection.getresponse()
     response.read()
@@ -92,8 +87,8 @@ web.run_app(app, path=sys.argv[1], print=None)
 def sample(socket_path: str, until: threading.Event | None, count: int, pause: float) -> list[float]:
     """Latencies of GET /v1/board, taken by a process of its own: `count` of them, or until `until` is set."""
     stop = Path(tempfile.mkdtemp(prefix="ka-stop-", dir="/tmp")) / "stop"
-    sampler = subprocess.Popen([sys.executable, "-c", SAMPLER, socket_path, str(count), str(pause), str(stop)],
-                               stdout=subprocess.PIPE, text=True)
+    sampler = subprocess.Popen([sys.executable, "-c", SAMPLER, socket_path, str(count), str(pause), str(stop),
+                                str(ROOT)], stdout=subprocess.PIPE, text=True)
     if until is not None:
         until.wait()
         stop.touch()
