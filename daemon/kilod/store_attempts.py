@@ -87,12 +87,7 @@ class AttemptTables(StoreBase):
     # -- reading and updating attempts ---------------------------------------
 
     def get_attempt(self, attempt_id: str) -> Attempt:
-        row = self._db.execute(
-            f"SELECT {ATTEMPT_COLUMNS} FROM attempts WHERE id = ?", (attempt_id,)
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"no attempt '{attempt_id}'")
-        return attempt_of(row)
+        return self._attempt_in(self._db, attempt_id)
 
     def attempts_of(self, card_id: str) -> list[Attempt]:
         rows = self._db.execute(
