@@ -197,13 +197,14 @@ class Caches:
         already running", a 500), and a df over large volumes takes a while, even after the
         client that asked has gone: wait a few seconds for it, then answer without sizes.
         """
-        for _ in range(DF_TRIES):
+        for tried in range(1, DF_TRIES + 1):
             try:
                 return dict(self.client.df())
             except docker.errors.APIError as exc:
                 if "already running" not in str(exc.explanation or exc):
                     raise Unavailable(f"cannot read the engine's disk usage: {exc.explanation or exc}") from exc
-            time.sleep(DF_PAUSE)
+            if tried < DF_TRIES:
+                time.sleep(DF_PAUSE)
         log.info("cache sizes left out: the engine is still busy with another disk usage operation")
         return {}
 
