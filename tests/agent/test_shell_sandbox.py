@@ -79,3 +79,15 @@ async def test_an_orphan_that_outlives_the_shell_timeout_is_killed(tmp_path: Pat
 
         assert (ended, output) == ("killed", "started\n")
         assert not [p for p in processes(runner) if "sleep 600" in p]
+
+
+async def test_an_orphan_reads_only_its_own_call_never_the_next_calls_output(runner: ToolRunner) -> None:
+    # the state files are the latest call's: a call id they do not name learns nothing from them
+    assert await shell(runner, "echo first-output; exit 4", "call_first") == "exit code 4\nfirst-output\n"
+    assert await runner.orphan("call_first") == ("exit 4", "first-output\n")
+
+    await shell(runner, "echo second-output", "call_second")
+
+    assert await runner.orphan("call_first") == ("unknown", "")
+    assert await runner.orphan("call_second") == ("exit 0", "second-output\n")
+    assert await runner.abandon("call_first") is False   # nothing of it runs, and nothing else is killed
