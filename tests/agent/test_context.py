@@ -127,3 +127,30 @@ def test_a_stored_compaction_is_read_back() -> None:
     assert compaction_from_event({"compaction": {"upto": 9, "turns": 3, "summary": "s"}}) == Compaction(9, 3, "s")
     assert compaction_from_event({"compaction": {"upto": "x"}}) is None
     assert compaction_from_event({"message": "hello"}) is None
+
+
+async def test_a_view_far_under_the_window_is_sent_without_asking_the_tokenizer() -> None:
+    counted: list[int] = []
+
+    async def counting(view: list[dict[str, Any]]) -> int:
+        counted.append(len(view))
+        return size(view)
+
+    context = ContextView(window=100_000, count=counting, summarize=Summaries(), fixed_bytes=5_000)
+    small = conversation(3, output=1_000)
+    view, notes = await context.view(small)
+    assert (view, notes, counted) == (small, [], [])   # ~3 KB of messages: surely under 80,000 tokens
+
+    # bytes that could be that many tokens are counted, and only then compacted
+    big = conversation(40, output=2_000)
+    view, notes = await context.view(big)
+    assert counted == [len(big)] and notes == [] and view == big   # counted: 20,000 tokens, it fits
+    assert size(big) <= 0.8 * 30_000 < len(json.dumps(big))   # fits, but its bytes alone do not say so
+    tight = ContextView(window=30_000, count=counting, summarize=Summaries())
+    _, notes = await tight.view(big)
+    assert counted == [len(big), len(big)] and notes == []
+    # parts (an image) are always counted
+    parts = [*small[:HEAD], {"role": "user", "content": [{"type": "text", "text": "look"}]}]
+    counted.clear()
+    await context.view(parts)
+    assert counted == [len(parts)]

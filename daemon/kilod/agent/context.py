@@ -17,6 +17,7 @@ only grows at its end: the provider's prompt cache keeps matching the prefix.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ SUMMARIZE_SYSTEM = (
     "file paths, names and error messages that matter. Do not call tools."
 )
 TRANSCRIPT_MESSAGE_LIMIT = 2_000   # characters of each message in the text to summarise
+# Tokens a tokenizer may add around each message (role, separators) and around the whole request.
+PER_MESSAGE_SLACK, PER_REQUEST_SLACK = 16, 256
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,10 @@ class ContextView:
     """Builds each call's view; remembers where masking and the summary stand."""
 
     def __init__(self, window: int, count: Counter, summarize: Summarizer,
-                 policy: ContextPolicy | None = None, compaction: Compaction | None = None) -> None:
+                 policy: ContextPolicy | None = None, compaction: Compaction | None = None,
+                 fixed_bytes: int = 0) -> None:
         self.window = window
+        self.fixed_bytes = fixed_bytes   # sent with every view besides its messages (the tool schemas)
         self.count = count
         self.summarize = summarize
         self.policy = policy or ContextPolicy()
@@ -111,6 +116,8 @@ class ContextView:
         notes: list[str] = []
         view = self.build(messages)
         limit = int(self.window * self.policy.high)
+        if not force and self._surely_fits(view, limit):
+            return view, notes
         before = await self.count(view)
         if before <= limit and not force:
             return view, notes
@@ -135,6 +142,18 @@ class ContextView:
             after = await self.count(view)
             notes.append(f"summarised {turns} earlier model turns ({before} → {after} tokens)")
         return view, notes
+
+    def _surely_fits(self, view: list[dict[str, Any]], limit: int) -> bool:
+        """Under `limit` tokens without asking the tokenizer (a thread and ~2 ms a call, most calls).
+
+        A byte-level tokenizer's token is at least one byte of what is sent, so the request's
+        bytes (with slack for what the tokenizer adds per message) bound its tokens. Content in
+        parts (an image's tokens follow its size, not its bytes) is always counted.
+        """
+        if any(not isinstance(m.get("content"), str | None) for m in view):
+            return False
+        sent = len(json.dumps(view, ensure_ascii=False).encode()) + self.fixed_bytes
+        return sent + PER_MESSAGE_SLACK * len(view) + PER_REQUEST_SLACK <= limit
 
     async def _mask_point(self, messages: list[dict[str, Any]], excess: int) -> int:
         """Index before which tool outputs are masked: the oldest ones, until `excess` tokens are saved."""

@@ -12,6 +12,7 @@ fsync, and the event loop (which serves the API) never waits for one.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -46,6 +47,7 @@ from kilod.lifecycle import Lifecycle
 SYSTEM_PROMPT = system_prompt()   # with kilod's default environment (tests and bare runs)
 
 EVENT_OUTPUT_LIMIT = 4000
+TOOLS_BYTES = len(json.dumps(TOOL_SCHEMAS, ensure_ascii=False).encode())   # sent with every call
 DEFAULT_CONTEXT_WINDOW = 128_000   # input tokens of a model litellm's map does not know
 
 
@@ -110,7 +112,8 @@ class AgentRun:
                 if event.kind == EventKind.LOG:
                     compaction = compaction_from_event(event.payload) or compaction
             window = await self.models.window(self.model, self.default_window)
-            self.context = ContextView(window, self._count, self._summarize, self.context_policy, compaction)
+            self.context = ContextView(window, self._count, self._summarize, self.context_policy, compaction,
+                                       fixed_bytes=TOOLS_BYTES)
         return self.context
 
     async def _count(self, view: list[dict[str, Any]]) -> int:
