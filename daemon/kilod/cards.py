@@ -7,8 +7,9 @@ worktree or container.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -19,7 +20,7 @@ from kilod.agents.install import current
 from kilod.board import card_view
 from kilod.config import Settings
 from kilod.diskspace import DiskGuard
-from kilod.domain import Card, EventKind, new_card_id, now, queued_attempt
+from kilod.domain import Card, EventKind, attempt_id, branch_name, new_card_id, now, queued_attempt
 from kilod.environments.devcontainer import apply_trusted as with_devcontainer
 from kilod.errors import Invalid
 from kilod.events import EventLog
@@ -31,6 +32,8 @@ from kilod.trust import RepoTrust, SettingsSource, decide
 from kilod.trust_files import at_commit, commit_files
 
 MAX_ATTEMPTS_PER_CARD = 16
+
+T = TypeVar("T")
 
 
 class NewBudget(BaseModel):
@@ -104,48 +107,86 @@ class Cards:
     async def create_card(self, request: NewCard) -> dict[str, Any]:
         self.disk.check_floor("a new card")  # 503 before the disk is full, not a crash once it is
         repo = await self.repositories.open(request.repo)
-        base_commit = await repo.resolve_base(request.base)
+        card_id = new_card_id()  # before the card: git is asked about its attempts' branches from the start
         plan = attempt_plan(request.agents, request.models, self.settings.default_model, request.repeat)
-        if len(plan) > MAX_ATTEMPTS_PER_CARD:
-            raise Invalid(f"{len(plan)} attempts on one card; at most {MAX_ATTEMPTS_PER_CARD}", field="models")
-        for agent in dict.fromkeys(a for a, _ in plan):
-            require_agent(self.settings.data_dir, agent)
-        models = [m for _, m in plan]
-        override = parse_override(request.settings) if request.settings is not None else None
-        typed = frozenset(override.model_dump(by_alias=True, exclude_unset=True)) if override else frozenset()
-        if request.network is not None:
-            typed |= {"network"}
-        repo_settings, source = await asyncio.to_thread(self._settings_at, repo.paths, base_commit, override, typed)
-        for model in dict.fromkeys(models):
-            await self.models.validate(model)
-        if request.network is not None:
-            repo_settings = repo_settings.merged(parse_override({"network": request.network}))
-        network = repo_settings.network if repo_settings.network is not None else self.settings.network
-        # the card's column says "full network"; an allowlist lives in its settings (kilod.environments)
-        repo_settings = repo_settings.model_copy(update={"network": network})
-        base_branch = await repo.base_branch_of(request.base)
-        card = Card(
-            id=new_card_id(),
-            title=request.title or default_title(request.prompt),
-            prompt=request.prompt,
-            repo=str(repo.path),
-            base_ref=request.base,
-            base_commit=base_commit,
-            network=network is True,
-            created_at=now(),
-            base_branch=base_branch,
-            settings=repo_settings.to_json(),
-            settings_source=dict(source),
-            budget_tokens=request.budget.tokens if request.budget else None,
-            budget_cost_usd=request.budget.cost_usd if request.budget else None,
-        )
-        attempts = [queued_attempt(card.id, n, model, str(self.settings.worktrees_dir), card.created_at,
-                                   agent=agent)
-                    for n, (agent, model) in enumerate(plan, start=1)]
-        await repo.require_free_branches([a.branch for a in attempts])
+        # a plan over the limit is refused below, before any taken branch is: no for-each-ref of its (up to
+        # 2048) names
+        branches = _branch_names(card_id, len(plan) if len(plan) <= MAX_ATTEMPTS_PER_CARD else 0)
+        async with _Questions() as git:
+            resolved = git.ask(repo.resolve_base(request.base))
+            branch_of = git.ask(repo.base_branch_of(request.base))
+            branches_free = git.ask(repo.require_free_branches(branches))
+            base_commit = await resolved  # an unknown base is the first thing reported
+            if len(plan) > MAX_ATTEMPTS_PER_CARD:
+                raise Invalid(f"{len(plan)} attempts on one card; at most {MAX_ATTEMPTS_PER_CARD}", field="models")
+            for agent in dict.fromkeys(a for a, _ in plan):
+                require_agent(self.settings.data_dir, agent)
+            models = [m for _, m in plan]
+            override = parse_override(request.settings) if request.settings is not None else None
+            typed = frozenset(override.model_dump(by_alias=True, exclude_unset=True)) if override else frozenset()
+            if request.network is not None:
+                typed |= {"network"}
+            repo_settings, source = await asyncio.to_thread(self._settings_at, repo.paths, base_commit, override,
+                                                            typed)
+            for model in dict.fromkeys(models):
+                await self.models.validate(model)
+            if request.network is not None:
+                repo_settings = repo_settings.merged(parse_override({"network": request.network}))
+            network = repo_settings.network if repo_settings.network is not None else self.settings.network
+            # the card's column says "full network"; an allowlist lives in its settings (kilod.environments)
+            repo_settings = repo_settings.model_copy(update={"network": network})
+            base_branch = await branch_of
+            card = Card(
+                id=card_id,
+                title=request.title or default_title(request.prompt),
+                prompt=request.prompt,
+                repo=str(repo.path),
+                base_ref=request.base,
+                base_commit=base_commit,
+                network=network is True,
+                created_at=now(),
+                base_branch=base_branch,
+                settings=repo_settings.to_json(),
+                settings_source=dict(source),
+                budget_tokens=request.budget.tokens if request.budget else None,
+                budget_cost_usd=request.budget.cost_usd if request.budget else None,
+            )
+            attempts = [queued_attempt(card.id, n, model, str(self.settings.worktrees_dir), card.created_at,
+                                       agent=agent)
+                        for n, (agent, model) in enumerate(plan, start=1)]
+            await branches_free  # a taken branch (Conflict) only once the request itself has passed
         self.events.publish(*self.store.insert_card(card, attempts))
         if source["note"]:
             for attempt in attempts:  # in each attempt's log too, where a person reading its run looks
                 self.events.publish(self.store.append_event(attempt.id, EventKind.LOG, {
                     "message": source["note"], "step": "settings", "settings_source": dict(source)}))
         return card_view(self.store, card, attempts)
+
+
+def _branch_names(card_id: str, count: int) -> list[str]:
+    """The branches `queued_attempt` gives attempts 1…count of the card."""
+    return [branch_name(attempt_id(card_id, n)) for n in range(1, count + 1)]
+
+
+class _Questions:
+    """git questions asked all at once (each is a git run, ~3 ms), their answers read one by one.
+
+    Each answer is awaited where the check that needs it always stood, so the errors keep their
+    precedence whichever question git answers first. Leaving the block waits for the questions
+    still running and retrieves their errors: after an earlier failure none goes unread, and no
+    git run outlives the request.
+    """
+
+    def __init__(self) -> None:
+        self._asked: list[asyncio.Task[Any]] = []
+
+    def ask(self, question: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.create_task(question)
+        self._asked.append(task)
+        return task
+
+    async def __aenter__(self) -> _Questions:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await asyncio.gather(*self._asked, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -209,3 +210,72 @@ async def test_diffstat_of_an_attempt(cards: Cards, board_store: Store, repo: Pa
     assert sorted((f["path"], f["added"], f["deleted"], f["binary"]) for f in stat["files"]) == [
         ("NEW.md", 3, 0, False), ("greeter.py", 1, 1, False)]
     assert (stat["added"], stat["deleted"]) == (4, 1)
+
+
+# -- the git questions run together; their errors keep their order ------------------------------------------
+
+CARD_ID = "c0ffee01"
+
+
+@pytest.fixture
+def known_id(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The next card's id, so a test can take its attempts' branches first."""
+    monkeypatch.setattr("kilod.cards.new_card_id", lambda: CARD_ID)
+    return CARD_ID
+
+
+async def test_a_taken_branch_is_a_conflict_and_creates_nothing(cards: Cards, board_store: Store, repo: Path,
+                                                                 known_id: str) -> None:
+    git(repo, "branch", f"kilod/{known_id}-2")
+    with pytest.raises(Conflict, match=f"branch kilod/{known_id}-2 already exists"):
+        await cards.create_card(request(repo, models=["scripted/hello", "scripted/local"]))
+    assert board_store.list_cards() == []
+    assert branches(repo) == {"main", f"kilod/{known_id}-2"}
+
+
+async def test_a_branch_folder_in_the_way_is_a_conflict(cards: Cards, repo: Path, known_id: str) -> None:
+    git(repo, "branch", f"kilod/{known_id}-1/x")
+    with pytest.raises(Conflict, match="already exists"):
+        await cards.create_card(request(repo, models=["scripted/hello"]))
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"base": "no-such-branch", "models": ["scripted/no-such-script"]}, "unknown base ref"),
+        ({"base": "no-such-branch", "models": ["scripted/hello"] * 3, "repeat": 8}, "unknown base ref"),
+        ({"base": "no-such-branch"}, "unknown base ref"),
+        ({"models": ["scripted/hello"] * 3, "repeat": 8}, "24 attempts on one card"),
+        ({"agents": ["no-such-agent"]}, "unknown agent"),
+        ({"settings": {"no_such_setting": 1}}, "no_such_setting"),
+        ({"models": ["scripted/no-such-script"]}, "no script named"),
+    ],
+)
+async def test_the_request_is_judged_before_a_taken_branch(cards: Cards, board_store: Store, repo: Path,
+                                                          known_id: str, fields: dict[str, Any],
+                                                          message: str) -> None:
+    """git answers all three questions at once; the errors still come in the order the checks always had."""
+    git(repo, "branch", f"kilod/{known_id}-1")
+    with pytest.raises(Invalid, match=message):
+        await cards.create_card(request(repo, **{"models": ["scripted/hello"], **fields}))
+    assert board_store.list_cards() == []
+
+
+async def test_a_failed_card_leaves_no_question_running_or_unread(cards: Cards, repo: Path, known_id: str) -> None:
+    """An unknown base fails first; the branch check failing too is still waited for and read."""
+    git(repo, "branch", f"kilod/{known_id}-1")
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _, context: reported.append(context))
+    try:
+        try:
+            await cards.create_card(request(repo, base="no-such-branch", models=["scripted/hello"]))
+        except Invalid:
+            pass
+        else:
+            pytest.fail("created a card on an unknown base")
+        assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
+        gc.collect()  # an unread task's error is reported when the task is collected
+        assert reported == []
+    finally:
+        loop.set_exception_handler(None)
