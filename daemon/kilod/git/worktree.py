@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from kilod.git.runner import GitFailed, run, run_git
 # took a median 13.6 s with two workers against 38.5 s serially (bench/start_latency.py --checkout-workers,
 # alternating): file creation waits on the kernel, and two workers keep it busy while the other waits.
 CHECKOUT = ("checkout.workers=2",)
+# `git branch`'s refusal of a name in use, as `worktree add -b` passes it on
+TAKEN = re.compile(r"fatal: a branch named '(?P<branch>.+)' already exists\.?", re.IGNORECASE)
 
 
 def registered_worktrees(repo: RepoPaths) -> set[Path]:
@@ -61,17 +64,23 @@ def add_worktree(repo: RepoPaths, worktree: Path, branch: str, base_commit: str,
     if any((repo.common_dir / "worktrees").glob(f"{glob.escape(worktree.name)}*")):
         run_git("worktree", "prune", git_dir=repo.common_dir)
     no_filters = filters_off(repo) + CHECKOUT + config
-    if branch_exists(repo, branch):
-        run_git("worktree", "add", str(worktree), branch, git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
-    else:
-        try:
-            run_git("worktree", "add", "-b", branch, str(worktree), base_commit,
-                    git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
-        except GitFailed:
-            # git makes the branch before the checkout and keeps it when the checkout fails
-            # (a name the filesystem refuses, a full disk): take back what this call made
+    # a new attempt's branch does not exist yet: `-b` straight away, without asking first (a git run on
+    # every start). A crash can leave the branch behind; `-b` then refuses its name before writing anything.
+    try:
+        run_git("worktree", "add", "-b", branch, str(worktree), base_commit,
+                git_dir=repo.common_dir, cwd=repo.path, config=no_filters)
+    except GitFailed as exc:
+        if not _branch_was_taken(exc, branch):
+            # git makes the branch before the checkout and keeps it when the checkout fails (a name the
+            # filesystem refuses, a full disk): take back what this call made. Only this call's: a branch
+            # that was there before stops `-b` at its name, the refusal below, which undoes nothing
             _undo_failed_add(repo, worktree, branch, base_commit)
             raise
+        # the branch a crash left behind, with any commits on it: check it out. Should that fail too, no undo:
+        # git clears the folder and admin dir of a checkout it could not finish, and the branch is not this
+        # call's to delete
+        run_git("worktree", "add", str(worktree), branch, git_dir=repo.common_dir, cwd=repo.path,
+                config=no_filters)
     admin = repo.worktree_git_dir(worktree)
     if not (admin / "HEAD").exists():
         raise Conflict(f"git placed the worktree's admin dir elsewhere than {admin}")
@@ -81,6 +90,16 @@ def add_worktree(repo: RepoPaths, worktree: Path, branch: str, base_commit: str,
         # git wrote; nothing else has run in the worktree yet) so the snapshot can trust it (statcache.py)
         run("update-index", "-q", "--refresh", git_dir=admin, work_tree=worktree, cwd=worktree,
             config=no_filters, accept=(0, 1))
+
+
+def _branch_was_taken(exc: GitFailed, branch: str) -> bool:
+    """Whether `worktree add -b` refused because `branch` already existed (LC_ALL=C: git's English).
+
+    A whole line of its own, so a file name quoted in a checkout error cannot pass for it; older
+    git wrote "A branch named '…' already exists." (capitalised, with a full stop).
+    """
+    refusals = (TAKEN.fullmatch(line.strip()) for line in exc.stderr.splitlines())
+    return any(refusal is not None and refusal["branch"] == branch for refusal in refusals)
 
 
 def _undo_failed_add(repo: RepoPaths, worktree: Path, branch: str, base_commit: str) -> None:
