@@ -37,6 +37,7 @@ from kilod.agent.conversation import (
     repair_tool_calls,
     sendable,
 )
+from kilod.agent.early import EarlyCall
 from kilod.agent.models import Completion, ModelError, Models
 from kilod.agent.prompt import Environment, system_prompt
 from kilod.agent.tools import TOOL_SCHEMAS, ToolOutcome, ToolRunner, truncate
@@ -66,6 +67,17 @@ class Budget:
         return None
 
 
+def opening(prompt: str, environment: Environment | None) -> list[dict[str, Any]]:
+    """A fresh conversation: the system prompt and the task."""
+    return [{"role": "system", "content": system_prompt(environment) if environment else SYSTEM_PROMPT},
+            {"role": "user", "content": prompt}]
+
+
+def first_request(model: str, prompt: str, environment: Environment | None) -> list[dict[str, Any]]:
+    """What a fresh conversation's first call sends (the view of `opening`, with cache marks)."""
+    return with_cache_marks(model, [sendable(m) for m in opening(prompt, environment)])
+
+
 async def _never_paused() -> bool:
     return False
 
@@ -82,7 +94,8 @@ class AgentRun:
                  tools: ToolRunner, step_limit: int, budget: Budget | None = None, *,
                  context_window: int = DEFAULT_CONTEXT_WINDOW, manage_context: bool = True,
                  context_policy: ContextPolicy | None = None, environment: Environment | None = None,
-                 pause_requested: Callable[[], Awaitable[bool]] | None = None) -> None:
+                 pause_requested: Callable[[], Awaitable[bool]] | None = None,
+                 early: EarlyCall | None = None) -> None:
         self.attempt_id = attempt_id
         self.model = model
         self.prompt = prompt
@@ -98,6 +111,7 @@ class AgentRun:
         self.environment = environment
         # read between steps (a running tool call always completes); a store read, so off the event loop
         self.pause_requested = pause_requested or _never_paused
+        self.early = early   # the first call, sent while the container started (kilod.agent.early)
         self.context: ContextView | None = None
         self.prefix = PrefixMeter()
         self._started_ids: set[str] = set()
@@ -171,12 +185,16 @@ class AgentRun:
         return view
 
     async def run(self) -> AgentResult:
+        try:
+            return await self._run()
+        finally:
+            if self.early is not None:   # not taken (paused, over budget, …): stop it
+                await self.early.drop()
+
+    async def _run(self) -> AgentResult:
         messages = self.store.conversation(self.attempt_id)
         if not messages:
-            messages = [
-                {"role": "system", "content": system_prompt(self.environment) if self.environment else SYSTEM_PROMPT},
-                {"role": "user", "content": self.prompt},
-            ]
+            messages = opening(self.prompt, self.environment)
             await self.store.append_messages_async(self.attempt_id, 0, messages)
         else:
             await self.lifecycle.record_async(self.attempt_id, EventKind.LOG,
@@ -231,8 +249,11 @@ class AgentRun:
     async def _ask_model(self, messages: list[dict[str, Any]]) -> None:
         try:
             view = await self._view(messages, force=False)
-            completion = await self.models.complete(self.model, with_cache_marks(self.model, view), TOOL_SCHEMAS,
-                                                    self._waiting)
+            request = with_cache_marks(self.model, view)
+            early, self.early = self.early, None
+            answer = await early.answer(request) if early is not None else None
+            completion = answer if isinstance(answer, Completion) else await self.models.complete(
+                self.model, request, TOOL_SCHEMAS, self._waiting, failed=answer)
         except ModelError as error:
             if not (error.context_exceeded and self.manage_context):
                 raise

@@ -177,24 +177,34 @@ class Models:
         return int(size) if isinstance(size, int) and size > 0 else default
 
     async def complete(self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None,
-                       on_wait: OnWait | None = None) -> Completion:
-        """One completion; retryable errors are retried per the policy, the rest raise ModelError at once."""
-        failures, waited = 0, 0.0
+                       on_wait: OnWait | None = None, retry: bool = True,
+                       failed: ModelError | None = None) -> Completion:
+        """One completion; retryable errors are retried per the policy, the rest raise ModelError at once.
+
+        `retry=False`: one try, its error raised. `failed`: what a first try of this same request
+        already met (kilod.agent.early): the policy starts from it, its wait shown like any other.
+        """
+        failures, waited, error = 0, 0.0, failed
         while True:
-            try:
-                return await self._complete_once(model, messages, tools)
-            except ModelError as error:
-                failures += 1
-                delay = self.retry.delay(failures, error, waited)
-                if delay is None:
-                    if error.retryable and failures > 1:
-                        error.message = f"{error.message} (gave up after {failures} tries, {waited:.0f}s waiting)"
-                        error.args = (error.message,)
-                    raise
-                if on_wait is not None:
-                    await on_wait(delay, error.message, failures)
-                await asyncio.sleep(delay)
-                waited += delay
+            if error is None:
+                try:
+                    return await self._complete_once(model, messages, tools)
+                except ModelError as exc:
+                    if not retry:
+                        raise
+                    error = exc
+            failures += 1
+            delay = self.retry.delay(failures, error, waited)
+            if delay is None:
+                if error.retryable and failures > 1:
+                    error.message = f"{error.message} (gave up after {failures} tries, {waited:.0f}s waiting)"
+                    error.args = (error.message,)
+                raise error
+            if on_wait is not None:
+                await on_wait(delay, error.message, failures)
+            await asyncio.sleep(delay)
+            waited += delay
+            error = None
 
     async def _complete_once(self, model: str, messages: list[dict[str, Any]],
                              tools: list[dict[str, Any]] | None) -> Completion:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from kilod.agent.early import EarlyCall
 from kilod.agent.models import Models
 from kilod.config import Settings
 from kilod.container_guard import ContainerWatch
@@ -52,6 +53,7 @@ class StepContext:
     repo: Repository
     repo_settings: RepoSettings       # the card's .kilod.toml, as validated when it was made
     container_id: str | None = None   # set once the attempt's container is known to run
+    early: EarlyCall | None = None    # the model's first call, sent while the container starts
 
     def container(self) -> str:
         if self.container_id is None:
@@ -73,3 +75,10 @@ class PipelineStep(Protocol):
     needs_container: bool     # the runner makes sure the container runs before this step
 
     async def run(self, ctx: StepContext) -> Outcome: ...
+
+
+@runtime_checkable
+class StartsEarly(Protocol):
+    """A step with work that needs no container: the runner begins it while the container starts."""
+
+    def start_early(self, ctx: StepContext) -> None: ...

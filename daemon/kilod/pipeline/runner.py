@@ -19,7 +19,7 @@ from kilod.environments.refusals import RefusalWatch
 from kilod.errors import Conflict, KilodError
 from kilod.git.repository import Repositories, Repository
 from kilod.pipeline.agent import Agent, AgentStep
-from kilod.pipeline.base import Outcome, PipelineStep, Services, StepContext
+from kilod.pipeline.base import Outcome, PipelineStep, Services, StartsEarly, StepContext
 from kilod.pipeline.checks import ChecksStep
 from kilod.pipeline.container import ContainerStep, ensure_container
 from kilod.pipeline.image import ImageStep
@@ -165,10 +165,22 @@ class Pipeline:
         if attempt.step not in names:
             raise Conflict(f"attempt {attempt.id} stands at step '{attempt.step}', which this daemon does not run")
         index = names.index(attempt.step)
+        try:
+            await self._walk(ctx, index)
+        finally:
+            if ctx.early is not None:   # begun while the container started, and not taken: stop it
+                await ctx.early.drop()
+
+    async def _walk(self, ctx: StepContext, index: int) -> None:
+        names = [s.step for s in self.steps]
         while index < len(self.steps):
             step = self.steps[index]
             if step.needs_container and ctx.container_id is None:
                 await self._container_running(ctx)
+            if step.step == Step.CONTAINER:   # Docker's start takes a while: later steps may begin what needs none
+                for later in self.steps[index + 1:]:
+                    if isinstance(later, StartsEarly):
+                        later.start_early(ctx)
             outcome = await step.run(ctx)
             if outcome.goto is not None:   # sent back (a fix round, a pause): stored like any move
                 index = names.index(outcome.goto)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from kilod.agent.models import Models
+from kilod.agent.early import EarlyCall
+from kilod.agent.models import Completion, Models
 from kilod.config import Settings
 from kilod.domain import EventKind, State, Step
 from kilod.errors import Invalid
@@ -122,3 +124,33 @@ async def test_a_stored_step_this_daemon_does_not_run_fails_clearly(store: Store
     attempt = store.get_attempt(attempt_id)
     assert attempt.state == State.FAILED
     assert attempt.error is not None and "step 'agent'" in attempt.error
+
+
+@dataclass
+class StartingEarly(Recording):
+    """An agent-like step that begins a call while the container starts; the call never ends by itself."""
+
+    started_at: list[Step] = field(default_factory=list)
+    call: EarlyCall | None = None
+
+    def start_early(self, ctx: StepContext) -> None:
+        self.started_at.append(ctx.attempt.step)
+
+        async def unanswered() -> Completion:
+            await asyncio.Event().wait()
+            raise AssertionError("never answered")
+
+        self.call = ctx.early = EarlyCall([], asyncio.create_task(unanswered()))
+
+
+async def test_a_step_that_starts_early_begins_when_the_container_step_does_and_is_stopped_if_not_taken(
+        store: Store, lifecycle: Lifecycle, settings: Settings, repo: Path) -> None:
+    agent = StartingEarly(Step.AGENT, fail=True)   # fails before it takes the call
+    container = Recording(Step.CONTAINER)
+    attempt_id = queued(store, repo, settings)
+
+    await pipeline_with((WorktreeStep(), container, agent, ReviewStep()), lifecycle, settings).run(attempt_id)
+
+    assert agent.started_at == [Step.CONTAINER] and container.seen == [(Step.CONTAINER, State.STARTING)]
+    assert agent.call is not None and agent.call.task.cancelled()   # nobody took it: the call was stopped
+    assert store.get_attempt(attempt_id).state == State.FAILED
