@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from kilod.diskspace import DiskFull, is_disk_full
 from kilod.domain import Event, EventKind, now
@@ -48,6 +49,7 @@ class StoreBase:
         self.listeners: list[Callable[[set[str]], None]] = []
         self._migrate()
         self._db = self._connect(path)  # reads: never behind the writer's lock
+        self._own_reads: list[sqlite3.Connection] = []   # given out by reads_of_its_own, closed with the store
         self._writer = GroupWriter(self._wdb, self._write_lock, self._committed, self._rolled_back,
                                    self._write_error)
 
@@ -61,9 +63,24 @@ class StoreBase:
         db.execute("PRAGMA busy_timeout=5000")
         return db
 
+    def reads_of_its_own(self) -> Self:
+        """This store reading on a connection of its own, for one thread at a time (writes: don't).
+
+        Reads on one connection share a snapshot while any of its statements is under way, and
+        the store's reads come from many threads: a read made during another thread's query sees
+        the database as that query began, possibly before a commit that was already done. A
+        reader that must see every commit made before it reads (the board's projection) reads alone.
+        """
+        reader = copy.copy(self)
+        reader._db = self._connect(self.path)
+        self._own_reads.append(reader._db)
+        return reader
+
     def close(self) -> None:
         self._writer.stop()
         self._db.close()
+        for db in self._own_reads:
+            db.close()
         self._wdb.close()
 
     def _committed(self) -> None:
