@@ -14,6 +14,8 @@ import shlex
 import tarfile
 import threading
 import time
+from collections.abc import Callable
+from functools import cached_property
 from pathlib import PurePosixPath
 
 import docker
@@ -34,6 +36,7 @@ from kilod.sandbox.base import (
     SandboxInfo,
     absolute,
 )
+from kilod.sandbox.docker_exec import ExecClient, ExecError, engine_socket
 
 # PID 1 of every sandbox: sleeps until stopped, needs nothing but sh.
 IDLE_COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
@@ -233,7 +236,7 @@ class DockerSandbox:
 
         The command's own `timeout` (coreutils, busybox) kills it, and its process group,
         after `timeout` seconds. The stream is read as it comes (Docker's multiplexed frames),
-        so a caller sees a long command's output while it runs; a watch closes the stream
+        so a caller sees a long command's output while it runs; the stream is closed
         EXEC_GRACE seconds later should it still be open (an image without `timeout`, or a
         background child holding the output open), so the daemon is never held forever.
         """
@@ -243,14 +246,57 @@ class DockerSandbox:
             f'if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 {seconds} sh -c "$0"; fi; '
             'exec sh -c "$0"'
         )
-        # by the container's id, without inspecting it first (what `Container.exec_run` needs): 20 agents
-        # run tool calls all the time, and each request is Python work (HTTP, JSON) in a worker thread
-        # holding the GIL while the event loop waits for it
+        # a UTF-8 character may be split between two frames: decode incrementally
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        parts: list[str] = []
+
+        def take(text: str) -> None:
+            if text:
+                parts.append(text)
+                if on_output is not None:
+                    on_output(text)
+
+        # the container's own environment (ContainerSpec.environment) applies to every exec
+        argv = ["sh", "-c", wrapper, command]
+        run = self._exec_sdk if self._exec_client is None else self._exec_lean
+        timed_out, exit_code = run(container_id, argv, user or "", seconds + EXEC_GRACE,
+                                   lambda chunk: take(decoder.decode(chunk)))
+        take(decoder.decode(b"", final=True))
+        output = "".join(parts)
+        if timed_out or exit_code is None:  # still running: not the command's own end
+            return ExecResult(exit_code=-1, output=output, timed_out=True)
+        return ExecResult(exit_code=exit_code, output=output, timed_out=exit_code in (124, 137))
+
+    @cached_property
+    def _exec_client(self) -> ExecClient | None:
+        """Exec over the engine's unix socket (kilod.sandbox.docker_exec); None: through docker-py."""
+        path = engine_socket()
+        return None if path is None else ExecClient(path, self.client.api.api_version)
+
+    def _exec_lean(self, container_id: str, argv: list[str], user: str, limit: float,
+                   feed: Callable[[bytes], None]) -> tuple[bool, int | None]:
+        """(timed out, exit code) of `argv` run in the container, its output fed as it comes."""
+        client = self._exec_client
+        assert client is not None
+        try:
+            exec_id = client.create(container_id, argv, WORKSPACE, user)
+            try:
+                for chunk in client.start(exec_id, time.monotonic() + limit):
+                    feed(chunk)
+            except TimeoutError:
+                return True, None
+            return False, client.exit_code(exec_id)
+        except ExecError as exc:
+            if exc.status == 404:
+                raise Unavailable(f"the attempt's container {container_id[:12]} is gone") from None
+            raise Unavailable(f"exec failed: {exc}") from exc
+
+    def _exec_sdk(self, container_id: str, argv: list[str], user: str, limit: float,
+                  feed: Callable[[bytes], None]) -> tuple[bool, int | None]:
+        """`_exec_lean` through docker-py, for an engine not on a unix socket; a watch thread for the limit."""
         api = self.client.api
         try:
-            # the container's own environment (ContainerSpec.environment) applies to every exec
-            created = api.exec_create(container_id, ["sh", "-c", wrapper, command], workdir=WORKSPACE,
-                                      user=user or "")
+            created = api.exec_create(container_id, argv, workdir=WORKSPACE, user=user)
             stream = api.exec_start(created["Id"], stream=True, demux=False)
         except docker.errors.NotFound:
             raise Unavailable(f"the attempt's container {container_id[:12]} is gone") from None
@@ -263,37 +309,22 @@ class DockerSandbox:
             with contextlib.suppress(Exception):  # already closed: nothing to free
                 stream.close()
 
-        watch = threading.Timer(seconds + EXEC_GRACE, cut_off)
+        watch = threading.Timer(limit, cut_off)
         watch.daemon = True
         watch.start()
-        # a UTF-8 character may be split between two frames: decode incrementally
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        parts: list[str] = []
-
-        def take(text: str) -> None:
-            if text:
-                parts.append(text)
-                if on_output is not None:
-                    on_output(text)
-
         try:
             for chunk in stream:
-                take(decoder.decode(chunk))
+                feed(chunk)
         except (OSError, ValueError) as exc:  # the socket closed under the read: by the watch, or the engine
             if not watched_out.is_set():
                 raise Unavailable(f"exec failed: the output stream broke ({exc})") from exc
         finally:
             watch.cancel()
-        take(decoder.decode(b"", final=True))
         try:
             exit_code = api.exec_inspect(created["Id"]).get("ExitCode")
         except docker.errors.APIError as exc:
             raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
-        output = "".join(parts)
-        if watched_out.is_set() or exit_code is None:  # still running: not the command's own end
-            return ExecResult(exit_code=-1, output=output, timed_out=True)
-        code = int(exit_code)
-        return ExecResult(exit_code=code, output=output, timed_out=code in (124, 137))
+        return watched_out.is_set(), None if exit_code is None else int(exit_code)
 
     def _exec_argv(self, container_id: str, argv: list[str]) -> ExecResult:
         return self.exec(container_id, " ".join(shlex.quote(a) for a in argv), timeout=60)
