@@ -47,15 +47,20 @@ async def ensure_container(services: Services, attempt: Attempt, card: Card, rep
     if not repo.pointer_is_intact(worktree):
         raise Conflict(f"the worktree's .git pointer at {worktree / '.git'} was changed; refusing to mount it")
     image = await sandbox_image(services, attempt, card, repo)
+    # the rest in one thread: each hop back to the loop waits for the GIL, and this is every start's path
+    return await asyncio.to_thread(_made_and_started, services, attempt, card, repo, image)
+
+
+def _made_and_started(services: Services, attempt: Attempt, card: Card, repo: Repository, image: str) -> str:
     # an agent CLI and its state (kilod.agents): a Python agent's venv for this image's python3
-    mounts = await asyncio.to_thread(agent_mounts, services.settings, attempt, image, card.repo)
+    mounts = agent_mounts(services.settings, attempt, image, card.repo)
     spec = replace(container_spec(services, attempt, card, repo, tuple(mounts)), image=image)
     if services.environments is not None:  # the repository's caches, CA files, egress network
-        attached = await asyncio.to_thread(services.environments.attach, attempt.id, card.id, card.repo, image,
-                                           card.settings, spec.uid, spec.gid)
+        attached = services.environments.attach(attempt.id, card.id, card.repo, image, card.settings, spec.uid,
+                                                spec.gid)
         spec = replace(spec, mounts=(*spec.mounts, *attached.mounts), env={**spec.env, **attached.env},
                        network_mode=attached.network_name)
-    return await asyncio.to_thread(services.sandbox.ensure, spec)
+    return services.sandbox.ensure(spec)
 
 
 class ContainerStep:
