@@ -15,7 +15,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import PurePosixPath
 
 import docker
@@ -42,6 +42,23 @@ from kilod.sandbox.docker_exec import ExecClient, ExecError, engine_socket
 IDLE_COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 # Seconds past an exec's timeout before the daemon stops reading it (its `timeout -k 5` ends it well before).
 EXEC_GRACE = 30
+# Pauses between asking an ended exec for its exit code again (~3 s in all): see settled_exit_code.
+EXIT_CODE_PAUSES = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
+
+
+def settled_exit_code(exit_code: Callable[[], int | None]) -> int | None:
+    """An ended exec's exit code, asked again while the engine has not recorded it yet (None: it never did).
+
+    The output stream can end before the engine has processed the command's exit, and an
+    inspect in between says "running, no exit code"; asked at once, the command looked
+    timed out (an agent CLI's liveness check read a live agent as gone).
+    """
+    for pause in EXIT_CODE_PAUSES:
+        code = exit_code()
+        if code is not None:
+            return code
+        time.sleep(pause)
+    return exit_code()
 
 
 class DockerSandbox:
@@ -285,7 +302,7 @@ class DockerSandbox:
                     feed(chunk)
             except TimeoutError:
                 return True, None
-            return False, client.exit_code(exec_id)
+            return False, settled_exit_code(partial(client.exit_code, exec_id))
         except ExecError as exc:
             if exc.status == 404:
                 raise Unavailable(f"the attempt's container {container_id[:12]} is gone") from None
@@ -320,11 +337,18 @@ class DockerSandbox:
                 raise Unavailable(f"exec failed: the output stream broke ({exc})") from exc
         finally:
             watch.cancel()
+        if watched_out.is_set():
+            return True, None
+
+        def exit_code() -> int | None:
+            inspected = api.exec_inspect(created["Id"])
+            code = inspected.get("ExitCode")
+            return None if code is None or inspected.get("Running") else int(code)
+
         try:
-            exit_code = api.exec_inspect(created["Id"]).get("ExitCode")
+            return False, settled_exit_code(exit_code)
         except docker.errors.APIError as exc:
             raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
-        return watched_out.is_set(), None if exit_code is None else int(exit_code)
 
     def _exec_argv(self, container_id: str, argv: list[str]) -> ExecResult:
         return self.exec(container_id, " ".join(shlex.quote(a) for a in argv), timeout=60)

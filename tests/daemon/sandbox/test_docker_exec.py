@@ -11,7 +11,7 @@ import pytest
 
 from kilod.errors import Unavailable
 from kilod.sandbox.base import ContainerSpec
-from kilod.sandbox.docker import DockerSandbox
+from kilod.sandbox.docker import DockerSandbox, settled_exit_code
 from kilod.sandbox.docker_exec import DEFAULT_SOCKET, engine_socket
 from tests.daemon.sandbox.test_docker import spec  # noqa: F401  (the fixture)
 
@@ -78,3 +78,10 @@ def test_the_engine_socket_is_where_docker_host_says(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
     assert engine_socket() is None
     assert os.environ["DOCKER_HOST"].startswith("tcp://")
+
+
+def test_an_exit_code_the_engine_has_not_recorded_yet_is_asked_for_again() -> None:
+    answers = [None, None, 7]   # the stream ended; the engine is still processing the exit
+
+    assert settled_exit_code(lambda: answers.pop(0)) == 7
+    assert answers == []
