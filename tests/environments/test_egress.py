@@ -93,7 +93,8 @@ def test_allowlisted_pypi_works_through_the_proxy_and_other_hosts_are_refused(
 
     # discarding the attempt removes its sandbox; the reconciler then removes the proxy and the network
     daemon.request("POST", f"/v1/attempts/{attempt['id']}/discard")
-    daemon.wait_for(lambda: not client.containers.list(all=True, filters={"name": f"kilod-proxy-{attempt['id']}"}),
+    # the list's own fields (containers.list inspects each one, and the one being removed may be gone by then)
+    daemon.wait_for(lambda: not client.api.containers(all=True, filters={"name": f"kilod-proxy-{attempt['id']}"}),
                     60, "the proxy to be removed")
     daemon.wait_for(lambda: not client.networks.list(names=[network_name]), 30, "the network to be removed")
     client.close()
