@@ -42,10 +42,6 @@ class _Entry:
 class Board:
     def __init__(self, store: Store) -> None:
         self.store = store
-        # the board's reads on a connection of their own: a read sharing a connection with another thread's
-        # query sees the database as that query began, maybe before the commit being applied (a card
-        # left showing a state it had already left)
-        self._reads = store.reads_of_its_own()
         self._lock = threading.Lock()        # the entries, swapped in by one thread while others read them
         self._refreshing = threading.Lock()  # one refresh at a time, its read and its swap together: swaps come
                                              # in the order of their reads, so the last swap has the latest read
@@ -106,11 +102,11 @@ class Board:
 
     def _read_all(self) -> dict[str, _Entry]:
         by_card: dict[str, list[Attempt]] = {}
-        for attempt in self._reads.all_attempts():
+        for attempt in self.store.all_attempts():
             by_card.setdefault(attempt.card_id, []).append(attempt)
-        checks = self._reads.latest_checks([a.id for attempts in by_card.values() for a in attempts])
+        checks = self.store.latest_checks([a.id for attempts in by_card.values() for a in attempts])
         return {card.id: self._entry(card, sorted(by_card.get(card.id, []), key=lambda a: a.n), checks)
-                for card in self._reads.list_cards()}
+                for card in self.store.list_cards()}
 
     @staticmethod
     def _entry(card: Card, attempts: list[Attempt], checks: dict[str, list[dict[str, Any]]]) -> _Entry:
@@ -124,12 +120,12 @@ class Board:
         card_ids = {card_of[a] for a in changed if a in card_of}
         unknown = [a for a in changed if a not in card_of]  # a new attempt (a new card, or a retry)
         if unknown:
-            card_ids.update(self._reads.card_ids_of(unknown).values())
+            card_ids.update(self.store.card_ids_of(unknown).values())
         # read again in a few queries, whatever the number of cards: the card itself (archiving changes it),
         # its attempts, their latest checks
-        cards = self._reads.cards_by_id(card_ids)
-        attempts = self._reads.attempts_of_cards(list(cards))
-        checks = self._reads.latest_checks([a.id for group in attempts.values() for a in group])
+        cards = self.store.cards_by_id(card_ids)
+        attempts = self.store.attempts_of_cards(list(cards))
+        checks = self.store.latest_checks([a.id for group in attempts.values() for a in group])
         return {card_id: None if card_id not in cards else self._entry(cards[card_id], attempts.get(card_id, []),
                                                                         checks)
                 for card_id in card_ids}

@@ -4,12 +4,13 @@ WAL, `synchronous=FULL`; every write is a short `BEGIN IMMEDIATE` transaction an
 nothing is held across a Docker, git or model call. The schema is versioned by
 `PRAGMA user_version`; migrations only ever append.
 
-Two connections. Reads use their own, so they never wait for a commit. Writes use
-the write connection under one lock: the `…_async` methods hand their work to the
-writer thread (`GroupWriter`), which commits everything queued meanwhile, from many
-attempts, in one transaction with one fsync, and only then resolves the callers, so
-an event is durable before anyone can publish it (kill -9 safety unchanged). The
-sync methods take the same lock on the caller's thread: for cold paths and tests.
+Reads use a connection per thread, so they never wait for a commit and each sees every
+commit made before it (`_db`). Writes use the write connection under one lock: the
+`…_async` methods hand their work to the writer thread (`GroupWriter`), which commits
+everything queued meanwhile, from many attempts, in one transaction with one fsync, and
+only then resolves the callers, so an event is durable before anyone can publish it
+(kill -9 safety unchanged). The sync methods take the same lock on the caller's thread:
+for cold paths and tests.
 After each commit the `listeners` are told which attempts changed (the board's
 projection keeps itself current that way).
 """
@@ -18,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from kilod.diskspace import DiskFull, is_disk_full
 from kilod.domain import Event, EventKind, now
@@ -48,8 +48,11 @@ class StoreBase:
         self._touched: set[str] = set()
         self.listeners: list[Callable[[set[str]], None]] = []
         self._migrate()
-        self._db = self._connect(path)  # reads: never behind the writer's lock
-        self._own_reads: list[sqlite3.Connection] = []   # given out by reads_of_its_own, closed with the store
+        # reads: never behind the writer's lock, each thread on a connection of its own (`_db`)
+        self._thread_reads = threading.local()
+        self._read_connections: list[sqlite3.Connection] = []
+        self._read_connections_lock = threading.Lock()
+        self._closed = False
         self._writer = GroupWriter(self._wdb, self._write_lock, self._committed, self._rolled_back,
                                    self._write_error)
 
@@ -63,24 +66,32 @@ class StoreBase:
         db.execute("PRAGMA busy_timeout=5000")
         return db
 
-    def reads_of_its_own(self) -> Self:
-        """This store reading on a connection of its own, for one thread at a time (writes: don't).
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The calling thread's read connection.
 
-        Reads on one connection share a snapshot while any of its statements is under way, and
-        the store's reads come from many threads: a read made during another thread's query sees
-        the database as that query began, possibly before a commit that was already done. A
-        reader that must see every commit made before it reads (the board's projection) reads alone.
+        Reads on one connection share a snapshot while any of its statements is under way: on
+        a connection shared by threads, a read made during another thread's query saw the
+        database as that query began, before a commit already done (the board's projection kept
+        a card in a column it had left). Each thread reads on its own, so a read sees every
+        commit made before it.
         """
-        reader = copy.copy(self)
-        reader._db = self._connect(self.path)
-        self._own_reads.append(reader._db)
-        return reader
+        db: sqlite3.Connection | None = getattr(self._thread_reads, "db", None)
+        if db is None:
+            with self._read_connections_lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+                db = self._connect(self.path)
+                self._read_connections.append(db)
+            self._thread_reads.db = db
+        return db
 
     def close(self) -> None:
         self._writer.stop()
-        self._db.close()
-        for db in self._own_reads:
-            db.close()
+        with self._read_connections_lock:
+            self._closed = True
+            for db in self._read_connections:
+                db.close()
         self._wdb.close()
 
     def _committed(self) -> None:

@@ -79,7 +79,6 @@ async def test_a_commit_applies_its_change_so_reading_the_board_asks_sqlite_noth
 
     for read in ("cards_by_id", "attempts_of_cards", "latest_checks", "card_ids_of", "all_attempts", "list_cards"):
         monkeypatch.setattr(store, read, no_sqlite)
-        monkeypatch.setattr(board._reads, read, no_sqlite)   # the board's own connection
     doing = {c["id"]: c for c in json.loads(board.board_json())["columns"]}[str(Column.DOING)]
     assert [c["id"] for c in doing["cards"]] == [card.id]
     assert board.card(card.id)["attempts"][0]["state"] == "starting"
@@ -109,33 +108,33 @@ def test_a_change_the_notice_could_not_read_is_read_by_the_next_board_read(
     board.load()
     card = make_card("feed0101")
     store.insert_card(card, make_attempts(card, 1))
-    real = board._reads.cards_by_id
+    real = store.cards_by_id
 
     def broken(*args: object) -> None:
         raise RuntimeError("read failed")
 
-    monkeypatch.setattr(board._reads, "cards_by_id", broken)
+    monkeypatch.setattr(store, "cards_by_id", broken)
     store.update_attempt(f"{card.id}-1", state=State.STARTING)   # committed; the notice's read fails (logged)
     assert board._pending == {f"{card.id}-1"}
-    monkeypatch.setattr(board._reads, "cards_by_id", real)
+    monkeypatch.setattr(store, "cards_by_id", real)
     assert board.card(card.id)["attempts"][0]["state"] == "starting"
 
 
 async def test_a_commit_is_applied_even_while_another_thread_reads_the_store(store: Store) -> None:
-    """The notice reads on the board's own connection: a query under way on the store's shared read
-    connection holds that connection's snapshot, from before the commit, and must not be what the board sees."""
+    """The notice reads on its own thread's connection: a query under way on another thread's connection
+    holds that connection's snapshot, from before the commit, and must not be what the board sees."""
     board = Board(store)
     board.load()
     cards = [make_card(f"feed02{i:02d}") for i in range(3)]
     for card in cards:
         store.insert_card(card, make_attempts(card, 1))
     attempt_id = f"{cards[0].id}-1"
-    under_way = store._db.execute("SELECT id FROM attempts")   # another thread's read, one row in
+    under_way = store._db.execute("SELECT id FROM attempts")   # this thread's read, one row in
     assert under_way.fetchone() is not None
 
     await store.update_attempt_async(attempt_id, state=State.STARTING)
 
-    assert store.get_attempt(attempt_id).state == State.QUEUED   # the shared connection still sees the old row
+    assert store.get_attempt(attempt_id).state == State.QUEUED   # this thread's connection still sees the old row
     assert board.attempt(attempt_id)["state"] == "starting"
     assert board.card(cards[0].id)["column"] == str(Column.DOING)
     under_way.close()

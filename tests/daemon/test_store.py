@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -54,6 +55,21 @@ def test_wal_and_full_sync(store: Store, db_path: Path) -> None:
     # WAL is a property of the file: another connection sees it too
     with sqlite3.connect(db_path) as other:
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_a_read_on_another_thread_sees_a_commit_this_threads_query_predates(store: Store) -> None:
+    card = make_card()
+    store.insert_card(card, make_attempts(card, 2))
+    attempt_id = f"{card.id}-1"
+    under_way = store._db.execute("SELECT id FROM attempts")   # a query of this thread, one row in
+    assert under_way.fetchone() is not None
+
+    await store.update_attempt_async(attempt_id, state=State.STARTING)
+
+    assert store.get_attempt(attempt_id).state == State.QUEUED   # inside this thread's snapshot
+    assert (await asyncio.to_thread(store.get_attempt, attempt_id)).state == State.STARTING
+    under_way.close()
+    assert store.get_attempt(attempt_id).state == State.STARTING
 
 
 def test_store_creates_its_folder(tmp_path: Path) -> None:
