@@ -36,7 +36,7 @@ from kilod.sandbox.base import (
     SandboxInfo,
     absolute,
 )
-from kilod.sandbox.docker_exec import ExecClient, ExecError, engine_socket
+from kilod.sandbox.docker_exec import ExecClient, ExecError, engine_socket, exit_code_of
 
 # PID 1 of every sandbox: sleeps until stopped, needs nothing but sh.
 IDLE_COMMAND = ["sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
@@ -339,14 +339,8 @@ class DockerSandbox:
             watch.cancel()
         if watched_out.is_set():
             return True, None
-
-        def exit_code() -> int | None:
-            inspected = api.exec_inspect(created["Id"])
-            code = inspected.get("ExitCode")
-            return None if code is None or inspected.get("Running") else int(code)
-
         try:
-            return False, settled_exit_code(exit_code)
+            return False, settled_exit_code(lambda: exit_code_of(api.exec_inspect(created["Id"])))
         except docker.errors.APIError as exc:
             raise Unavailable(f"exec failed: {exc.explanation or exc}") from exc
 

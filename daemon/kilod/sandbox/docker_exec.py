@@ -116,9 +116,13 @@ class ExecClient:
 
     def exit_code(self, exec_id: str) -> int | None:
         """The command's exit code; None while it runs."""
-        inspected = self._json("GET", f"/exec/{quote(exec_id, safe='')}/json")
-        code = inspected.get("ExitCode") if isinstance(inspected, dict) else None
-        return int(code) if isinstance(code, int) and not inspected.get("Running") else None
+        return exit_code_of(self._json("GET", f"/exec/{quote(exec_id, safe='')}/json"))
+
+
+def exit_code_of(inspected: Any) -> int | None:
+    """An exec inspect's exit code; None while the engine says it runs (or has none recorded)."""
+    code = inspected.get("ExitCode") if isinstance(inspected, dict) else None
+    return int(code) if isinstance(code, int) and not inspected.get("Running") else None
 
 
 def _frames(connection: _UnixConnection, response: http.client.HTTPResponse, deadline: float) -> Iterator[bytes]:
