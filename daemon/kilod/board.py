@@ -115,8 +115,7 @@ class Board:
 
     def _build(self, changed: set[str]) -> dict[str, _Entry | None]:
         """The entries of the cards whose attempts changed (None: the card was deleted), read afresh."""
-        with self._lock:
-            card_of = dict(self._card_of)
+        card_of = self._card_of   # changed only by refreshes, and this one holds `_refreshing`
         card_ids = {card_of[a] for a in changed if a in card_of}
         unknown = [a for a in changed if a not in card_of]  # a new attempt (a new card, or a retry)
         if unknown:
