@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kilod.git.paths import inspect_repo
+from kilod.git.paths import RepoPaths, inspect_repo
 from kilod.git.refs import branch_exists
 from kilod.git.runner import GitFailed
 from kilod.git.worktree import _branch_was_taken, add_worktree, registered_worktrees
@@ -24,6 +24,15 @@ def commit_with_a_name_no_filesystem_takes(repo: Path) -> str:
     tree = subprocess.run(["git", "-C", str(repo), "mktree"], input=listing, capture_output=True, text=True,
                           check=True).stdout
     return git(repo, "commit-tree", tree.strip(), "-p", "HEAD", "-m", "too long").strip()
+
+
+def with_branch_before(tmp_path: Path, branch: str, base_fails_checkout: bool = False) -> tuple[Path, RepoPaths, str]:
+    """A repository where `branch` already exists (what a crash, or someone, left) at the base; (repo, paths, base)."""
+    repo = make_repo(tmp_path / "repo")
+    base = (commit_with_a_name_no_filesystem_takes(repo) if base_fails_checkout
+            else git(repo, "rev-parse", "HEAD").strip())
+    git(repo, "branch", branch, base)
+    return repo, inspect_repo(str(repo)), base
 
 
 def test_a_failed_checkout_takes_back_the_branch_it_made(tmp_path: Path) -> None:
@@ -44,10 +53,7 @@ def test_a_failed_checkout_takes_back_the_branch_it_made(tmp_path: Path) -> None
 
 def test_a_branch_left_at_the_base_by_a_crash_is_adopted(tmp_path: Path) -> None:
     """A crash between git making the branch and the checkout: the next start checks that branch out."""
-    repo = make_repo(tmp_path / "repo")
-    base = git(repo, "rev-parse", "HEAD").strip()
-    git(repo, "branch", "kilod/abc-1", base)
-    paths = inspect_repo(str(repo))
+    repo, paths, base = with_branch_before(tmp_path, "kilod/abc-1")
     worktree = tmp_path / "worktrees" / "abc-1"
 
     add_worktree(paths, worktree, "kilod/abc-1", base)
@@ -59,10 +65,7 @@ def test_a_branch_left_at_the_base_by_a_crash_is_adopted(tmp_path: Path) -> None
 
 def test_a_failed_adoption_keeps_the_branch_it_did_not_make(tmp_path: Path) -> None:
     """The branch was there before the call, at the very commit the undo compares against: it stays."""
-    repo = make_repo(tmp_path / "repo")
-    base = commit_with_a_name_no_filesystem_takes(repo)
-    git(repo, "branch", "kilod/abc-1", base)
-    paths = inspect_repo(str(repo))
+    repo, paths, base = with_branch_before(tmp_path, "kilod/abc-1", base_fails_checkout=True)
     worktree = tmp_path / "worktrees" / "abc-1"
 
     with pytest.raises(GitFailed) as failed:
@@ -76,10 +79,7 @@ def test_a_failed_adoption_keeps_the_branch_it_did_not_make(tmp_path: Path) -> N
 
 def test_a_branch_folder_in_the_way_is_no_branch_to_adopt(tmp_path: Path) -> None:
     """`kilod/abc-1/x` blocks `kilod/abc-1` without being it: the add fails, the other branch stays."""
-    repo = make_repo(tmp_path / "repo")
-    base = git(repo, "rev-parse", "HEAD").strip()
-    git(repo, "branch", "kilod/abc-1/x", base)
-    paths = inspect_repo(str(repo))
+    repo, paths, base = with_branch_before(tmp_path, "kilod/abc-1/x")
     worktree = tmp_path / "worktrees" / "abc-1"
 
     with pytest.raises(GitFailed):
